@@ -1,0 +1,35 @@
+# Milvus Edge. `make run` sets up and runs the gateway on the embedded default;
+# `make test` runs every test against the real Envoy and milvus-lite.
+SHELL := /bin/bash
+ROOT := $(abspath .)
+BIN := $(ROOT)/bin/milvus-edge
+export ENVOY_BIN ?= $(ROOT)/.venv/lib/python3.$(shell python3 -c 'import sys;print(sys.version_info[1])')/site-packages/envoy/_bin/envoy
+export MILVUS_LITE_BIN ?= $(ROOT)/.venv/bin/milvus-lite
+export MILVUS_EDGE_BIN := $(BIN)
+export PYTHON := $(ROOT)/.venv/bin/python
+
+.PHONY: setup build run test test-go test-gosdk test-e2e bench clean
+
+setup:
+	@scripts/setup.sh
+
+build:
+	go build -o $(BIN) ./cmd/milvus-edge
+
+run: setup build
+	$(BIN) run $(if $(CONFIG),--config $(CONFIG))
+
+test: setup build test-go test-gosdk test-e2e
+
+test-go:
+	go vet ./...
+	go test -count=1 -timeout 15m ./...
+
+test-gosdk:
+	cd test/gosdk && go test -count=1 -timeout 10m ./...
+
+test-e2e:
+	$(PYTHON) -m pytest -q test/e2e
+
+clean:
+	rm -rf bin .data

@@ -1,0 +1,152 @@
+// Package milvusgrpc decodes what Envoy hands the filters for a Milvus gRPC
+// call: the method from the :path, the length-prefixed gRPC frame, and the
+// request's database and collection names. The method table comes from the
+// milvuspb descriptors, so every MilvusService RPC is known without a
+// hand-written list, and new RPCs arrive with a proto module bump.
+package milvusgrpc
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/milvus-io/milvus-proto/go-api/v2/milvuspb"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/reflect/protoreflect"
+)
+
+// ServicePrefix starts the :path of every MilvusService call.
+const ServicePrefix = "/milvus.proto.milvus.MilvusService/"
+
+// Method is one MilvusService RPC.
+type Method struct {
+	// Name is the RPC name, e.g. "Search".
+	Name string
+	// Input is the request message type.
+	Input protoreflect.MessageDescriptor
+	// dbField and collField are the field numbers of db_name and
+	// collection_name in Input, 0 when the message has none.
+	dbField, collField protowire.Number
+}
+
+var methods = buildMethods()
+
+func buildMethods() map[string]*Method {
+	svc := milvuspb.File_milvus_proto.Services().ByName("MilvusService")
+	out := make(map[string]*Method, svc.Methods().Len())
+	for i := 0; i < svc.Methods().Len(); i++ {
+		md := svc.Methods().Get(i)
+		m := &Method{Name: string(md.Name()), Input: md.Input()}
+		m.dbField = stringField(md.Input(), "db_name")
+		m.collField = stringField(md.Input(), "collection_name")
+		out[ServicePrefix+m.Name] = m
+	}
+	return out
+}
+
+func stringField(md protoreflect.MessageDescriptor, name protoreflect.Name) protowire.Number {
+	f := md.Fields().ByName(name)
+	if f == nil || f.Kind() != protoreflect.StringKind || f.IsList() {
+		return 0
+	}
+	return f.Number()
+}
+
+// Lookup returns the MilvusService method for a :path.
+func Lookup(path string) (*Method, bool) {
+	m, ok := methods[path]
+	return m, ok
+}
+
+// Methods returns every known method name (for tests and docs).
+func Methods() []string {
+	out := make([]string, 0, len(methods))
+	for p := range methods {
+		out = append(out, strings.TrimPrefix(p, ServicePrefix))
+	}
+	return out
+}
+
+// Frame errors; callers answer them with INVALID_ARGUMENT.
+var (
+	ErrShortFrame     = errors.New("grpc frame shorter than its 5-byte prefix")
+	ErrTruncatedFrame = errors.New("grpc frame shorter than its declared length")
+	ErrCompressed     = errors.New("compressed grpc frame without a supported grpc-encoding")
+	ErrTooLarge       = errors.New("decompressed grpc message exceeds the size limit")
+)
+
+// Frame returns the message of the first length-prefixed gRPC frame in body,
+// decompressing it when the frame's flag says so and encoding is gzip.
+// maxLen bounds the decompressed size.
+func Frame(body []byte, encoding string, maxLen int) ([]byte, error) {
+	if len(body) < 5 {
+		return nil, ErrShortFrame
+	}
+	n := binary.BigEndian.Uint32(body[1:5])
+	if uint64(len(body)-5) < uint64(n) {
+		return nil, fmt.Errorf("%w: declared %d bytes, have %d", ErrTruncatedFrame, n, len(body)-5)
+	}
+	msg := body[5 : 5+n]
+	if body[0] == 0 {
+		return msg, nil
+	}
+	if encoding != "gzip" {
+		return nil, fmt.Errorf("%w (grpc-encoding %q)", ErrCompressed, encoding)
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(msg))
+	if err != nil {
+		return nil, fmt.Errorf("gzip frame: %w", err)
+	}
+	out, err := io.ReadAll(io.LimitReader(zr, int64(maxLen)+1))
+	if err != nil {
+		return nil, fmt.Errorf("gzip frame: %w", err)
+	}
+	if len(out) > maxLen {
+		return nil, ErrTooLarge
+	}
+	return out, nil
+}
+
+// Names reads db_name and collection_name from an encoded request without
+// unmarshalling it: protobuf writes fields in number order, so the names come
+// before the payload, and the scan stops once both are seen.
+func (m *Method) Names(msg []byte) (db, coll string, err error) {
+	need := 0
+	if m.dbField != 0 {
+		need++
+	}
+	if m.collField != 0 {
+		need++
+	}
+	for need > 0 && len(msg) > 0 {
+		num, typ, n := protowire.ConsumeTag(msg)
+		if n < 0 {
+			return "", "", fmt.Errorf("decoding %s: %w", m.Name, protowire.ParseError(n))
+		}
+		msg = msg[n:]
+		if typ == protowire.BytesType && (num == m.dbField || num == m.collField) {
+			v, n := protowire.ConsumeBytes(msg)
+			if n < 0 {
+				return "", "", fmt.Errorf("decoding %s: %w", m.Name, protowire.ParseError(n))
+			}
+			if num == m.dbField {
+				db = string(v)
+			} else {
+				coll = string(v)
+			}
+			need--
+			msg = msg[n:]
+			continue
+		}
+		n = protowire.ConsumeFieldValue(num, typ, msg)
+		if n < 0 {
+			return "", "", fmt.Errorf("decoding %s: %w", m.Name, protowire.ParseError(n))
+		}
+		msg = msg[n:]
+	}
+	return db, coll, nil
+}

@@ -1,0 +1,111 @@
+// Package extproc is the edge's ext_proc server: one processor per Envoy
+// stream decodes the Milvus request (gRPC frame or REST JSON), derives its
+// database and collection, and sets the route key header that Envoy's routes
+// match. Schema validation and rewrites plug in after decoding.
+package extproc
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/milvus-edge/milvus-edge/extproc/milvusgrpc"
+)
+
+// DefaultDB is the database Milvus uses when a request names none.
+const DefaultDB = "default"
+
+// Request is a decoded Milvus request, the same shape for gRPC and REST.
+type Request struct {
+	// API is the RPC name ("Search") or the REST path's last two parts ("entities/search").
+	API string
+	// DB is the database: the body's db_name, else the dbname header, else "default".
+	DB string
+	// Collection is the collection the request names, "" when none.
+	Collection string
+}
+
+// errBadRequest marks decoding errors the client caused.
+var errBadRequest = errors.New("bad request")
+
+// decodeGRPC decodes a MilvusService request body. Unknown methods decode to
+// a Request with only the API set; they pass through untouched.
+func decodeGRPC(path string, body []byte, encoding, dbHeader string, maxLen int) (*Request, error) {
+	m, ok := milvusgrpc.Lookup(path)
+	if !ok {
+		return &Request{API: strings.TrimPrefix(path, "/"), DB: orDefault(dbHeader)}, nil
+	}
+	req := &Request{API: m.Name}
+	msg, err := milvusgrpc.Frame(body, encoding, maxLen)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", errBadRequest, m.Name, err)
+	}
+	db, coll, err := m.Names(msg)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", errBadRequest, err)
+	}
+	req.Collection = coll
+	req.DB = db
+	if req.DB == "" {
+		req.DB = orDefault(dbHeader)
+	}
+	return req, nil
+}
+
+// restNames is the part of a REST v2 body the route needs.
+type restNames struct {
+	DBName         string `json:"dbName"`
+	CollectionName string `json:"collectionName"`
+}
+
+// decodeREST decodes a REST v2 request (/v2/vectordb/<resource>/<action>).
+func decodeREST(path string, body []byte, dbHeader string) (*Request, error) {
+	req := &Request{API: strings.TrimPrefix(path, "/v2/vectordb/")}
+	if len(body) > 0 {
+		var n restNames
+		if err := json.Unmarshal(body, &n); err != nil {
+			return nil, fmt.Errorf("%w: invalid JSON body: %w", errBadRequest, err)
+		}
+		req.DB, req.Collection = n.DBName, n.CollectionName
+	}
+	if req.DB == "" {
+		req.DB = orDefault(dbHeader)
+	}
+	return req, nil
+}
+
+func orDefault(db string) string {
+	if db == "" {
+		return DefaultDB
+	}
+	return db
+}
+
+// RouteKey returns the route key header value, or "" when a name holds
+// characters no Milvus name may hold: such a request takes the default route
+// and the backend answers it with Milvus's own name error.
+func (r *Request) RouteKey() string {
+	if !routable(r.DB) || (r.Collection != "" && !routable(r.Collection)) {
+		return ""
+	}
+	return r.DB + "/" + r.Collection
+}
+
+func routable(name string) bool {
+	if name == "" || len(name) > 255 {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !(c == '_' || c == '-' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
+			return false
+		}
+	}
+	return true
+}
+
+func jsonString(s string) string {
+	b, _ := json.Marshal(s) // marshalling a string cannot fail
+	return string(b)
+}

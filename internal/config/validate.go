@@ -1,0 +1,249 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"golang.org/x/crypto/bcrypt"
+)
+
+// DefaultRootHash is bcrypt("Milvus"), the default root password as in Milvus.
+const DefaultRootHash = "$2a$10$tGTq.N8NTLMSwrQQ1AYgj.4BrJ//ickBHa2uj6xDQ4RryC.UIsbnG"
+
+// ReservedPrefix starts the names of the edge's own Envoy clusters.
+const ReservedPrefix = "milvus_edge_"
+
+// MaxEndpointWeight is the largest endpoint weight accepted (Envoy allows more; a small
+// range keeps shares readable).
+const MaxEndpointWeight = 128
+
+func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }
+
+// Default fills every unset field with its documented default.
+func (c *Config) Default() {
+	setStr(&c.Log.Level, "info")
+	setStr(&c.Log.Format, "text")
+	setStr(&c.Listener.Address, "127.0.0.1:19530")
+	if c.Listener.MaxRequestBytes == 0 {
+		c.Listener.MaxRequestBytes = 64 << 20
+	}
+	setStr(&c.Envoy.AdminAddress, "127.0.0.1:9901")
+	setStr(&c.Envoy.NodeID, "milvus-edge")
+	if c.Envoy.Concurrency == 0 {
+		c.Envoy.Concurrency = 2
+	}
+	setStr(&c.Edge.XDSAddress, "127.0.0.1:18000")
+	setStr(&c.Edge.FiltersAddress, "127.0.0.1:18001")
+	setStr(&c.Edge.AdminAddress, "127.0.0.1:9091")
+	setStr(&c.Edge.XDSAdvertiseAddress, c.Edge.XDSAddress)
+	setStr(&c.Edge.FiltersAdvertiseAddress, c.Edge.FiltersAddress)
+	setDur(&c.Edge.FilterTimeout, Duration(2e9))
+	if c.Auth.Users == nil {
+		c.Auth.Users = []User{{Name: "root", PasswordHash: DefaultRootHash}}
+	}
+	setDur(&c.Auth.CredentialCacheTTL, Duration(5*60e9))
+	for i := range c.Clusters {
+		cl := &c.Clusters[i]
+		setStr(&cl.LBPolicy, "round_robin")
+		setDur(&cl.ConnectTimeout, Duration(1e9))
+		for j := range cl.Endpoints {
+			if cl.Endpoints[j].Weight == 0 {
+				cl.Endpoints[j].Weight = 1
+			}
+		}
+	}
+	for i := range c.Routes {
+		r := &c.Routes[i]
+		setStr(&r.Name, "route-"+strconv.Itoa(i))
+		setStr(&r.Database, "*")
+		setStr(&r.Collection, "*")
+	}
+}
+
+func setStr(p *string, v string) {
+	if *p == "" {
+		*p = v
+	}
+}
+
+func setDur(p *Duration, v Duration) {
+	if *p == 0 {
+		*p = v
+	}
+}
+
+var (
+	nameRE = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9_-]{0,62}$`)
+	// globRE: Milvus names are letters, digits and underscores (plus '-' for
+	// databases in some versions); globs add * and ?.
+	globRE = regexp.MustCompile(`^[a-zA-Z0-9_*?-]{1,255}$`)
+	userRE = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9_.-]{0,31}$`)
+)
+
+// Validate checks the whole config in one pass; each error names its field path.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(path, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", path, fmt.Sprintf(format, args...)))
+	}
+	oneOf(bad, "log.level", c.Log.Level, "debug", "info", "warn", "error")
+	oneOf(bad, "log.format", c.Log.Format, "text", "json")
+	hostPort(bad, "listener.address", c.Listener.Address)
+	hostPort(bad, "envoy.admin_address", c.Envoy.AdminAddress)
+	hostPort(bad, "edge.xds_address", c.Edge.XDSAddress)
+	hostPort(bad, "edge.filters_address", c.Edge.FiltersAddress)
+	hostPort(bad, "edge.admin_address", c.Edge.AdminAddress)
+	hostPort(bad, "edge.xds_advertise_address", c.Edge.XDSAdvertiseAddress)
+	hostPort(bad, "edge.filters_advertise_address", c.Edge.FiltersAdvertiseAddress)
+	if c.Listener.MaxRequestBytes < 1<<16 {
+		bad("listener.max_request_bytes", "must be at least 65536, got %d", c.Listener.MaxRequestBytes)
+	}
+	if c.Envoy.Concurrency < 1 || c.Envoy.Concurrency > 64 {
+		bad("envoy.concurrency", "must be 1..64, got %d", c.Envoy.Concurrency)
+	}
+	if !nameRE.MatchString(c.Envoy.NodeID) {
+		bad("envoy.node_id", "must be a name of letters, digits, '_' or '-', got %q", c.Envoy.NodeID)
+	}
+	if c.Edge.FilterTimeout.D() < 10e6 {
+		bad("edge.filter_timeout", "must be at least 10ms, got %s", c.Edge.FilterTimeout.D())
+	}
+	validateUsers(bad, c.Auth)
+	clusters := validateClusters(bad, c.Clusters)
+	validateRoutes(bad, c.Routes, clusters)
+	for i, l := range c.Launch.MilvusLite {
+		p := fmt.Sprintf("launch.milvus_lite[%d]", i)
+		hostPort(bad, p+".address", l.Address)
+		if l.DataDir == "" {
+			bad(p+".data_dir", "is required")
+		}
+	}
+	return errors.Join(errs...)
+}
+
+type badFunc func(path, format string, args ...any)
+
+func validateUsers(bad badFunc, a Auth) {
+	seen := map[string]bool{}
+	for i, u := range a.Users {
+		p := fmt.Sprintf("auth.users[%d]", i)
+		if !userRE.MatchString(u.Name) {
+			bad(p+".name", "must start with a letter and hold 1..32 letters, digits, '_', '-' or '.', got %q", u.Name)
+		}
+		if seen[u.Name] {
+			bad(p+".name", "duplicate user %q", u.Name)
+		}
+		seen[u.Name] = true
+		if _, err := bcrypt.Cost([]byte(u.PasswordHash)); err != nil {
+			bad(p+".password_hash", "must be a bcrypt hash ($2a$...): %v", err)
+		}
+	}
+	if a.CredentialCacheTTL.D() < 0 {
+		bad("auth.credential_cache_ttl", "must not be negative")
+	}
+}
+
+func validateClusters(bad badFunc, cs []Cluster) map[string]bool {
+	names := map[string]bool{}
+	if len(cs) == 0 {
+		bad("clusters", "at least one cluster is required")
+	}
+	for i, cl := range cs {
+		p := fmt.Sprintf("clusters[%d]", i)
+		switch {
+		case !nameRE.MatchString(cl.Name):
+			bad(p+".name", "must start with a letter and hold letters, digits, '_' or '-' (≤ 63), got %q", cl.Name)
+		case strings.HasPrefix(cl.Name, ReservedPrefix):
+			bad(p+".name", "the prefix %q is reserved for the edge's own clusters", ReservedPrefix)
+		case names[cl.Name]:
+			bad(p+".name", "duplicate cluster %q", cl.Name)
+		}
+		names[cl.Name] = true
+		oneOf(bad, p+".lb_policy", cl.LBPolicy, "round_robin", "least_request", "random")
+		if cl.ConnectTimeout.D() <= 0 {
+			bad(p+".connect_timeout", "must be positive")
+		}
+		if len(cl.Endpoints) == 0 {
+			bad(p+".endpoints", "at least one endpoint is required")
+		}
+		addrs := map[string]bool{}
+		for j, ep := range cl.Endpoints {
+			ep := ep
+			q := fmt.Sprintf("%s.endpoints[%d]", p, j)
+			hostPort(bad, q+".address", ep.Address)
+			if addrs[ep.Address] {
+				bad(q+".address", "duplicate endpoint %q in this cluster", ep.Address)
+			}
+			addrs[ep.Address] = true
+			if ep.Weight < 1 || ep.Weight > MaxEndpointWeight {
+				bad(q+".weight", "must be 1..%d, got %d", MaxEndpointWeight, ep.Weight)
+			}
+		}
+	}
+	return names
+}
+
+func validateRoutes(bad badFunc, rs []Route, clusters map[string]bool) {
+	if len(rs) == 0 {
+		bad("routes", "at least one route is required; the last one is the default")
+		return
+	}
+	for i, r := range rs {
+		p := fmt.Sprintf("routes[%d]", i)
+		if !nameRE.MatchString(r.Name) {
+			bad(p+".name", "must start with a letter and hold letters, digits, '_' or '-', got %q", r.Name)
+		}
+		if !globRE.MatchString(r.Database) {
+			bad(p+".database", "must be a glob of letters, digits, '_', '-', '*' or '?', got %q", r.Database)
+		}
+		if !globRE.MatchString(r.Collection) {
+			bad(p+".collection", "must be a glob of letters, digits, '_', '-', '*' or '?', got %q", r.Collection)
+		}
+		switch {
+		case r.Cluster != "" && len(r.Weighted) > 0:
+			bad(p, "set cluster or weighted, not both")
+		case r.Cluster == "" && len(r.Weighted) == 0:
+			bad(p, "set cluster or weighted")
+		case r.Cluster != "" && !clusters[r.Cluster]:
+			bad(p+".cluster", "no cluster named %q", r.Cluster)
+		}
+		for j, w := range r.Weighted {
+			q := fmt.Sprintf("%s.weighted[%d]", p, j)
+			if !clusters[w.Cluster] {
+				bad(q+".cluster", "no cluster named %q", w.Cluster)
+			}
+			if w.Weight < 1 {
+				bad(q+".weight", "must be at least 1")
+			}
+		}
+	}
+	last := rs[len(rs)-1]
+	if last.Database != "*" || last.Collection != "*" {
+		bad(fmt.Sprintf("routes[%d]", len(rs)-1), "the last route is the default and must match every database and collection (leave database and collection unset)")
+	}
+}
+
+func oneOf(bad badFunc, path, v string, allowed ...string) {
+	for _, a := range allowed {
+		if v == a {
+			return
+		}
+	}
+	bad(path, "must be one of %s, got %q", strings.Join(allowed, ", "), v)
+}
+
+func hostPort(bad badFunc, path, v string) {
+	host, port, err := net.SplitHostPort(v)
+	if err != nil || host == "" {
+		bad(path, "must be host:port, got %q", v)
+		return
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		bad(path, "port must be 1..65535, got %q", port)
+	}
+}

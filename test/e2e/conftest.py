@@ -1,0 +1,128 @@
+"""Fixtures for the milvus-edge end-to-end suite: one shared gateway (Envoy +
+filters + xDS + two milvus-lite backends) started by the real `milvus-edge run`."""
+
+from __future__ import annotations
+
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List
+
+import pytest
+
+import edgelib
+
+from edgelib import READY_TIMEOUT, STOP_TIMEOUT
+
+
+@dataclass
+class Edge:
+    """Addresses of a running gateway."""
+
+    process: edgelib.EdgeProcess
+    listener: str  # host:port clients dial
+    uri: str  # http://listener for MilvusClient
+    envoy_admin_url: str
+    edge_admin_url: str
+    backends: Dict[str, str]  # cluster name -> milvus-lite host:port
+    data_dirs: Dict[str, Path]
+    ports: Dict[str, int]
+
+    def backend_uri(self, cluster: str) -> str:
+        return f"http://{self.backends[cluster]}"
+
+
+def start_edge(workdir: Path, cfg: dict, owner: str) -> edgelib.EdgeProcess:
+    path = edgelib.write_config(cfg, workdir / "milvus-edge.yaml")
+    return edgelib.EdgeProcess(path, workdir, owner).start()
+
+
+def stop_edge(proc: edgelib.EdgeProcess, child_ports: List[int], all_ports: List[int],
+              needles: List[str]) -> None:
+    """SIGINT → exit 0 within STOP_TIMEOUT, and the children's ports are closed.
+    Whatever the outcome, nothing this test started is left running."""
+    problems = []
+    try:
+        if proc.proc.poll() is not None:
+            problems.append(
+                f"milvus-edge was no longer running at teardown (exit code {proc.proc.returncode})"
+            )
+        else:
+            proc.signal(signal.SIGINT)
+            rc = proc.wait(STOP_TIMEOUT)
+            if rc is None:
+                problems.append(f"milvus-edge still running {STOP_TIMEOUT:.0f}s after SIGINT")
+            elif rc != 0:
+                problems.append(f"milvus-edge exited with code {rc} after SIGINT (want 0)")
+        still = [p for p in child_ports if edgelib.is_listening(p)]
+        if still:
+            owners = {p: [" ".join(edgelib.cmdline(pid))[:160] for pid in edgelib.listening_pids(p)]
+                      for p in still}
+            problems.append(f"ports still listening after milvus-edge exited: {owners}")
+        if proc.stdout_lines != [f"milvus-edge ready on 127.0.0.1:{all_ports[0]}"]:
+            problems.append(f"stdout must be exactly one ready line, got {proc.stdout_lines!r}")
+    finally:
+        if proc.proc.poll() is None:
+            proc.kill_group()
+        killed = edgelib.kill_leftovers(all_ports, needles)
+        if killed:
+            problems.append("killed leftovers: " + "; ".join(killed))
+        proc.close()
+    if problems:
+        pytest.fail("\n".join(problems) + "\n" + proc.describe(), pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def edge(tmp_path_factory) -> Edge:
+    """The shared gateway: clusters a and b (one milvus-lite each); collections
+    tenant_a_* route to a, everything else to b."""
+    edgelib.require_binaries()
+    work = tmp_path_factory.mktemp("edge")
+    names = ["listener", "envoy_admin", "xds", "filters", "edge_admin", "lite_a", "lite_b"]
+    ports = dict(zip(names, edgelib.free_ports(len(names))))
+    dirs = {"a": work / "a", "b": work / "b"}
+    cfg = edgelib.edge_config(
+        ports,
+        clusters={"a": [ports["lite_a"]], "b": [ports["lite_b"]]},
+        routes=[
+            {"name": "tenant-a", "collection": "tenant_a_*", "cluster": "a"},
+            {"name": "default", "cluster": "b"},
+        ],
+        lites=[(ports["lite_a"], dirs["a"]), (ports["lite_b"], dirs["b"])],
+    )
+    proc = start_edge(work, cfg, owner="session")
+    all_ports = [ports[n] for n in names]
+    child_ports = [ports["listener"], ports["envoy_admin"], ports["lite_a"], ports["lite_b"]]
+    needles = [str(work)]
+    try:
+        proc.wait_for_line(f"milvus-edge ready on 127.0.0.1:{ports['listener']}", READY_TIMEOUT)
+    except BaseException:
+        if proc.proc.poll() is None:
+            proc.kill_group()
+        edgelib.kill_leftovers(all_ports, needles)
+        proc.close()
+        raise
+    yield Edge(
+        process=proc,
+        listener=f"127.0.0.1:{ports['listener']}",
+        uri=f"http://127.0.0.1:{ports['listener']}",
+        envoy_admin_url=f"http://127.0.0.1:{ports['envoy_admin']}",
+        edge_admin_url=f"http://127.0.0.1:{ports['edge_admin']}",
+        backends={"a": f"127.0.0.1:{ports['lite_a']}", "b": f"127.0.0.1:{ports['lite_b']}"},
+        data_dirs=dirs,
+        ports=ports,
+    )
+    stop_edge(proc, child_ports, all_ports, needles)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """On any failure (setup, call, teardown) attach the relevant milvus-edge stderr."""
+    outcome = yield
+    rep = outcome.get_result()
+    if rep.failed:
+        for p in edgelib.REGISTRY:
+            if p.owner in ("session", item.nodeid):
+                rep.sections.append(
+                    (f"milvus-edge stderr [{p.owner}] ({p.stderr_path})", p.stderr_tail(120))
+                )

@@ -1,0 +1,113 @@
+package envoyres
+
+import (
+	"time"
+
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	upstreamhttpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
+	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/milvus-edge/milvus-edge/xds/ir"
+)
+
+const httpProtocolOptionsKey = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
+
+// buildQueryNodeCluster returns the Envoy cluster for a QueryNode cluster.
+// Endpoints given as IPs come by EDS (weights change without touching the
+// cluster); DNS names make a STRICT_DNS cluster with the weights inline.
+// Upstream speaks the client's protocol: gRPC stays HTTP/2, REST stays HTTP/1.1.
+func buildQueryNodeCluster(c ir.Cluster) *clusterv3.Cluster {
+	out := &clusterv3.Cluster{
+		Name:           c.Name,
+		ConnectTimeout: durationpb.New(c.ConnectTimeout),
+		LbPolicy:       lbPolicy(c.LB),
+		TypedExtensionProtocolOptions: map[string]*anypb.Any{
+			httpProtocolOptionsKey: mustAny(&upstreamhttpv3.HttpProtocolOptions{
+				UpstreamProtocolOptions: &upstreamhttpv3.HttpProtocolOptions_UseDownstreamProtocolConfig{
+					UseDownstreamProtocolConfig: &upstreamhttpv3.HttpProtocolOptions_UseDownstreamHttpConfig{
+						HttpProtocolOptions:  &corev3.Http1ProtocolOptions{},
+						Http2ProtocolOptions: &corev3.Http2ProtocolOptions{},
+					},
+				},
+			}),
+		},
+	}
+	if c.UsesDNS() {
+		out.ClusterDiscoveryType = &clusterv3.Cluster_Type{Type: clusterv3.Cluster_STRICT_DNS}
+		out.LoadAssignment = buildLoadAssignment(c)
+		return out
+	}
+	out.ClusterDiscoveryType = &clusterv3.Cluster_Type{Type: clusterv3.Cluster_EDS}
+	out.EdsClusterConfig = &clusterv3.Cluster_EdsClusterConfig{EdsConfig: adsSource()}
+	return out
+}
+
+// buildLoadAssignment returns the weighted endpoints of a cluster.
+func buildLoadAssignment(c ir.Cluster) *endpointv3.ClusterLoadAssignment {
+	lbs := make([]*endpointv3.LbEndpoint, 0, len(c.Endpoints))
+	for _, ep := range c.Endpoints {
+		lbs = append(lbs, &endpointv3.LbEndpoint{
+			HostIdentifier: &endpointv3.LbEndpoint_Endpoint{Endpoint: &endpointv3.Endpoint{
+				Address: socketAddress(ep.Address),
+			}},
+			LoadBalancingWeight: wrapperspb.UInt32(ep.Weight),
+		})
+	}
+	return &endpointv3.ClusterLoadAssignment{
+		ClusterName: c.Name,
+		Endpoints:   []*endpointv3.LocalityLbEndpoints{{LbEndpoints: lbs}},
+	}
+}
+
+// buildFilterCluster is how Envoy reaches the edge's ext_authz and ext_proc
+// server: HTTP/2 with keepalive so a dead filter server is noticed quickly.
+func buildFilterCluster(f ir.FilterServer) *clusterv3.Cluster {
+	typ := clusterv3.Cluster_STATIC
+	if !f.Address.IsIP {
+		typ = clusterv3.Cluster_STRICT_DNS
+	}
+	return &clusterv3.Cluster{
+		Name:                 FilterCluster,
+		ClusterDiscoveryType: &clusterv3.Cluster_Type{Type: typ},
+		ConnectTimeout:       durationpb.New(time.Second),
+		TypedExtensionProtocolOptions: map[string]*anypb.Any{
+			httpProtocolOptionsKey: mustAny(&upstreamhttpv3.HttpProtocolOptions{
+				UpstreamProtocolOptions: &upstreamhttpv3.HttpProtocolOptions_ExplicitHttpConfig_{
+					ExplicitHttpConfig: &upstreamhttpv3.HttpProtocolOptions_ExplicitHttpConfig{
+						ProtocolConfig: &upstreamhttpv3.HttpProtocolOptions_ExplicitHttpConfig_Http2ProtocolOptions{
+							Http2ProtocolOptions: &corev3.Http2ProtocolOptions{
+								ConnectionKeepalive: &corev3.KeepaliveSettings{
+									Interval: durationpb.New(30 * time.Second),
+									Timeout:  durationpb.New(5 * time.Second),
+								},
+							},
+						},
+					},
+				},
+			}),
+		},
+		LoadAssignment: &endpointv3.ClusterLoadAssignment{
+			ClusterName: FilterCluster,
+			Endpoints: []*endpointv3.LocalityLbEndpoints{{LbEndpoints: []*endpointv3.LbEndpoint{{
+				HostIdentifier: &endpointv3.LbEndpoint_Endpoint{Endpoint: &endpointv3.Endpoint{
+					Address: socketAddress(f.Address),
+				}},
+			}}}},
+		},
+	}
+}
+
+func lbPolicy(p ir.LBPolicy) clusterv3.Cluster_LbPolicy {
+	switch p {
+	case ir.LeastRequest:
+		return clusterv3.Cluster_LEAST_REQUEST
+	case ir.Random:
+		return clusterv3.Cluster_RANDOM
+	default:
+		return clusterv3.Cluster_ROUND_ROBIN
+	}
+}

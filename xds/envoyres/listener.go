@@ -1,0 +1,148 @@
+// Package envoyres builds Envoy resources from the xds/ir model: small build*
+// functions, one per resource or filter. No other package constructs Envoy
+// listeners, clusters, routes or filters.
+package envoyres
+
+import (
+	"time"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	mutationv3 "github.com/envoyproxy/go-control-plane/envoy/config/common/mutation_rules/v3"
+	extauthzv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_authz/v3"
+	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
+	routerv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
+	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	earlyhdrv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/http/early_header_mutation/header_mutation/v3"
+	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/milvus-edge/milvus-edge/internal/edgehdr"
+	"github.com/milvus-edge/milvus-edge/xds/ir"
+)
+
+// Names of the resources the edge pushes.
+const (
+	ListenerName    = "milvus"
+	RouteConfigName = "milvus"
+	FilterCluster   = "milvus_edge_filters"
+	ExtAuthzName    = "envoy.filters.http.ext_authz"
+	ExtProcName     = "envoy.filters.http.ext_proc"
+)
+
+// buildListener returns the client listener: one HTTP connection manager with
+// codec AUTO (gRPC over h2c and REST over HTTP/1.1 on one port), internal
+// headers stripped before any filter, then ext_authz → ext_proc → router.
+func buildListener(g *ir.Gateway) *listenerv3.Listener {
+	hcm := &hcmv3.HttpConnectionManager{
+		CodecType:  hcmv3.HttpConnectionManager_AUTO,
+		StatPrefix: "milvus",
+		RouteSpecifier: &hcmv3.HttpConnectionManager_Rds{Rds: &hcmv3.Rds{
+			ConfigSource:    adsSource(),
+			RouteConfigName: RouteConfigName,
+		}},
+		// Milvus clients keep long-lived HTTP/2 connections with keepalive pings.
+		Http2ProtocolOptions:         &corev3.Http2ProtocolOptions{MaxConcurrentStreams: wrapperspb.UInt32(1024)},
+		EarlyHeaderMutationExtensions: []*corev3.TypedExtensionConfig{buildStripInternalHeaders()},
+		HttpFilters: []*hcmv3.HttpFilter{
+			httpFilter(ExtAuthzName, buildExtAuthz(g.Filters)),
+			httpFilter(ExtProcName, buildExtProc(g.Filters)),
+			httpFilter("envoy.filters.http.router", &routerv3.Router{}),
+		},
+	}
+	return &listenerv3.Listener{
+		Name:    ListenerName,
+		Address: socketAddress(g.Listener.Address),
+		// ext_proc buffers whole request bodies; this bounds one body.
+		PerConnectionBufferLimitBytes: wrapperspb.UInt32(g.Listener.MaxRequestBytes),
+		FilterChains: []*listenerv3.FilterChain{{
+			Filters: []*listenerv3.Filter{{
+				Name:       "envoy.filters.network.http_connection_manager",
+				ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: mustAny(hcm)},
+			}},
+		}},
+	}
+}
+
+// buildStripInternalHeaders removes client-supplied copies of the edge's own
+// headers before route selection and before any filter sees the request.
+func buildStripInternalHeaders() *corev3.TypedExtensionConfig {
+	hm := &earlyhdrv3.HeaderMutation{}
+	for _, h := range edgehdr.Internal {
+		hm.Mutations = append(hm.Mutations, &mutationv3.HeaderMutation{
+			Action: &mutationv3.HeaderMutation_Remove{Remove: h},
+		})
+	}
+	return &corev3.TypedExtensionConfig{
+		Name:        "envoy.http.early_header_mutation.header_mutation",
+		TypedConfig: mustAny(hm),
+	}
+}
+
+// buildExtAuthz calls the edge's ext_authz server for every request. It fails
+// closed: an unreachable, slow or erroring server yields 503, which gRPC clients
+// see as UNAVAILABLE.
+func buildExtAuthz(f ir.FilterServer) *extauthzv3.ExtAuthz {
+	return &extauthzv3.ExtAuthz{
+		Services: &extauthzv3.ExtAuthz_GrpcService{GrpcService: filterService(f.Timeout)},
+		TransportApiVersion: corev3.ApiVersion_V3,
+		FailureModeAllow:    false,
+		StatusOnError:       &typev3.HttpStatus{Code: typev3.StatusCode_ServiceUnavailable},
+	}
+}
+
+// buildExtProc sends request headers and the buffered request body to the
+// edge's ext_proc server, which decodes the Milvus request and sets the route
+// key. Responses are not sent.
+func buildExtProc(f ir.FilterServer) *extprocv3.ExternalProcessor {
+	return &extprocv3.ExternalProcessor{
+		GrpcService:      filterService(f.Timeout),
+		FailureModeAllow: false,
+		ProcessingMode: &extprocv3.ProcessingMode{
+			RequestHeaderMode:   extprocv3.ProcessingMode_SEND,
+			RequestBodyMode:     extprocv3.ProcessingMode_BUFFERED,
+			RequestTrailerMode:  extprocv3.ProcessingMode_SKIP,
+			ResponseHeaderMode:  extprocv3.ProcessingMode_SKIP,
+			ResponseBodyMode:    extprocv3.ProcessingMode_NONE,
+			ResponseTrailerMode: extprocv3.ProcessingMode_SKIP,
+		},
+		MessageTimeout: durationpb.New(f.Timeout),
+	}
+}
+
+func filterService(timeout time.Duration) *corev3.GrpcService {
+	return &corev3.GrpcService{
+		TargetSpecifier: &corev3.GrpcService_EnvoyGrpc_{EnvoyGrpc: &corev3.GrpcService_EnvoyGrpc{ClusterName: FilterCluster}},
+		Timeout:         durationpb.New(timeout),
+	}
+}
+
+func httpFilter(name string, cfg proto.Message) *hcmv3.HttpFilter {
+	return &hcmv3.HttpFilter{Name: name, ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: mustAny(cfg)}}
+}
+
+func adsSource() *corev3.ConfigSource {
+	return &corev3.ConfigSource{
+		ResourceApiVersion:    corev3.ApiVersion_V3,
+		ConfigSourceSpecifier: &corev3.ConfigSource_Ads{Ads: &corev3.AggregatedConfigSource{}},
+	}
+}
+
+func socketAddress(a ir.Address) *corev3.Address {
+	return &corev3.Address{Address: &corev3.Address_SocketAddress{SocketAddress: &corev3.SocketAddress{
+		Address:       a.Host,
+		PortSpecifier: &corev3.SocketAddress_PortValue{PortValue: a.Port},
+	}}}
+}
+
+// mustAny packs a message; packing a generated message cannot fail.
+func mustAny(m proto.Message) *anypb.Any {
+	a, err := anypb.New(m)
+	if err != nil {
+		panic("envoyres: packing " + string(proto.MessageName(m)) + ": " + err.Error())
+	}
+	return a
+}

@@ -1,0 +1,35 @@
+package envoyres
+
+import (
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+
+	"github.com/milvus-edge/milvus-edge/xds/ir"
+)
+
+// Resources is everything one Envoy node gets, in a stable order.
+type Resources struct {
+	Listeners []*listenerv3.Listener
+	Routes    []*routev3.RouteConfiguration
+	Clusters  []*clusterv3.Cluster
+	Endpoints []*endpointv3.ClusterLoadAssignment
+}
+
+// Build translates the gateway model into Envoy resources. It is pure: the same
+// model always yields the same resources in the same order.
+func Build(g *ir.Gateway) *Resources {
+	r := &Resources{
+		Listeners: []*listenerv3.Listener{buildListener(g)},
+		Routes:    []*routev3.RouteConfiguration{buildRouteConfig(g)},
+		Clusters:  []*clusterv3.Cluster{buildFilterCluster(g.Filters)},
+	}
+	for _, c := range g.Clusters {
+		r.Clusters = append(r.Clusters, buildQueryNodeCluster(c))
+		if !c.UsesDNS() {
+			r.Endpoints = append(r.Endpoints, buildLoadAssignment(c))
+		}
+	}
+	return r
+}

@@ -1,0 +1,92 @@
+package envoyres
+
+import (
+	"regexp"
+	"strings"
+
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/milvus-edge/milvus-edge/internal/edgehdr"
+	"github.com/milvus-edge/milvus-edge/xds/ir"
+)
+
+// buildRouteConfig maps the ordered route rules onto Envoy routes. ext_proc
+// sets the route key header "<db>/<collection>" and clears the route cache;
+// each rule matches that header with a regex made from its globs. The last
+// rule matches every request, including those without a key (Connect,
+// GetVersion, database calls).
+func buildRouteConfig(g *ir.Gateway) *routev3.RouteConfiguration {
+	vh := &routev3.VirtualHost{Name: "milvus", Domains: []string{"*"}}
+	for _, r := range g.Routes {
+		match := &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: "/"}}
+		if !r.MatchesAll() {
+			match.Headers = []*routev3.HeaderMatcher{{
+				Name: edgehdr.Route,
+				HeaderMatchSpecifier: &routev3.HeaderMatcher_StringMatch{StringMatch: &matcherv3.StringMatcher{
+					MatchPattern: &matcherv3.StringMatcher_SafeRegex{SafeRegex: &matcherv3.RegexMatcher{
+						Regex: RouteKeyRegex(r.Database, r.Collection),
+					}},
+				}},
+			}}
+		}
+		vh.Routes = append(vh.Routes, &routev3.Route{
+			Name:   r.Name,
+			Match:  match,
+			Action: &routev3.Route_Route{Route: buildRouteAction(r)},
+		})
+	}
+	return &routev3.RouteConfiguration{Name: RouteConfigName, VirtualHosts: []*routev3.VirtualHost{vh}}
+}
+
+func buildRouteAction(r ir.Route) *routev3.RouteAction {
+	a := &routev3.RouteAction{
+		// Milvus calls (load, index builds, big searches) may run long: no route
+		// timeout; the client's grpc-timeout header is honoured instead.
+		Timeout:           durationpb.New(0),
+		MaxStreamDuration: &routev3.RouteAction_MaxStreamDuration{GrpcTimeoutHeaderMax: durationpb.New(0)},
+		// Only retry what the backend surely never saw, so writes are not duplicated.
+		RetryPolicy: &routev3.RetryPolicy{
+			RetryOn:    "connect-failure,refused-stream,reset-before-request",
+			NumRetries: wrapperspb.UInt32(2),
+		},
+	}
+	if len(r.Targets) == 1 {
+		a.ClusterSpecifier = &routev3.RouteAction_Cluster{Cluster: r.Targets[0].Cluster}
+		return a
+	}
+	wc := &routev3.WeightedCluster{}
+	for _, t := range r.Targets {
+		wc.Clusters = append(wc.Clusters, &routev3.WeightedCluster_ClusterWeight{
+			Name: t.Cluster, Weight: wrapperspb.UInt32(t.Weight),
+		})
+	}
+	a.ClusterSpecifier = &routev3.RouteAction_WeightedClusters{WeightedClusters: wc}
+	return a
+}
+
+// RouteKey is the header value ext_proc sets for a request.
+func RouteKey(db, collection string) string { return db + "/" + collection }
+
+// RouteKeyRegex turns the database and collection globs into an RE2 regex over
+// the route key. Names never contain '/', so '*' and '?' stop at it.
+func RouteKeyRegex(dbGlob, collGlob string) string {
+	return globRegex(dbGlob) + "/" + globRegex(collGlob)
+}
+
+func globRegex(glob string) string {
+	var b strings.Builder
+	for _, c := range glob {
+		switch c {
+		case '*':
+			b.WriteString("[^/]*")
+		case '?':
+			b.WriteString("[^/]")
+		default:
+			b.WriteString(regexp.QuoteMeta(string(c)))
+		}
+	}
+	return b.String()
+}

@@ -1,0 +1,124 @@
+// Package ir is the validated, Envoy-free model of what the gateway serves:
+// one client listener, the filter server, QueryNode clusters and ordered route
+// rules. xds/translate builds it from the config; xds/envoyres turns it into
+// Envoy resources. It imports only the standard library.
+package ir
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Gateway is everything one Envoy node is told over xDS.
+type Gateway struct {
+	Listener Listener
+	Filters  FilterServer
+	Clusters []Cluster
+	// Routes are ordered; the last one matches everything.
+	Routes []Route
+}
+
+// Listener is the client-facing listener (gRPC h2c and HTTP/1.1 on one port).
+type Listener struct {
+	Address         Address
+	MaxRequestBytes uint32
+}
+
+// FilterServer is where Envoy reaches ext_authz and ext_proc.
+type FilterServer struct {
+	Address Address
+	Timeout time.Duration
+}
+
+// Address is a host (IP or DNS name) and port.
+type Address struct {
+	Host string
+	Port uint32
+	// IsIP says Host is a literal IP address (EDS needs IPs; names use DNS clusters).
+	IsIP bool
+}
+
+func (a Address) String() string { return fmt.Sprintf("%s:%d", a.Host, a.Port) }
+
+// LBPolicy is how Envoy picks an endpoint inside a cluster; every policy honours weights.
+type LBPolicy int
+
+// LB policies.
+const (
+	RoundRobin LBPolicy = iota
+	LeastRequest
+	Random
+)
+
+// Cluster is a QueryNode cluster: interchangeable endpoints that serve the same data.
+type Cluster struct {
+	Name           string
+	LB             LBPolicy
+	ConnectTimeout time.Duration
+	Endpoints      []Endpoint
+}
+
+// UsesDNS says the cluster's endpoints are names resolved by Envoy, so their
+// weights travel in CDS rather than EDS.
+func (c Cluster) UsesDNS() bool {
+	for _, ep := range c.Endpoints {
+		if !ep.Address.IsIP {
+			return true
+		}
+	}
+	return false
+}
+
+// Endpoint is one Milvus serving endpoint with its weight.
+type Endpoint struct {
+	Address Address
+	Weight  uint32
+}
+
+// Route sends requests whose database and collection match the globs to its targets.
+type Route struct {
+	Name       string
+	Database   string // glob
+	Collection string // glob
+	Targets    []Target
+}
+
+// MatchesAll says the route is a catch-all (the default).
+func (r Route) MatchesAll() bool { return r.Database == "*" && r.Collection == "*" }
+
+// Target is a cluster and its relative weight within a route.
+type Target struct {
+	Cluster string
+	Weight  uint32
+}
+
+// Validate checks the model's own invariants (the config layer has already
+// named user mistakes by field; these guard the translator).
+func (g *Gateway) Validate() error {
+	var errs []error
+	names := map[string]bool{}
+	for _, c := range g.Clusters {
+		if names[c.Name] {
+			errs = append(errs, fmt.Errorf("cluster %q defined twice", c.Name))
+		}
+		names[c.Name] = true
+		if len(c.Endpoints) == 0 {
+			errs = append(errs, fmt.Errorf("cluster %q has no endpoints", c.Name))
+		}
+	}
+	if len(g.Routes) == 0 || !g.Routes[len(g.Routes)-1].MatchesAll() {
+		errs = append(errs, errors.New("the last route must match everything"))
+	}
+	for _, r := range g.Routes {
+		if len(r.Targets) == 0 {
+			errs = append(errs, fmt.Errorf("route %q has no target", r.Name))
+		}
+		for _, t := range r.Targets {
+			if !names[t.Cluster] {
+				errs = append(errs, fmt.Errorf("route %q names unknown cluster %q", r.Name, t.Cluster))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,160 @@
+// Package server runs the ADS control plane: it translates each accepted
+// config into a snapshot for the configured Envoy node and serves it over
+// gRPC with go-control-plane. Envoy keeps its last config while the server is
+// away and resyncs the full snapshot when it reconnects.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
+	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/keepalive"
+
+	"github.com/milvus-edge/milvus-edge/internal/config"
+	"github.com/milvus-edge/milvus-edge/xds/envoyres"
+	"github.com/milvus-edge/milvus-edge/xds/snapshot"
+	"github.com/milvus-edge/milvus-edge/xds/translate"
+)
+
+// Server owns the snapshot cache for one Envoy node id.
+type Server struct {
+	nodeID string
+	log    *slog.Logger
+	cache  cachev3.SnapshotCache
+
+	// mu guards the fields below.
+	mu      sync.Mutex
+	version string            // version of the snapshot set last
+	acked   map[string]string // type URL → version Envoy ACKed last
+	nack    string            // last NACK detail from Envoy, "" once ACKed again
+}
+
+// New returns a server for the given node id with no snapshot yet.
+func New(nodeID string, log *slog.Logger) *Server {
+	return &Server{
+		nodeID: nodeID,
+		log:    log,
+		cache:  cachev3.NewSnapshotCache(true, cachev3.IDHash{}, nil),
+		acked:  map[string]string{},
+	}
+}
+
+// Update translates cfg and sets the snapshot when its content changed. It
+// returns the snapshot version and whether it was pushed. On error nothing
+// changes: the last good snapshot keeps serving.
+func (s *Server) Update(ctx context.Context, cfg *config.Config) (string, bool, error) {
+	g, err := translate.Translate(cfg)
+	if err != nil {
+		return "", false, fmt.Errorf("translating config: %w", err)
+	}
+	snap, err := snapshot.New(envoyres.Build(g))
+	if err != nil {
+		return "", false, err
+	}
+	v := snap.GetVersion(snapshotTypeURL)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if v == s.version {
+		return v, false, nil
+	}
+	if err := s.cache.SetSnapshot(ctx, s.nodeID, snap); err != nil {
+		return "", false, fmt.Errorf("setting snapshot: %w", err)
+	}
+	s.version = v
+	return v, true, nil
+}
+
+const snapshotTypeURL = "type.googleapis.com/envoy.config.listener.v3.Listener"
+
+// Status is what Envoy last acknowledged.
+type Status struct {
+	Version string            `json:"version"`
+	Acked   map[string]string `json:"acked"`
+	Nack    string            `json:"nack,omitempty"`
+}
+
+// Status reports the current snapshot version and Envoy's ACKs.
+func (s *Server) Status() Status {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	acked := make(map[string]string, len(s.acked))
+	for k, v := range s.acked {
+		acked[k] = v
+	}
+	return Status{Version: s.version, Acked: acked, Nack: s.nack}
+}
+
+// Synced says Envoy has ACKed the current version for every resource type.
+func (s *Server) Synced() bool {
+	st := s.Status()
+	if st.Version == "" || len(st.Acked) < 4 {
+		return false
+	}
+	for _, v := range st.Acked {
+		if v != st.Version {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *Server) onRequest(_ int64, req *discoveryv3.DiscoveryRequest) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if d := req.GetErrorDetail(); d != nil {
+		s.nack = fmt.Sprintf("%s version %s: %s", req.GetTypeUrl(), req.GetResponseNonce(), d.GetMessage())
+		s.log.Error("envoy rejected config", "type", req.GetTypeUrl(), "error", d.GetMessage())
+		return nil
+	}
+	if req.GetVersionInfo() != "" {
+		s.acked[req.GetTypeUrl()] = req.GetVersionInfo()
+		s.nack = ""
+	}
+	return nil
+}
+
+// Serve runs the ADS gRPC server on lis until ctx ends.
+func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
+	cb := serverv3.CallbackFuncs{
+		StreamOpenFunc: func(_ context.Context, id int64, typ string) error {
+			s.log.Info("envoy connected", "stream", id)
+			return nil
+		},
+		StreamClosedFunc: func(id int64, _ *corev3.Node) {
+			s.log.Info("envoy stream closed", "stream", id)
+		},
+		StreamRequestFunc: s.onRequest,
+	}
+	xds := serverv3.NewServer(ctx, s.cache, cb)
+	gs := grpc.NewServer(
+		// Envoy holds one long-lived ADS stream; keepalive finds dead peers, and
+		// the enforcement policy must tolerate Envoy's own pings.
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 5 * time.Second}),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
+		grpc.MaxConcurrentStreams(1000),
+	)
+	discoveryv3.RegisterAggregatedDiscoveryServiceServer(gs, xds)
+	errc := make(chan error, 1)
+	go func() { errc <- gs.Serve(lis) }()
+	select {
+	case <-ctx.Done():
+		gs.Stop() // ADS streams never end by themselves; graceful stop would wait forever
+		<-errc
+		return nil
+	case err := <-errc:
+		if errors.Is(err, grpc.ErrServerStopped) {
+			return nil
+		}
+		return fmt.Errorf("xds server: %w", err)
+	}
+}

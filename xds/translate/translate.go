@@ -1,0 +1,78 @@
+// Package translate turns the declarative config into the xds/ir model. It is
+// pure: no I/O, no clock, no globals.
+package translate
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+
+	"github.com/milvus-edge/milvus-edge/internal/config"
+	"github.com/milvus-edge/milvus-edge/xds/ir"
+)
+
+// Translate builds the gateway model from a validated config.
+func Translate(c *config.Config) (*ir.Gateway, error) {
+	lis, err := addr(c.Listener.Address)
+	if err != nil {
+		return nil, fmt.Errorf("listener.address: %w", err)
+	}
+	fs, err := addr(c.Edge.FiltersAdvertiseAddress)
+	if err != nil {
+		return nil, fmt.Errorf("edge.filters_advertise_address: %w", err)
+	}
+	g := &ir.Gateway{
+		Listener: ir.Listener{Address: lis, MaxRequestBytes: c.Listener.MaxRequestBytes},
+		Filters:  ir.FilterServer{Address: fs, Timeout: c.Edge.FilterTimeout.D()},
+	}
+	for i, cl := range c.Clusters {
+		out := ir.Cluster{Name: cl.Name, LB: lbPolicy(cl.LBPolicy), ConnectTimeout: cl.ConnectTimeout.D()}
+		for j, ep := range cl.Endpoints {
+			a, err := addr(ep.Address)
+			if err != nil {
+				return nil, fmt.Errorf("clusters[%d].endpoints[%d].address: %w", i, j, err)
+			}
+			out.Endpoints = append(out.Endpoints, ir.Endpoint{Address: a, Weight: ep.Weight})
+		}
+		g.Clusters = append(g.Clusters, out)
+	}
+	for _, r := range c.Routes {
+		out := ir.Route{Name: r.Name, Database: r.Database, Collection: r.Collection}
+		if r.Cluster != "" {
+			out.Targets = []ir.Target{{Cluster: r.Cluster, Weight: 1}}
+		}
+		for _, w := range r.Weighted {
+			out.Targets = append(out.Targets, ir.Target{Cluster: w.Cluster, Weight: w.Weight})
+		}
+		g.Routes = append(g.Routes, out)
+	}
+	if err := g.Validate(); err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
+func addr(s string) (ir.Address, error) {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return ir.Address{}, err
+	}
+	p, err := strconv.ParseUint(port, 10, 16)
+	if err != nil {
+		return ir.Address{}, fmt.Errorf("bad port %q", port)
+	}
+	_, ipErr := netip.ParseAddr(host)
+	return ir.Address{Host: host, Port: uint32(p), IsIP: ipErr == nil}, nil
+}
+
+func lbPolicy(s string) ir.LBPolicy {
+	switch s {
+	case "least_request":
+		return ir.LeastRequest
+	case "random":
+		return ir.Random
+	default:
+		return ir.RoundRobin
+	}
+}
