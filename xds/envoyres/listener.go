@@ -6,9 +6,9 @@ package envoyres
 import (
 	"time"
 
+	mutationv3 "github.com/envoyproxy/go-control-plane/envoy/config/common/mutation_rules/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
-	mutationv3 "github.com/envoyproxy/go-control-plane/envoy/config/common/mutation_rules/v3"
 	extauthzv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_authz/v3"
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
 	routerv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
@@ -45,7 +45,7 @@ func buildListener(g *ir.Gateway) *listenerv3.Listener {
 			RouteConfigName: RouteConfigName,
 		}},
 		// Milvus clients keep long-lived HTTP/2 connections with keepalive pings.
-		Http2ProtocolOptions:         &corev3.Http2ProtocolOptions{MaxConcurrentStreams: wrapperspb.UInt32(1024)},
+		Http2ProtocolOptions:          &corev3.Http2ProtocolOptions{MaxConcurrentStreams: wrapperspb.UInt32(1024)},
 		EarlyHeaderMutationExtensions: []*corev3.TypedExtensionConfig{buildStripInternalHeaders()},
 		HttpFilters: []*hcmv3.HttpFilter{
 			httpFilter(ExtAuthzName, buildExtAuthz(g.Filters)),
@@ -87,7 +87,7 @@ func buildStripInternalHeaders() *corev3.TypedExtensionConfig {
 // see as UNAVAILABLE.
 func buildExtAuthz(f ir.FilterServer) *extauthzv3.ExtAuthz {
 	return &extauthzv3.ExtAuthz{
-		Services: &extauthzv3.ExtAuthz_GrpcService{GrpcService: filterService(f.Timeout)},
+		Services:            &extauthzv3.ExtAuthz_GrpcService{GrpcService: filterService(f.Timeout)},
 		TransportApiVersion: corev3.ApiVersion_V3,
 		FailureModeAllow:    false,
 		StatusOnError:       &typev3.HttpStatus{Code: typev3.StatusCode_ServiceUnavailable},
