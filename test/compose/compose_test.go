@@ -5,6 +5,7 @@ package compose
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -19,6 +20,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/milvus-edge/milvus-edge/internal/app"
 	"github.com/milvus-edge/milvus-edge/internal/config"
 )
 
@@ -804,3 +806,19 @@ type address struct {
 }
 
 func (a address) port() string { return a.SocketAddress.port() }
+
+// TestBootstrapIsRendered: the committed Envoy bootstrap is exactly what
+// `milvus-edge bootstrap --config deploy/compose/milvus-edge.yaml` prints.
+func TestBootstrapIsRendered(t *testing.T) {
+	want, err := app.BootstrapFor(loadEdgeConfig(t)).Render()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(filepath.Join(root(t), "deploy/compose/envoy-bootstrap.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("deploy/compose/envoy-bootstrap.yaml is stale; regenerate it with:\n  milvus-edge bootstrap --config deploy/compose/milvus-edge.yaml > deploy/compose/envoy-bootstrap.yaml")
+	}
+}

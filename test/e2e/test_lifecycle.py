@@ -48,6 +48,8 @@ def solo(tmp_path, request):
 
 
 def _error_lines_naming_milvus_lite(text):
+    """Error reports naming milvus-lite: a JSON log record at level ERROR, or the
+    binary's fatal "milvus-edge: ..." line printed before a non-zero exit."""
     out = []
     for line in text.splitlines():
         if not MILVUS_LITE_RE.search(line):
@@ -59,7 +61,7 @@ def _error_lines_naming_milvus_lite(text):
         if isinstance(rec, dict):
             if str(rec.get("level", "")).upper() == "ERROR":
                 out.append(line)
-        elif "ERROR" in line.upper():
+        elif line.startswith("milvus-edge:") or "ERROR" in line.upper():
             out.append(line)
     return out
 

@@ -1,0 +1,95 @@
+package extproc
+
+import (
+	"encoding/binary"
+	"io"
+	"log/slog"
+	"testing"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
+	"github.com/milvus-io/milvus-proto/go-api/v2/milvuspb"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/milvus-edge/milvus-edge/internal/edgehdr"
+)
+
+func grpcBody(t *testing.T, m proto.Message) []byte {
+	b, err := proto.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make([]byte, 5)
+	binary.BigEndian.PutUint32(out[1:], uint32(len(b)))
+	return append(out, b...)
+}
+
+func headers(kv ...string) *extprocv3.HttpHeaders {
+	h := &corev3.HeaderMap{}
+	for i := 0; i < len(kv); i += 2 {
+		h.Headers = append(h.Headers, &corev3.HeaderValue{Key: kv[i], RawValue: []byte(kv[i+1])})
+	}
+	return &extprocv3.HttpHeaders{Headers: h}
+}
+
+func run(t *testing.T, hs *extprocv3.HttpHeaders, body []byte) *extprocv3.ProcessingResponse {
+	p := processor{s: New(slog.New(slog.NewTextHandler(io.Discard, nil)), 1<<20)}
+	p.requestHeaders(hs)
+	return p.requestBody(&extprocv3.HttpBody{Body: body, EndOfStream: true})
+}
+
+func routeKey(r *extprocv3.ProcessingResponse) (string, bool) {
+	c := r.GetRequestBody().GetResponse()
+	for _, h := range c.GetHeaderMutation().GetSetHeaders() {
+		if h.GetHeader().GetKey() == edgehdr.Route {
+			return string(h.GetHeader().GetRawValue()), c.GetClearRouteCache()
+		}
+	}
+	return "", c.GetClearRouteCache()
+}
+
+func TestRouteKey(t *testing.T) {
+	const search = "/milvus.proto.milvus.MilvusService/Search"
+	for _, tc := range []struct {
+		name string
+		hs   *extprocv3.HttpHeaders
+		body []byte
+		want string
+	}{
+		{"body names", headers(":path", search, "content-type", "application/grpc"),
+			grpcBody(t, &milvuspb.SearchRequest{DbName: "db1", CollectionName: "docs"}), "db1/docs"},
+		{"dbname header", headers(":path", search, "content-type", "application/grpc", "dbname", "tenant"),
+			grpcBody(t, &milvuspb.SearchRequest{CollectionName: "docs"}), "tenant/docs"},
+		{"default database", headers(":path", search, "content-type", "application/grpc"),
+			grpcBody(t, &milvuspb.SearchRequest{CollectionName: "docs"}), "default/docs"},
+		{"no collection", headers(":path", "/milvus.proto.milvus.MilvusService/GetVersion", "content-type", "application/grpc"),
+			grpcBody(t, &milvuspb.GetVersionRequest{}), "default/"},
+		{"unroutable name", headers(":path", search, "content-type", "application/grpc"),
+			grpcBody(t, &milvuspb.SearchRequest{CollectionName: "a/b"}), ""},
+		{"rest", headers(":path", "/v2/vectordb/entities/search", "content-type", "application/json", "db-name", "d2"),
+			[]byte(`{"collectionName":"docs","data":[[1,2]]}`), "d2/docs"},
+		{"rest body db", headers(":path", "/v2/vectordb/entities/query", "content-type", "application/json"),
+			[]byte(`{"dbName":"x","collectionName":"c"}`), "x/c"},
+		{"other http", headers(":path", "/healthz", "content-type", "text/plain"), []byte("hi"), ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := run(t, tc.hs, tc.body)
+			got, clear := routeKey(r)
+			if got != tc.want || clear != (tc.want != "") {
+				t.Fatalf("route key %q clear=%v, want %q", got, clear, tc.want)
+			}
+		})
+	}
+}
+
+func TestRejects(t *testing.T) {
+	r := run(t, headers(":path", "/milvus.proto.milvus.MilvusService/Search", "content-type", "application/grpc"), []byte{0, 0, 0, 0, 9, 1})
+	if ir := r.GetImmediateResponse(); ir == nil || ir.GetGrpcStatus().GetStatus() != uint32(codes.InvalidArgument) {
+		t.Fatalf("truncated frame → %v, want an immediate INVALID_ARGUMENT", r)
+	}
+	r = run(t, headers(":path", "/v2/vectordb/entities/search", "content-type", "application/json"), []byte(`{"collectionName":`))
+	if ir := r.GetImmediateResponse(); ir == nil || ir.GetGrpcStatus() != nil || string(ir.GetBody())[:12] != `{"code":1100` {
+		t.Fatalf("bad REST JSON → %v, want Milvus code 1100", r)
+	}
+}

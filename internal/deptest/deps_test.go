@@ -1,0 +1,67 @@
+// Package deptest enforces the import direction of DESIGN.md:
+// cmd → internal/app → xds, extproc → policy, cache → backends.
+package deptest
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+const mod = "github.com/milvus-edge/milvus-edge/"
+
+// rules: a package (prefix) may not import these project packages (prefixes), and why.
+var rules = []struct {
+	pkg, forbidden, why string
+}{
+	{"xds/ir", "", "the model is pure: stdlib only, no project or Envoy imports"},
+	{"policy", "", "the policy engine imports no other project package"},
+	{"cache", "", "caches import no other project package"},
+	{"extproc", "xds", "the data path never depends on the control plane"},
+	{"extproc", "backends", "the data path reaches backends only through cache interfaces"},
+	{"xds", "extproc", "the control plane does not depend on the data path"},
+	{"internal/config", "", "the config package imports only the stdlib and yaml"},
+}
+
+func TestImportDirection(t *testing.T) {
+	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}} {{join .Imports " "}}`, mod+"...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		fields := strings.Fields(line)
+		pkg := strings.TrimPrefix(fields[0], mod)
+		for _, imp := range fields[1:] {
+			if strings.HasPrefix(imp, mod+"cmd") {
+				t.Errorf("%s imports %s: nothing imports cmd", pkg, imp)
+			}
+			if strings.HasPrefix(imp, mod+"internal/app") && !allowedApp(pkg) {
+				t.Errorf("%s imports internal/app: only cmd, tests and the harness wire the whole process", pkg)
+			}
+			if !strings.HasPrefix(imp, mod) {
+				if pkg == "xds/ir" && strings.Contains(imp, ".") {
+					t.Errorf("xds/ir imports %s: the model imports the stdlib only", imp)
+				}
+				continue
+			}
+			target := strings.TrimPrefix(imp, mod)
+			for _, r := range rules {
+				if !under(pkg, r.pkg) {
+					continue
+				}
+				if r.forbidden == "" && !under(target, r.pkg) && target != "internal/edgehdr" {
+					t.Errorf("%s imports %s: %s", pkg, target, r.why)
+				}
+				if r.forbidden != "" && under(target, r.forbidden) {
+					t.Errorf("%s imports %s: %s", pkg, target, r.why)
+				}
+			}
+		}
+	}
+}
+
+func under(pkg, prefix string) bool { return pkg == prefix || strings.HasPrefix(pkg, prefix+"/") }
+
+func allowedApp(pkg string) bool {
+	return under(pkg, "cmd") || pkg == "internal/testenv" || under(pkg, "test")
+}
