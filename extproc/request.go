@@ -6,7 +6,6 @@ package extproc
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 
@@ -26,9 +25,6 @@ type Request struct {
 	Collection string
 }
 
-// errBadRequest marks decoding errors the client caused.
-var errBadRequest = errors.New("bad request")
-
 // decodeGRPC decodes a MilvusService request body. Unknown methods decode to
 // a Request with only the API set; they pass through untouched.
 func decodeGRPC(path string, body []byte, encoding, dbHeader string, maxLen int) (*Request, error) {
@@ -39,11 +35,11 @@ func decodeGRPC(path string, body []byte, encoding, dbHeader string, maxLen int)
 	req := &Request{API: m.Name}
 	msg, err := milvusgrpc.Frame(body, encoding, maxLen)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %w", errBadRequest, m.Name, err)
+		return nil, fmt.Errorf("invalid %s request: %w", m.Name, err)
 	}
 	db, coll, err := m.Names(msg)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", errBadRequest, err)
+		return nil, fmt.Errorf("invalid %s request: %w", m.Name, err)
 	}
 	req.Collection = coll
 	req.DB = db
@@ -65,7 +61,7 @@ func decodeREST(path string, body []byte, dbHeader string) (*Request, error) {
 	if len(body) > 0 {
 		var n restNames
 		if err := json.Unmarshal(body, &n); err != nil {
-			return nil, fmt.Errorf("%w: invalid JSON body: %w", errBadRequest, err)
+			return nil, fmt.Errorf("invalid JSON body: %w", err)
 		}
 		req.DB, req.Collection = n.DBName, n.CollectionName
 	}

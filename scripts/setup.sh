@@ -29,4 +29,4 @@ if ! .venv/bin/milvus-lite --help >/dev/null; then
   echo "setup: milvus-lite does not run on this machine" >&2
   exit 1
 fi
-echo "setup: $("$envoy_bin" --version | awk '{print $3}'), milvus-lite ${MILVUS_LITE_VERSION}, pymilvus ${PYMILVUS_VERSION} in .venv"
+echo "setup: envoy $("$envoy_bin" --version | grep -o "version: [^ ]*" | cut -d/ -f2), milvus-lite ${MILVUS_LITE_VERSION}, pymilvus ${PYMILVUS_VERSION} in .venv"

@@ -4,6 +4,7 @@
 //	milvus-edge serve [--config FILE]      xDS + filters + admin only (Envoy runs elsewhere)
 //	milvus-edge bootstrap [--config FILE]  print the Envoy bootstrap for the configured node
 //	milvus-edge validate --config FILE     check a config file and print its problems
+//	milvus-edge hash-password < password   print a bcrypt hash for auth.users[].password_hash
 //	milvus-edge version
 //
 // Without --config the embedded default is used: one local milvus-lite backend
@@ -11,6 +12,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -19,6 +21,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/milvus-edge/milvus-edge/envoy"
 	"github.com/milvus-edge/milvus-edge/internal/app"
@@ -32,6 +36,7 @@ commands:
   serve      run xDS, filters and admin only (Envoy and backends run elsewhere)
   bootstrap  print the Envoy bootstrap YAML for the config's node
   validate   check a config file
+  hash-password  read a password on stdin, print its bcrypt hash for the config
   version    print versions
 `
 
@@ -80,6 +85,19 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 		fmt.Fprintln(stdout, "config ok")
+		return 0
+	case "hash-password":
+		pw, err := io.ReadAll(io.LimitReader(os.Stdin, 1024))
+		if err != nil {
+			fmt.Fprintf(stderr, "milvus-edge: %v\n", err)
+			return 1
+		}
+		h, err := bcrypt.GenerateFromPassword(bytes.TrimRight(pw, "\r\n"), bcrypt.DefaultCost)
+		if err != nil {
+			fmt.Fprintf(stderr, "milvus-edge: %v\n", err)
+			return 1
+		}
+		fmt.Fprintln(stdout, string(h))
 		return 0
 	case "version":
 		fmt.Fprintf(stdout, "milvus-edge (envoy %s)\n", envoy.Version)

@@ -125,13 +125,13 @@ func (m *Method) Names(msg []byte) (db, coll string, err error) {
 	for need > 0 && len(msg) > 0 {
 		num, typ, n := protowire.ConsumeTag(msg)
 		if n < 0 {
-			return "", "", fmt.Errorf("decoding %s: %w", m.Name, protowire.ParseError(n))
+			return "", "", protowire.ParseError(n)
 		}
 		msg = msg[n:]
 		if typ == protowire.BytesType && (num == m.dbField || num == m.collField) {
 			v, n := protowire.ConsumeBytes(msg)
 			if n < 0 {
-				return "", "", fmt.Errorf("decoding %s: %w", m.Name, protowire.ParseError(n))
+				return "", "", protowire.ParseError(n)
 			}
 			if num == m.dbField {
 				db = string(v)
@@ -144,7 +144,7 @@ func (m *Method) Names(msg []byte) (db, coll string, err error) {
 		}
 		n = protowire.ConsumeFieldValue(num, typ, msg)
 		if n < 0 {
-			return "", "", fmt.Errorf("decoding %s: %w", m.Name, protowire.ParseError(n))
+			return "", "", protowire.ParseError(n)
 		}
 		msg = msg[n:]
 	}

@@ -56,6 +56,9 @@ func (p *Proc) relay(log *slog.Logger, r io.Reader) {
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
 		line := sc.Text()
+		if strings.TrimSpace(line) == "" {
+			continue
+		}
 		p.mu.Lock()
 		p.tail = append(p.tail, line)
 		if len(p.tail) > tailLines {
