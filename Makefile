@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 ROOT := $(abspath .)
 BIN := $(ROOT)/bin/milvus-edge
-export ENVOY_BIN ?= $(firstword $(wildcard $(ROOT)/.venv/lib/python3*/site-packages/envoy/_bin/envoy))
+export ENVOY_BIN ?= $(shell ls $(ROOT)/.venv/lib/python3*/site-packages/envoy/_bin/envoy 2>/dev/null | head -n 1)
 export MILVUS_LITE_BIN ?= $(ROOT)/.venv/bin/milvus-lite
 export MILVUS_EDGE_BIN := $(BIN)
 export PYTHON := $(ROOT)/.venv/bin/python
