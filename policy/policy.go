@@ -1,44 +1,18 @@
-// Package policy decides whether an authenticated identity may make a Milvus
-// request. The Engine interface is the seam the ext_authz server calls; the
-// OPA/Rego engine that reproduces Milvus RBAC plugs in here (see issue
-// "Authentication and OPA authorization"). Until then the edge runs
-// AuthenticatedOnly, which is exactly what its name says and nothing more.
+// Package policy is the edge's embedded OPA engine: it loads a Rego bundle
+// (the security team's folder, or the embedded default that reproduces Milvus
+// RBAC), compiles it once into a prepared query for data.milvus.authz.decision,
+// runs the bundle's own Rego tests before adopting it, and swaps it atomically
+// on hot reload. See docs/policy-contract.md for the input and decision.
 package policy
 
-import "context"
-
-// Input is what a decision is made on.
-type Input struct {
-	// User is the authenticated user name.
-	User string
-	// AuthMethod says how the user proved it: "password".
-	AuthMethod string
-	// API is the Milvus RPC or REST operation, e.g. "Search"; "" when unknown.
-	API string
-	// Path is the HTTP path of the request.
-	Path string
-}
-
-// Decision is the outcome of one check.
+// Decision is the outcome of one evaluation.
 type Decision struct {
-	Allow  bool
+	// Allow lets the request through.
+	Allow bool
+	// Reason explains a denial (Milvus's own text in the default bundle).
 	Reason string
-}
-
-// Engine decides on inputs. Implementations must be safe for concurrent use.
-type Engine interface {
-	Decide(ctx context.Context, in *Input) (Decision, error)
-}
-
-// AuthenticatedOnly allows every authenticated identity to make any request:
-// authentication without authorization, as Milvus behaves with authorization
-// enabled and every user bound to the admin role.
-type AuthenticatedOnly struct{}
-
-// Decide allows any input whose user is set.
-func (AuthenticatedOnly) Decide(_ context.Context, in *Input) (Decision, error) {
-	if in.User == "" {
-		return Decision{Reason: "no identity"}, nil
-	}
-	return Decision{Allow: true}, nil
+	// Status is the HTTP status of a denial (403 default; 401 → UNAUTHENTICATED).
+	Status int
+	// Headers are added upstream on allow.
+	Headers map[string]string
 }

@@ -49,11 +49,29 @@ type Server struct {
 	log    *slog.Logger
 	users  atomic.Pointer[Users]
 	creds  *cache.Credentials
-	policy policy.Engine
+	policy Decider
+}
+
+// Decider is what the authz server asks after authentication.
+type Decider interface {
+	Decide(ctx context.Context, in *Input) (policy.Decision, error)
+}
+
+// Input is what a decision is made on (replaced by the OPA input document).
+type Input struct {
+	User, AuthMethod, API, Path string
+}
+
+// AuthenticatedOnly allows every authenticated identity.
+type AuthenticatedOnly struct{}
+
+// Decide allows any input whose user is set.
+func (AuthenticatedOnly) Decide(_ context.Context, in *Input) (policy.Decision, error) {
+	return policy.Decision{Allow: in.User != ""}, nil
 }
 
 // New returns an authz server. SetUsers must be called before it serves.
-func New(log *slog.Logger, creds *cache.Credentials, engine policy.Engine) *Server {
+func New(log *slog.Logger, creds *cache.Credentials, engine Decider) *Server {
 	s := &Server{log: log, creds: creds, policy: engine}
 	s.users.Store(&Users{})
 	return s
@@ -73,7 +91,7 @@ func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.C
 	if !s.verify(user, secret) {
 		return deny(grpcCall, code.Code_UNAUTHENTICATED, MsgBadPassword), nil
 	}
-	in := &policy.Input{User: user, AuthMethod: "password", Path: h.GetPath(), API: apiName(h.GetPath())}
+	in := &Input{User: user, AuthMethod: "password", Path: h.GetPath(), API: apiName(h.GetPath())}
 	d, err := s.policy.Decide(ctx, in)
 	if err != nil {
 		// Envoy turns a gRPC error into status_on_error (503): fail closed.

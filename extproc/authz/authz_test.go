@@ -25,7 +25,7 @@ func newServer(t *testing.T) *Server {
 		t.Fatal(err)
 	}
 	t.Cleanup(creds.Close)
-	s := New(slog.New(slog.NewTextHandler(io.Discard, nil)), creds, policy.AuthenticatedOnly{})
+	s := New(slog.New(slog.NewTextHandler(io.Discard, nil)), creds, AuthenticatedOnly{})
 	h, _ := bcrypt.GenerateFromPassword([]byte("Milvus"), bcrypt.MinCost)
 	s.SetUsers(Users{"root": h})
 	return s
@@ -121,7 +121,7 @@ func TestBcryptOncePerTTL(t *testing.T) {
 
 type denyAll struct{}
 
-func (denyAll) Decide(context.Context, *policy.Input) (policy.Decision, error) {
+func (denyAll) Decide(context.Context, *Input) (policy.Decision, error) {
 	return policy.Decision{Reason: "PrivilegeSearch: permission deny to root in the `default` database"}, nil
 }
 

@@ -29,7 +29,6 @@ import (
 	"github.com/milvus-edge/milvus-edge/extproc/authz"
 	"github.com/milvus-edge/milvus-edge/internal/config"
 	"github.com/milvus-edge/milvus-edge/internal/procs"
-	"github.com/milvus-edge/milvus-edge/policy"
 )
 
 // Filters is the ext_authz + ext_proc gRPC server.
@@ -45,7 +44,7 @@ func NewFilters(log *slog.Logger, cfg *config.Config) (*Filters, error) {
 	if err != nil {
 		return nil, err
 	}
-	az := authz.New(log.With("component", "authz"), creds, policy.AuthenticatedOnly{})
+	az := authz.New(log.With("component", "authz"), creds, authz.AuthenticatedOnly{})
 	az.SetUsers(Users(cfg))
 	gs := grpc.NewServer(
 		// Envoy keeps HTTP/2 connections to the filter cluster open and pings them.
