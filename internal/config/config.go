@@ -58,6 +58,9 @@ type Listener struct {
 	// MaxRequestBytes bounds one buffered request body (ext_proc reads whole bodies).
 	// Default 67108864 (64 MiB); larger requests are refused by Envoy.
 	MaxRequestBytes uint32 `yaml:"max_request_bytes"`
+	// AccessLog is a file Envoy writes one JSON line per request to, with the
+	// authz decision id. Default "" (off).
+	AccessLog string `yaml:"access_log"`
 }
 
 // Envoy says how Envoy is run.
@@ -91,21 +94,48 @@ type Edge struct {
 	FilterTimeout Duration `yaml:"filter_timeout"`
 }
 
-// Auth holds identities.
+// Auth configures authentication and authorization. Identities (users with
+// bcrypt hashes, API keys, role bindings) and grants live in the policy
+// bundle's data files, which the security team owns; see docs/policy.md.
 type Auth struct {
-	// Users may authenticate with user:password. Default: root / Milvus.
-	Users []User `yaml:"users"`
+	// PolicyDir is the Rego bundle folder, hot-reloaded. Default "": the embedded
+	// default bundle (Milvus RBAC; user root / password Milvus).
+	PolicyDir string `yaml:"policy_dir"`
+	// DryRun logs denials but lets the requests pass. Default false.
+	DryRun bool `yaml:"dry_run"`
+	// DecisionLog is where one JSON line per decision goes: "" (off), "stderr", or a file path. Default "".
+	DecisionLog string `yaml:"decision_log"`
+	// DecisionCacheTTL caches decisions per identity, API and object for this long;
+	// 0 turns the cache off. Dropped on every policy reload. Default 0.
+	DecisionCacheTTL Duration `yaml:"decision_cache_ttl"`
 	// CredentialCacheTTL is how long a verified password is remembered, so bcrypt runs
 	// once per TTL and user. Default 5m.
 	CredentialCacheTTL Duration `yaml:"credential_cache_ttl"`
+	// MaxBodyBytes is how much of each request body ext_authz sees: enough for names,
+	// limits and output fields, which protobuf writes before large payloads. Default 65536.
+	MaxBodyBytes uint32 `yaml:"max_body_bytes"`
+	// UserRPCs says what happens to user and role RPCs (CreateCredential, CreateRole,
+	// OperatePrivilege, ...): "refuse" (default; identities are the policy files) or
+	// "pass" (to the routed backend, which must run its own RBAC).
+	UserRPCs string `yaml:"user_rpcs"`
+	// JWT, when set, accepts bearer JWTs (RS256/ES256) for SSO users.
+	JWT *JWT `yaml:"jwt"`
 }
 
-// User is one password identity. Passwords are stored only as bcrypt hashes.
-type User struct {
-	// Name is the Milvus user name.
-	Name string `yaml:"name"`
-	// PasswordHash is a bcrypt hash ($2a$/$2b$/$2y$) of the password.
-	PasswordHash string `yaml:"password_hash"`
+// JWT configures JSON Web Token verification.
+type JWT struct {
+	// JWKSFile holds the issuer's public keys (JWKS JSON).
+	JWKSFile string `yaml:"jwks_file"`
+	// Issuer must equal the token's iss.
+	Issuer string `yaml:"issuer"`
+	// Audience must be in the token's aud.
+	Audience string `yaml:"audience"`
+	// UserClaim names the user. Default "sub".
+	UserClaim string `yaml:"user_claim"`
+	// RolesClaim holds the roles (a dotted path is allowed). Default "roles".
+	RolesClaim string `yaml:"roles_claim"`
+	// Leeway tolerates clock skew on exp and nbf. Default 30s.
+	Leeway Duration `yaml:"leeway"`
 }
 
 // Cluster is a QueryNode cluster: Envoy balances requests across its endpoints by weight.

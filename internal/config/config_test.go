@@ -16,8 +16,8 @@ func TestDefaultConfig(t *testing.T) {
 	if len(c.Launch.MilvusLite) != 1 || c.Launch.MilvusLite[0].Address != "127.0.0.1:19531" {
 		t.Errorf("default launches %+v, want one milvus-lite on 127.0.0.1:19531", c.Launch.MilvusLite)
 	}
-	if len(c.Auth.Users) != 1 || c.Auth.Users[0].Name != "root" {
-		t.Errorf("default users %+v", c.Auth.Users)
+	if c.Auth.PolicyDir != "" || c.Auth.UserRPCs != "refuse" || c.Auth.DryRun {
+		t.Errorf("default auth %+v, want the embedded bundle, user RPCs refused, no dry run", c.Auth)
 	}
 }
 
@@ -35,7 +35,7 @@ routes: [{cluster: qn}]
 	if r := c.Routes[0]; r.Name != "route-0" || r.Database != "*" || r.Collection != "*" {
 		t.Errorf("route defaults %+v", r)
 	}
-	if c.Auth.Users[0].PasswordHash != DefaultRootHash || c.Edge.FiltersAdvertiseAddress != c.Edge.FiltersAddress {
+	if c.Auth.MaxBodyBytes != 64<<10 || c.Edge.FiltersAdvertiseAddress != c.Edge.FiltersAddress {
 		t.Errorf("auth/edge defaults %+v %+v", c.Auth, c.Edge)
 	}
 	if c.Listener.MaxRequestBytes != 64<<20 || c.Edge.FilterTimeout.D().String() != "2s" {
@@ -72,10 +72,10 @@ routes: [{cluster: qn}]`, []string{"clusters[0].name: the prefix", `clusters[1].
 		{"bad glob and lb", `
 clusters: [{name: qn, lb_policy: fastest, endpoints: [{address: 10.0.0.1:1}]}]
 routes: [{collection: "a/b", cluster: qn}, {cluster: qn}]`, []string{`clusters[0].lb_policy: must be one of round_robin, least_request, random, got "fastest"`, "routes[0].collection: must be a glob"}},
-		{"bad user", `
-auth: {users: [{name: 1root, password_hash: plain}]}
+		{"bad auth", `
+auth: {user_rpcs: allow, max_body_bytes: 10, jwt: {issuer: x}}
 clusters: [{name: qn, endpoints: [{address: 10.0.0.1:1}]}]
-routes: [{cluster: qn}]`, []string{"auth.users[0].name: must start with a letter", "auth.users[0].password_hash: must be a bcrypt hash"}},
+routes: [{cluster: qn}]`, []string{`auth.user_rpcs: must be one of refuse, pass, got "allow"`, "auth.max_body_bytes: must be 1024..16777216, got 10", "auth.jwt.jwks_file: is required", "auth.jwt.audience: is required"}},
 		{"unknown field", `
 clusters: [{name: qn, endpoints: [{address: 10.0.0.1:1}], weight: 3}]
 routes: [{cluster: qn}]`, []string{"field weight not found"}},

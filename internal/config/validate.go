@@ -9,12 +9,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-
-	"golang.org/x/crypto/bcrypt"
 )
-
-// DefaultRootHash is bcrypt("Milvus"), the default root password as in Milvus.
-const DefaultRootHash = "$2a$10$tGTq.N8NTLMSwrQQ1AYgj.4BrJ//ickBHa2uj6xDQ4RryC.UIsbnG"
 
 // ReservedPrefix starts the names of the edge's own Envoy clusters.
 const ReservedPrefix = "milvus_edge_"
@@ -44,10 +39,16 @@ func (c *Config) Default() {
 	setStr(&c.Edge.XDSAdvertiseAddress, c.Edge.XDSAddress)
 	setStr(&c.Edge.FiltersAdvertiseAddress, c.Edge.FiltersAddress)
 	setDur(&c.Edge.FilterTimeout, Duration(2e9))
-	if c.Auth.Users == nil {
-		c.Auth.Users = []User{{Name: "root", PasswordHash: DefaultRootHash}}
-	}
 	setDur(&c.Auth.CredentialCacheTTL, Duration(5*60e9))
+	if c.Auth.MaxBodyBytes == 0 {
+		c.Auth.MaxBodyBytes = 64 << 10
+	}
+	setStr(&c.Auth.UserRPCs, "refuse")
+	if j := c.Auth.JWT; j != nil {
+		setStr(&j.UserClaim, "sub")
+		setStr(&j.RolesClaim, "roles")
+		setDur(&j.Leeway, Duration(30e9))
+	}
 	for i := range c.Clusters {
 		cl := &c.Clusters[i]
 		setStr(&cl.LBPolicy, "round_robin")
@@ -83,7 +84,6 @@ var (
 	// globRE: Milvus names are letters, digits and underscores (plus '-' for
 	// databases in some versions); globs add * and ?.
 	globRE = regexp.MustCompile(`^[a-zA-Z0-9_*?-]{1,255}$`)
-	userRE = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9_.-]{0,31}$`)
 )
 
 // Validate checks the whole config in one pass; each error names its field path.
@@ -113,7 +113,7 @@ func (c *Config) Validate() error {
 	if c.Edge.FilterTimeout.D() < 10e6 {
 		bad("edge.filter_timeout", "must be at least 10ms, got %s", c.Edge.FilterTimeout.D())
 	}
-	validateUsers(bad, c.Auth)
+	validateAuth(bad, c.Auth)
 	clusters := validateClusters(bad, c.Clusters)
 	validateRoutes(bad, c.Routes, clusters)
 	for i, l := range c.Launch.MilvusLite {
@@ -128,23 +128,27 @@ func (c *Config) Validate() error {
 
 type badFunc func(path, format string, args ...any)
 
-func validateUsers(bad badFunc, a Auth) {
-	seen := map[string]bool{}
-	for i, u := range a.Users {
-		p := fmt.Sprintf("auth.users[%d]", i)
-		if !userRE.MatchString(u.Name) {
-			bad(p+".name", "must start with a letter and hold 1..32 letters, digits, '_', '-' or '.', got %q", u.Name)
-		}
-		if seen[u.Name] {
-			bad(p+".name", "duplicate user %q", u.Name)
-		}
-		seen[u.Name] = true
-		if _, err := bcrypt.Cost([]byte(u.PasswordHash)); err != nil {
-			bad(p+".password_hash", "must be a bcrypt hash ($2a$...): %v", err)
-		}
-	}
+func validateAuth(bad badFunc, a Auth) {
 	if a.CredentialCacheTTL.D() < 0 {
 		bad("auth.credential_cache_ttl", "must not be negative")
+	}
+	if a.DecisionCacheTTL.D() < 0 {
+		bad("auth.decision_cache_ttl", "must not be negative")
+	}
+	if a.MaxBodyBytes < 1024 || a.MaxBodyBytes > 16<<20 {
+		bad("auth.max_body_bytes", "must be 1024..16777216, got %d", a.MaxBodyBytes)
+	}
+	oneOf(bad, "auth.user_rpcs", a.UserRPCs, "refuse", "pass")
+	if j := a.JWT; j != nil {
+		if j.JWKSFile == "" {
+			bad("auth.jwt.jwks_file", "is required")
+		}
+		if j.Issuer == "" {
+			bad("auth.jwt.issuer", "is required")
+		}
+		if j.Audience == "" {
+			bad("auth.jwt.audience", "is required")
+		}
 	}
 }
 

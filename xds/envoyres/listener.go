@@ -6,9 +6,11 @@ package envoyres
 import (
 	"time"
 
+	accesslogv3 "github.com/envoyproxy/go-control-plane/envoy/config/accesslog/v3"
 	mutationv3 "github.com/envoyproxy/go-control-plane/envoy/config/common/mutation_rules/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	filelogv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/access_loggers/file/v3"
 	extauthzv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_authz/v3"
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
 	routerv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
@@ -18,6 +20,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/milvus-edge/milvus-edge/internal/edgehdr"
@@ -47,6 +50,7 @@ func buildListener(g *ir.Gateway) *listenerv3.Listener {
 		// Milvus clients keep long-lived HTTP/2 connections with keepalive pings.
 		Http2ProtocolOptions:          &corev3.Http2ProtocolOptions{MaxConcurrentStreams: wrapperspb.UInt32(1024)},
 		EarlyHeaderMutationExtensions: []*corev3.TypedExtensionConfig{buildStripInternalHeaders()},
+		AccessLog:                     buildAccessLog(g.Listener.AccessLog),
 		HttpFilters: []*hcmv3.HttpFilter{
 			httpFilter(ExtAuthzName, buildExtAuthz(g.Filters)),
 			httpFilter(ExtProcName, buildExtProc(g.Filters)),
@@ -82,16 +86,55 @@ func buildStripInternalHeaders() *corev3.TypedExtensionConfig {
 	}
 }
 
-// buildExtAuthz calls the edge's ext_authz server for every request. It fails
-// closed: an unreachable, slow or erroring server yields 503, which gRPC clients
-// see as UNAVAILABLE.
+// buildExtAuthz calls the edge's ext_authz server for every request with a
+// prefix of the body (raw protobuf bytes; names, limits and output fields come
+// before large payloads). It fails closed: an unreachable, slow or erroring
+// server yields 503, which gRPC clients see as UNAVAILABLE.
 func buildExtAuthz(f ir.FilterServer) *extauthzv3.ExtAuthz {
 	return &extauthzv3.ExtAuthz{
 		Services:            &extauthzv3.ExtAuthz_GrpcService{GrpcService: filterService(f.Timeout)},
 		TransportApiVersion: corev3.ApiVersion_V3,
 		FailureModeAllow:    false,
 		StatusOnError:       &typev3.HttpStatus{Code: typev3.StatusCode_ServiceUnavailable},
+		WithRequestBody: &extauthzv3.BufferSettings{
+			MaxRequestBytes:     f.AuthzBodyBytes,
+			AllowPartialMessage: true,
+			PackAsBytes:         true,
+		},
 	}
+}
+
+// buildAccessLog writes one JSON line per request, with the authz decision id
+// and user from ext_authz's dynamic metadata.
+func buildAccessLog(path string) []*accesslogv3.AccessLog {
+	if path == "" {
+		return nil
+	}
+	format, _ := structpb.NewStruct(map[string]any{ // string values cannot fail
+		"time":        "%START_TIME%",
+		"path":        "%REQ(:PATH)%",
+		"protocol":    "%PROTOCOL%",
+		"code":        "%RESPONSE_CODE%",
+		"grpc_status": "%GRPC_STATUS(NUMBER)%",
+		"flags":       "%RESPONSE_FLAGS%",
+		"duration_ms": "%DURATION%",
+		"cluster":     "%UPSTREAM_CLUSTER%",
+		"upstream":    "%UPSTREAM_HOST%",
+		"route_key":   "%REQ(X-MILVUS-EDGE-ROUTE)%",
+		"decision_id": "%DYNAMIC_METADATA(envoy.filters.http.ext_authz:decision_id)%",
+		"user":        "%DYNAMIC_METADATA(envoy.filters.http.ext_authz:user)%",
+		"request_id":  "%REQ(X-REQUEST-ID)%",
+		"client":      "%DOWNSTREAM_REMOTE_ADDRESS%",
+	})
+	return []*accesslogv3.AccessLog{{
+		Name: "envoy.access_loggers.file",
+		ConfigType: &accesslogv3.AccessLog_TypedConfig{TypedConfig: mustAny(&filelogv3.FileAccessLog{
+			Path: path,
+			AccessLogFormat: &filelogv3.FileAccessLog_LogFormat{LogFormat: &corev3.SubstitutionFormatString{
+				Format: &corev3.SubstitutionFormatString_JsonFormat{JsonFormat: format},
+			}},
+		})},
+	}}
 }
 
 // buildExtProc sends request headers and the buffered request body to the

@@ -23,12 +23,16 @@ type Gateway struct {
 type Listener struct {
 	Address         Address
 	MaxRequestBytes uint32
+	// AccessLog is a file path for Envoy's JSON access log; "" = none.
+	AccessLog string
 }
 
 // FilterServer is where Envoy reaches ext_authz and ext_proc.
 type FilterServer struct {
 	Address Address
 	Timeout time.Duration
+	// AuthzBodyBytes is the body prefix ext_authz receives.
+	AuthzBodyBytes uint32
 }
 
 // Address is a host (IP or DNS name) and port.

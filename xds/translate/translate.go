@@ -23,8 +23,8 @@ func Translate(c *config.Config) (*ir.Gateway, error) {
 		return nil, fmt.Errorf("edge.filters_advertise_address: %w", err)
 	}
 	g := &ir.Gateway{
-		Listener: ir.Listener{Address: lis, MaxRequestBytes: c.Listener.MaxRequestBytes},
-		Filters:  ir.FilterServer{Address: fs, Timeout: c.Edge.FilterTimeout.D()},
+		Listener: ir.Listener{Address: lis, MaxRequestBytes: c.Listener.MaxRequestBytes, AccessLog: c.Listener.AccessLog},
+		Filters:  ir.FilterServer{Address: fs, Timeout: c.Edge.FilterTimeout.D(), AuthzBodyBytes: c.Auth.MaxBodyBytes},
 	}
 	for i, cl := range c.Clusters {
 		out := ir.Cluster{Name: cl.Name, LB: lbPolicy(cl.LBPolicy), ConnectTimeout: cl.ConnectTimeout.D()}
