@@ -4,7 +4,8 @@
 //	milvus-edge serve [--config FILE]      xDS + filters + admin only (Envoy runs elsewhere)
 //	milvus-edge bootstrap [--config FILE]  print the Envoy bootstrap for the configured node
 //	milvus-edge validate --config FILE     check a config file and print its problems
-//	milvus-edge hash-password < password   print a bcrypt hash for auth.users[].password_hash
+//	milvus-edge hash-password < password   print a bcrypt hash for a policy data file
+//	milvus-edge policy test DIR            compile a policy bundle and run its Rego tests
 //	milvus-edge version
 //
 // Without --config the embedded default is used: one local milvus-lite backend
@@ -27,6 +28,7 @@ import (
 	"github.com/milvus-edge/milvus-edge/envoy"
 	"github.com/milvus-edge/milvus-edge/internal/app"
 	"github.com/milvus-edge/milvus-edge/internal/config"
+	"github.com/milvus-edge/milvus-edge/policy"
 )
 
 const usage = `usage: milvus-edge <command> [--config FILE]
@@ -36,7 +38,8 @@ commands:
   serve      run xDS, filters and admin only (Envoy and backends run elsewhere)
   bootstrap  print the Envoy bootstrap YAML for the config's node
   validate   check a config file
-  hash-password  read a password on stdin, print its bcrypt hash for the config
+  hash-password  read a password on stdin, print its bcrypt hash for a policy data file
+  policy test DIR  compile a policy bundle, check its data, run its Rego tests (for policy CI)
   version    print versions
 `
 
@@ -50,6 +53,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	cmd := args[0]
+	if cmd == "policy" {
+		return policyCmd(args[1:], stdout, stderr)
+	}
 	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfgPath := fs.String("config", "", "config file (default: the embedded default)")
@@ -106,4 +112,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "milvus-edge: unknown command %q\n\n%s", cmd, usage)
 		return 2
 	}
+}
+
+func policyCmd(args []string, stdout, stderr io.Writer) int {
+	if len(args) != 2 || args[0] != "test" {
+		fmt.Fprint(stderr, "usage: milvus-edge policy test DIR\n")
+		return 2
+	}
+	if err := policy.TestBundle(context.Background(), args[1], stdout); err != nil {
+		fmt.Fprintf(stderr, "milvus-edge: policy %s: %v\n", args[1], err)
+		return 1
+	}
+	return 0
 }

@@ -1,27 +1,29 @@
-// Package authz is the edge's ext_authz server: it reads the Milvus identity
-// from the authorization header, verifies it (bcrypt, cached), asks the policy
-// engine, and answers Envoy with Milvus's own messages so that clients see
-// what a Milvus Proxy would say.
+// Package authz is the edge's ext_authz server: it authenticates the Milvus
+// identity (password, API key or JWT), builds the OPA input from the
+// CheckRequest and a decoded prefix of the body, asks the policy, and answers
+// Envoy with Milvus's own messages so that clients see what a Milvus Proxy
+// would say.
 package authz
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"strings"
+	"sync"
 	"sync/atomic"
+	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
-	"golang.org/x/crypto/bcrypt"
 	"google.golang.org/genproto/googleapis/rpc/code"
 	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/protobuf/types/known/structpb"
 
-	"github.com/milvus-edge/milvus-edge/cache"
-	"github.com/milvus-edge/milvus-edge/extproc/milvusgrpc"
+	"github.com/open-policy-agent/opa/v1/ast"
+
 	"github.com/milvus-edge/milvus-edge/internal/edgehdr"
 	"github.com/milvus-edge/milvus-edge/policy"
 )
@@ -36,142 +38,178 @@ const (
 	restUnauthenticated = `{"code":1800,"message":"user hasn't authenticated"}`
 )
 
-// dummyHash is compared against when the user is unknown, so unknown users
-// cost as much as known ones (no user enumeration by timing).
-var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("milvus-edge-no-such-user"), bcrypt.DefaultCost)
+// Policy is the engine the server asks; *policy.Engine implements it.
+type Policy interface {
+	Current() *policy.Bundle
+	Eval(ctx context.Context, b *policy.Bundle, input astValue, cacheKey string) (policy.Decision, error)
+}
 
-// Users maps user names to bcrypt hashes; replaced whole on config reload.
-type Users map[string][]byte
+// Options are the run-time switches of the server.
+type Options struct {
+	// DryRun logs denials and lets the requests pass.
+	DryRun bool
+	// RefuseUserRPCs refuses user, role and grant RPCs at the edge.
+	RefuseUserRPCs bool
+	// DecisionCache keys decisions for the policy's decision cache.
+	DecisionCache bool
+}
 
 // Server implements envoy.service.auth.v3.Authorization.
 type Server struct {
 	authv3.UnimplementedAuthorizationServer
 	log    *slog.Logger
-	users  atomic.Pointer[Users]
-	creds  *cache.Credentials
-	policy Decider
+	authn  *Authenticator
+	policy Policy
+	dlog   *DecisionLog
+	opts   atomic.Pointer[Options]
+
+	// mu guards store, the identities of the bundle version storeVer.
+	mu       sync.Mutex
+	store    *IdentityStore
+	storeVer string
 }
 
-// Decider is what the authz server asks after authentication.
-type Decider interface {
-	Decide(ctx context.Context, in *Input) (policy.Decision, error)
-}
-
-// Input is what a decision is made on (replaced by the OPA input document).
-type Input struct {
-	User, AuthMethod, API, Path string
-}
-
-// AuthenticatedOnly allows every authenticated identity.
-type AuthenticatedOnly struct{}
-
-// Decide allows any input whose user is set.
-func (AuthenticatedOnly) Decide(_ context.Context, in *Input) (policy.Decision, error) {
-	return policy.Decision{Allow: in.User != ""}, nil
-}
-
-// New returns an authz server. SetUsers must be called before it serves.
-func New(log *slog.Logger, creds *cache.Credentials, engine Decider) *Server {
-	s := &Server{log: log, creds: creds, policy: engine}
-	s.users.Store(&Users{})
+// New returns an authz server; dlog may be nil (no decision log).
+func New(log *slog.Logger, authn *Authenticator, p Policy, dlog *DecisionLog, o Options) *Server {
+	s := &Server{log: log, authn: authn, policy: p, dlog: dlog}
+	s.opts.Store(&o)
 	return s
 }
 
-// SetUsers atomically replaces the identity store.
-func (s *Server) SetUsers(u Users) { s.users.Store(&u) }
+// SetOptions replaces the run-time switches (config reload).
+func (s *Server) SetOptions(o Options) { s.opts.Store(&o) }
+
+// identities returns the identity store of bundle b, building it once per version.
+func (s *Server) identities(b *policy.Bundle) *IdentityStore {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.storeVer != b.Version || s.store == nil {
+		users := make(map[string]UserRecord, len(b.Users))
+		for name, u := range b.Users {
+			users[name] = UserRecord{PasswordHash: u.PasswordHash, Roles: u.Roles}
+		}
+		keys := make([]APIKeyRecord, 0, len(b.APIKeys))
+		for _, k := range b.APIKeys {
+			keys = append(keys, APIKeyRecord{SHA256: k.SHA256, User: k.User, Roles: k.Roles})
+		}
+		s.store, s.storeVer = NewIdentityStore(users, keys), b.Version
+	}
+	return s.store
+}
 
 // Check authenticates and authorizes one request.
 func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.CheckResponse, error) {
+	start := time.Now()
 	h := req.GetAttributes().GetRequest().GetHttp()
 	grpcCall := strings.HasPrefix(h.GetHeaders()["content-type"], "application/grpc")
-	user, secret, msg := credentials(h.GetHeaders()["authorization"], grpcCall)
-	if msg != "" {
-		return deny(grpcCall, code.Code_UNAUTHENTICATED, msg), nil
+	b := s.policy.Current()
+	if b == nil {
+		return nil, errNoPolicy // fail closed: Envoy answers 503 / UNAVAILABLE
 	}
-	if !s.verify(user, secret) {
-		return deny(grpcCall, code.Code_UNAUTHENTICATED, MsgBadPassword), nil
-	}
-	in := &Input{User: user, AuthMethod: "password", Path: h.GetPath(), API: apiName(h.GetPath())}
-	d, err := s.policy.Decide(ctx, in)
+	id, err := s.authn.Authenticate(s.identities(b), h.GetHeaders()["authorization"], grpcCall)
 	if err != nil {
-		// Envoy turns a gRPC error into status_on_error (503): fail closed.
-		s.log.Error("policy evaluation failed", "user", user, "api", in.API, "error", err)
-		return nil, err
+		return deny(grpcCall, code.Code_UNAUTHENTICATED, 401, err.Error(), nil), nil
 	}
+	input, sum, err := BuildInput(req, id, "default")
+	if err != nil {
+		return deny(grpcCall, code.Code_INVALID_ARGUMENT, 400, err.Error(), nil), nil
+	}
+	rec := DecisionRecord{
+		DecisionID: newDecisionID(), Time: start.UTC(), User: id.User, AuthMethod: id.Method,
+		Surface: sum.Surface, API: sum.API, Privilege: sum.Privilege, DB: sum.DB,
+		ObjectType: sum.ObjectType, Object: sum.ObjectName, PolicyVer: b.Version,
+	}
+	o := s.opts.Load()
+	var d policy.Decision
+	if o.RefuseUserRPCs && isUserRPC(sum) {
+		d = policy.Decision{Reason: sum.API + " is refused by milvus-edge: users, roles and grants are managed in the edge's policy files, not by RPC (auth.user_rpcs: refuse)"}
+	} else {
+		key := ""
+		if o.DecisionCache {
+			key = cacheKey(id, input)
+		}
+		d, err = s.policy.Eval(ctx, b, input, key)
+		if err != nil {
+			// Envoy turns an error into status_on_error (503): fail closed.
+			s.log.Error("policy evaluation failed", "user", id.User, "api", sum.API, "error", err)
+			return nil, err
+		}
+	}
+	rec.Allow, rec.Reason = d.Allow, d.Reason
+	rec.EvalMicros = time.Since(start).Microseconds()
+	if !d.Allow && o.DryRun {
+		rec.DryRun = true
+		s.log.Warn("dry run: denial let through", "user", id.User, "api", sum.API, "reason", d.Reason, "decision_id", rec.DecisionID)
+		d = policy.Decision{Allow: true}
+	}
+	s.dlog.Log(rec)
 	if !d.Allow {
-		return deny(grpcCall, code.Code_PERMISSION_DENIED, d.Reason), nil
+		status := d.Status
+		if status == 0 {
+			status = 403
+		}
+		return deny(grpcCall, grpcCode(status), status, d.Reason, metadata(rec)), nil
 	}
-	return allow(user), nil
+	return allow(id.User, d.Headers, metadata(rec)), nil
 }
 
-// credentials parses the authorization header. gRPC carries base64("user:password")
-// (no scheme); REST carries "Bearer user:password" (not base64) or Basic.
-func credentials(header string, grpcCall bool) (user, secret, errMsg string) {
-	if header == "" {
-		return "", "", MsgMissing
+// userPrivileges are the privileges of the user, role and grant RPCs.
+var userPrivileges = map[string]bool{
+	"CreateOwnership": true, "DropOwnership": true, "SelectOwnership": true, "ManageOwnership": true,
+	"UpdateUser": true, "SelectUser": true, "BackupRBAC": true, "RestoreRBAC": true,
+	"CreatePrivilegeGroup": true, "DropPrivilegeGroup": true, "ListPrivilegeGroups": true, "OperatePrivilegeGroup": true,
+}
+
+func isUserRPC(s *Summary) bool { return userPrivileges[s.Privilege] }
+
+// cacheKey identifies a decision by identity and the Milvus request; policies
+// that read more of the input must not enable the decision cache.
+func cacheKey(id Identity, input astValue) string {
+	var b strings.Builder
+	b.WriteString(id.Method)
+	b.WriteByte(0)
+	b.WriteString(id.User)
+	for _, r := range id.Roles {
+		b.WriteByte(0)
+		b.WriteString(r)
 	}
-	var raw string
-	switch {
-	case grpcCall:
-		b, err := base64.StdEncoding.DecodeString(header)
-		if err != nil {
-			return "", "", MsgBadFormat
-		}
-		raw = string(b)
-	case strings.HasPrefix(header, "Bearer "):
-		raw = strings.TrimPrefix(header, "Bearer ")
-	case strings.HasPrefix(header, "Basic "):
-		b, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(header, "Basic "))
-		if err != nil {
-			return "", "", MsgBadFormat
-		}
-		raw = string(b)
+	b.WriteByte(0)
+	b.WriteString(milvusPart(input))
+	return b.String()
+}
+
+func metadata(r DecisionRecord) *structpb.Struct {
+	return &structpb.Struct{Fields: map[string]*structpb.Value{
+		"decision_id": structpb.NewStringValue(r.DecisionID),
+		"user":        structpb.NewStringValue(r.User),
+	}}
+}
+
+func grpcCode(httpStatus int) code.Code {
+	switch httpStatus {
+	case 401:
+		return code.Code_UNAUTHENTICATED
+	case 429, 502, 503, 504:
+		return code.Code_UNAVAILABLE
 	default:
-		return "", "", MsgBadFormat
+		return code.Code_PERMISSION_DENIED
 	}
-	user, secret, ok := strings.Cut(raw, ":")
-	if !ok {
-		// An API key: not accepted until API keys are configured.
-		return "", "", MsgBadAPIKey
-	}
-	return user, secret, ""
 }
 
-// verify checks a password against the user's bcrypt hash, remembering success.
-func (s *Server) verify(user, password string) bool {
-	hash, known := (*s.users.Load())[user]
-	if !known {
-		_ = bcrypt.CompareHashAndPassword(dummyHash, []byte(password))
-		return false
+func allow(user string, extra map[string]string, md *structpb.Struct) *authv3.CheckResponse {
+	headers := []*corev3.HeaderValueOption{{
+		Header:       &corev3.HeaderValue{Key: edgehdr.User, Value: user},
+		AppendAction: corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD,
+	}}
+	for k, v := range extra {
+		headers = append(headers, &corev3.HeaderValueOption{
+			Header:       &corev3.HeaderValue{Key: k, Value: v},
+			AppendAction: corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD,
+		})
 	}
-	key := cache.Key(user, password, string(hash))
-	if s.creds.Verified(key) {
-		return true
-	}
-	if bcrypt.CompareHashAndPassword(hash, []byte(password)) != nil {
-		return false
-	}
-	s.creds.Remember(key)
-	return true
-}
-
-func apiName(path string) string {
-	if m, ok := milvusgrpc.Lookup(path); ok {
-		return m.Name
-	}
-	return ""
-}
-
-func allow(user string) *authv3.CheckResponse {
-	md, _ := structpb.NewStruct(map[string]any{"user": user})
 	return &authv3.CheckResponse{
-		Status: &rpcstatus.Status{Code: int32(code.Code_OK)},
-		HttpResponse: &authv3.CheckResponse_OkResponse{OkResponse: &authv3.OkHttpResponse{
-			Headers: []*corev3.HeaderValueOption{{
-				Header:       &corev3.HeaderValue{Key: edgehdr.User, Value: user},
-				AppendAction: corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD,
-			}},
-		}},
+		Status:          &rpcstatus.Status{Code: int32(code.Code_OK)},
+		HttpResponse:    &authv3.CheckResponse_OkResponse{OkResponse: &authv3.OkHttpResponse{Headers: headers}},
 		DynamicMetadata: md,
 	}
 }
@@ -179,29 +217,50 @@ func allow(user string) *authv3.CheckResponse {
 // deny answers with the Milvus message. For gRPC clients Envoy turns the HTTP
 // status into grpc-status (401 → UNAUTHENTICATED, 403 → PERMISSION_DENIED) and
 // the body into grpc-message; REST clients get Milvus's JSON body.
-func deny(grpcCall bool, c code.Code, msg string) *authv3.CheckResponse {
-	httpStatus := typev3.StatusCode_Unauthorized
-	restBody := restUnauthenticated
-	if c == code.Code_PERMISSION_DENIED {
-		httpStatus = typev3.StatusCode_Forbidden
-		restBody = `{"code":65535,"message":` + quote(msg) + `}`
-	}
-	denied := &authv3.DeniedHttpResponse{Status: &typev3.HttpStatus{Code: httpStatus}}
-	if grpcCall {
+func deny(grpcCall bool, c code.Code, httpStatus int, msg string, md *structpb.Struct) *authv3.CheckResponse {
+	denied := &authv3.DeniedHttpResponse{Status: &typev3.HttpStatus{Code: typev3.StatusCode(httpStatus)}}
+	switch {
+	case grpcCall:
 		denied.Body = msg
-	} else {
-		denied.Body = restBody
-		denied.Headers = []*corev3.HeaderValueOption{{
+		if c == code.Code_INVALID_ARGUMENT {
+			// Envoy would map HTTP 400 to INTERNAL; say what it is.
+			denied.Headers = []*corev3.HeaderValueOption{{Header: &corev3.HeaderValue{Key: "grpc-status", Value: "3"}}}
+		}
+	case c == code.Code_UNAUTHENTICATED:
+		denied.Body = restUnauthenticated
+	default:
+		denied.Body = `{"code":65535,"message":` + quote(msg) + `}`
+	}
+	if !grpcCall {
+		denied.Headers = append(denied.Headers, &corev3.HeaderValueOption{
 			Header: &corev3.HeaderValue{Key: "content-type", Value: "application/json"},
-		}}
+		})
 	}
 	return &authv3.CheckResponse{
-		Status:       &rpcstatus.Status{Code: int32(c), Message: msg},
-		HttpResponse: &authv3.CheckResponse_DeniedResponse{DeniedResponse: denied},
+		Status:          &rpcstatus.Status{Code: int32(c), Message: msg},
+		HttpResponse:    &authv3.CheckResponse_DeniedResponse{DeniedResponse: denied},
+		DynamicMetadata: md,
 	}
 }
 
 func quote(s string) string {
 	b, _ := json.Marshal(s) // marshalling a string cannot fail
 	return string(b)
+}
+
+// astValue is OPA's input value type.
+type astValue = ast.Value
+
+var errNoPolicy = errors.New("no policy bundle loaded")
+
+// milvusPart renders input.milvus, the part of the input a cached decision depends on.
+func milvusPart(v ast.Value) string {
+	obj, ok := v.(ast.Object)
+	if !ok {
+		return ""
+	}
+	if t := obj.Get(ast.StringTerm("milvus")); t != nil {
+		return t.Value.String()
+	}
+	return ""
 }

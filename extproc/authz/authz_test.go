@@ -1,8 +1,10 @@
 package authz
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
+	"errors"
 	"io"
 	"log/slog"
 	"strings"
@@ -11,125 +13,172 @@ import (
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
+	"github.com/milvus-io/milvus-proto/go-api/v2/milvuspb"
 	"golang.org/x/crypto/bcrypt"
 	"google.golang.org/genproto/googleapis/rpc/code"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/milvus-edge/milvus-edge/cache"
 	"github.com/milvus-edge/milvus-edge/policy"
 )
 
-func newServer(t *testing.T) *Server {
+// fakePolicy answers with a fixed decision and records what it was asked.
+type fakePolicy struct {
+	bundle *policy.Bundle
+	d      policy.Decision
+	err    error
+	inputs []astValue
+}
+
+func (f *fakePolicy) Current() *policy.Bundle { return f.bundle }
+
+func (f *fakePolicy) Eval(_ context.Context, _ *policy.Bundle, in astValue, _ string) (policy.Decision, error) {
+	f.inputs = append(f.inputs, in)
+	return f.d, f.err
+}
+
+func newServer(t *testing.T, p *fakePolicy, o Options, log io.Writer) *Server {
 	t.Helper()
 	creds, err := cache.NewCredentials(100, time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(creds.Close)
-	s := New(slog.New(slog.NewTextHandler(io.Discard, nil)), creds, AuthenticatedOnly{})
 	h, _ := bcrypt.GenerateFromPassword([]byte("Milvus"), bcrypt.MinCost)
-	s.SetUsers(Users{"root": h})
-	return s
+	if p.bundle == nil {
+		p.bundle = &policy.Bundle{Version: "v1", Users: map[string]policy.User{"root": {PasswordHash: string(h)}}}
+	}
+	var dlog *DecisionLog
+	if log != nil {
+		dlog = NewDecisionLog(log)
+	}
+	return New(slog.New(slog.NewTextHandler(io.Discard, nil)), NewAuthenticator(creds, nil), p, dlog, o)
 }
 
-func check(t *testing.T, s *Server, contentType, auth string) *authv3.CheckResponse {
-	t.Helper()
-	headers := map[string]string{"content-type": contentType}
-	if auth != "" {
-		headers["authorization"] = auth
-	}
-	resp, err := s.Check(context.Background(), &authv3.CheckRequest{Attributes: &authv3.AttributeContext{
-		Request: &authv3.AttributeContext_Request{Http: &authv3.AttributeContext_HttpRequest{
-			Path: "/milvus.proto.milvus.MilvusService/Search", Headers: headers,
-		}},
-	}})
+func framed(t *testing.T, m proto.Message) []byte {
+	b, err := proto.Marshal(m)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return resp
+	return grpcFrame(b, 0)
+}
+
+func checkReq(ct, auth, path string, body []byte) *authv3.CheckRequest {
+	headers := map[string]string{"content-type": ct}
+	if auth != "" {
+		headers["authorization"] = auth
+	}
+	return &authv3.CheckRequest{Attributes: &authv3.AttributeContext{
+		Request: &authv3.AttributeContext_Request{Http: &authv3.AttributeContext_HttpRequest{
+			Path: path, Headers: headers, RawBody: body,
+		}},
+	}}
 }
 
 func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
 
-func TestCheck(t *testing.T) {
-	s := newServer(t)
-	const grpcCT, restCT = "application/grpc", "application/json"
+const searchPath = "/milvus.proto.milvus.MilvusService/Search"
+
+func TestCheckAnswers(t *testing.T) {
+	deny := policy.Decision{Reason: "PrivilegeSearch: permission deny to root in the `default` database"}
 	for _, tc := range []struct {
-		name, ct, auth string
-		want           code.Code
-		msg            string
+		name       string
+		ct, auth   string
+		decision   policy.Decision
+		wantCode   code.Code
+		wantHTTP   typev3.StatusCode
+		wantInBody string
 	}{
-		{"grpc ok", grpcCT, b64("root:Milvus"), code.Code_OK, ""},
-		{"grpc missing", grpcCT, "", code.Code_UNAUTHENTICATED, MsgMissing},
-		{"grpc wrong password", grpcCT, b64("root:milvus"), code.Code_UNAUTHENTICATED, MsgBadPassword},
-		{"grpc unknown user", grpcCT, b64("alice:Milvus"), code.Code_UNAUTHENTICATED, MsgBadPassword},
-		{"grpc not base64", grpcCT, "root:Milvus", code.Code_UNAUTHENTICATED, MsgBadFormat},
-		{"grpc api key", grpcCT, b64("sk-123"), code.Code_UNAUTHENTICATED, MsgBadAPIKey},
-		{"grpc password with colon", grpcCT, b64("root:Mil:vus"), code.Code_UNAUTHENTICATED, MsgBadPassword},
-		{"rest bearer ok", restCT, "Bearer root:Milvus", code.Code_OK, ""},
-		{"rest basic ok", restCT, "Basic " + b64("root:Milvus"), code.Code_OK, ""},
-		{"rest bearer wrong", restCT, "Bearer root:nope", code.Code_UNAUTHENTICATED, MsgBadPassword},
-		{"rest unknown scheme", restCT, "Digest x", code.Code_UNAUTHENTICATED, MsgBadFormat},
+		{"grpc allow", "application/grpc", b64("root:Milvus"), policy.Decision{Allow: true}, code.Code_OK, 0, ""},
+		{"grpc missing", "application/grpc", "", policy.Decision{Allow: true}, code.Code_UNAUTHENTICATED, 401, MsgMissing},
+		{"grpc wrong password", "application/grpc", b64("root:nope"), policy.Decision{Allow: true}, code.Code_UNAUTHENTICATED, 401, MsgBadPassword},
+		{"grpc policy deny", "application/grpc", b64("root:Milvus"), deny, code.Code_PERMISSION_DENIED, 403, deny.Reason},
+		{"grpc policy 429", "application/grpc", b64("root:Milvus"), policy.Decision{Reason: "slow down", Status: 429}, code.Code_UNAVAILABLE, 429, "slow down"},
+		{"rest deny", "application/json", "Bearer root:Milvus", deny, code.Code_PERMISSION_DENIED, 403, `"code":65535`},
+		{"rest unauthenticated", "application/json", "Bearer root:x", deny, code.Code_UNAUTHENTICATED, 401, `"code":1800`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			resp := check(t, s, tc.ct, tc.auth)
-			if got := code.Code(resp.GetStatus().GetCode()); got != tc.want || resp.GetStatus().GetMessage() != tc.msg {
-				t.Fatalf("status %v %q, want %v %q", got, resp.GetStatus().GetMessage(), tc.want, tc.msg)
+			s := newServer(t, &fakePolicy{d: tc.decision}, Options{}, nil)
+			body := framed(t, &milvuspb.SearchRequest{CollectionName: "docs"})
+			path := searchPath
+			if tc.ct == "application/json" {
+				path, body = "/v2/vectordb/entities/search", []byte(`{"collectionName":"docs"}`)
 			}
-			if tc.want == code.Code_OK {
-				if h := resp.GetOkResponse().GetHeaders(); len(h) != 1 || h[0].GetHeader().GetValue() != "root" {
-					t.Fatalf("ok response headers %v", h)
+			resp, err := s.Check(context.Background(), checkReq(tc.ct, tc.auth, path, body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := code.Code(resp.GetStatus().GetCode()); got != tc.wantCode {
+				t.Fatalf("code %v, want %v (%q)", got, tc.wantCode, resp.GetStatus().GetMessage())
+			}
+			if tc.wantCode == code.Code_OK {
+				if resp.GetDynamicMetadata().GetFields()["decision_id"].GetStringValue() == "" {
+					t.Fatal("no decision id in dynamic metadata")
 				}
 				return
 			}
 			d := resp.GetDeniedResponse()
-			if d.GetStatus().GetCode() != typev3.StatusCode_Unauthorized {
-				t.Fatalf("denied HTTP status %v", d.GetStatus().GetCode())
-			}
-			if tc.ct == grpcCT && d.GetBody() != tc.msg {
-				t.Fatalf("gRPC denied body %q, want the Milvus message", d.GetBody())
-			}
-			if tc.ct == restCT && !strings.Contains(d.GetBody(), `"code":1800`) {
-				t.Fatalf("REST denied body %q, want Milvus code 1800", d.GetBody())
+			if d.GetStatus().GetCode() != tc.wantHTTP || !strings.Contains(d.GetBody(), tc.wantInBody) {
+				t.Fatalf("denied %v %q, want %v containing %q", d.GetStatus().GetCode(), d.GetBody(), tc.wantHTTP, tc.wantInBody)
 			}
 		})
 	}
 }
 
-// TestBcryptOncePerTTL: after one verification the secret is served from the
-// cache; a changed stored hash (new password) misses.
-func TestBcryptOncePerTTL(t *testing.T) {
-	s := newServer(t)
-	hash := (*s.users.Load())["root"]
-	key := cache.Key("root", "Milvus", string(hash))
-	if s.creds.Verified(key) {
-		t.Fatal("verified before any check")
+func TestDryRunAndDecisionLog(t *testing.T) {
+	var buf bytes.Buffer
+	p := &fakePolicy{d: policy.Decision{Reason: "no"}}
+	s := newServer(t, p, Options{DryRun: true}, &buf)
+	resp, err := s.Check(context.Background(), checkReq("application/grpc", b64("root:Milvus"), searchPath, framed(t, &milvuspb.SearchRequest{CollectionName: "docs"})))
+	if err != nil || code.Code(resp.GetStatus().GetCode()) != code.Code_OK {
+		t.Fatalf("dry run: %v %v", resp.GetStatus(), err)
 	}
-	check(t, s, "application/grpc", b64("root:Milvus"))
-	s.creds.Wait()
-	if !s.creds.Verified(key) {
-		t.Fatal("successful check not cached")
+	s.dlog.Close()
+	line := buf.String()
+	for _, want := range []string{`"allow":false`, `"dry_run":true`, `"api":"Search"`, `"user":"root"`, `"object":"docs"`, `"reason":"no"`} {
+		if !strings.Contains(line, want) {
+			t.Errorf("decision log %q lacks %s", line, want)
+		}
 	}
-	h2, _ := bcrypt.GenerateFromPassword([]byte("Changed1"), bcrypt.MinCost)
-	s.SetUsers(Users{"root": h2})
-	if got := check(t, s, "application/grpc", b64("root:Milvus")); code.Code(got.GetStatus().GetCode()) != code.Code_UNAUTHENTICATED {
-		t.Fatal("old password still accepted after the hash changed")
-	}
-	if got := check(t, s, "application/grpc", b64("root:Changed1")); code.Code(got.GetStatus().GetCode()) != code.Code_OK {
-		t.Fatal("new password refused")
+	if strings.Contains(line, "Milvus") {
+		t.Fatalf("password in the decision log: %q", line)
 	}
 }
 
-type denyAll struct{}
-
-func (denyAll) Decide(context.Context, *Input) (policy.Decision, error) {
-	return policy.Decision{Reason: "PrivilegeSearch: permission deny to root in the `default` database"}, nil
+func TestPolicyErrorFailsClosed(t *testing.T) {
+	s := newServer(t, &fakePolicy{err: errors.New("eval: boom")}, Options{}, nil)
+	if _, err := s.Check(context.Background(), checkReq("application/grpc", b64("root:Milvus"), searchPath, nil)); err == nil {
+		t.Fatal("a policy error was answered; Envoy must see an error and fail closed")
+	}
+	none := newServer(t, &fakePolicy{}, Options{}, nil)
+	none.policy.(*fakePolicy).bundle = nil
+	if _, err := none.Check(context.Background(), checkReq("application/grpc", b64("root:Milvus"), searchPath, nil)); err == nil {
+		t.Fatal("answered without a policy")
+	}
 }
 
-func TestPolicyDeny(t *testing.T) {
-	s := newServer(t)
-	s.policy = denyAll{}
-	resp := check(t, s, "application/grpc", b64("root:Milvus"))
-	if code.Code(resp.GetStatus().GetCode()) != code.Code_PERMISSION_DENIED || resp.GetDeniedResponse().GetStatus().GetCode() != typev3.StatusCode_Forbidden {
-		t.Fatalf("policy deny → %v / %v", resp.GetStatus(), resp.GetDeniedResponse().GetStatus())
+func TestUserRPCsRefused(t *testing.T) {
+	p := &fakePolicy{d: policy.Decision{Allow: true}}
+	s := newServer(t, p, Options{RefuseUserRPCs: true}, nil)
+	body := framed(t, &milvuspb.CreateCredentialRequest{Username: "eve"})
+	resp, _ := s.Check(context.Background(), checkReq("application/grpc", b64("root:Milvus"), "/milvus.proto.milvus.MilvusService/CreateCredential", body))
+	if code.Code(resp.GetStatus().GetCode()) != code.Code_PERMISSION_DENIED || !strings.Contains(resp.GetStatus().GetMessage(), "policy files") {
+		t.Fatalf("CreateCredential: %v", resp.GetStatus())
+	}
+	if len(p.inputs) != 0 {
+		t.Fatal("a refused user RPC was evaluated by the policy")
+	}
+	s.SetOptions(Options{})
+	resp, _ = s.Check(context.Background(), checkReq("application/grpc", b64("root:Milvus"), "/milvus.proto.milvus.MilvusService/CreateCredential", body))
+	if code.Code(resp.GetStatus().GetCode()) != code.Code_OK {
+		t.Fatalf("with user_rpcs: pass, CreateCredential: %v", resp.GetStatus())
+	}
+}
+
+func TestMalformedFrameIsInvalidArgument(t *testing.T) {
+	s := newServer(t, &fakePolicy{d: policy.Decision{Allow: true}}, Options{}, nil)
+	resp, _ := s.Check(context.Background(), checkReq("application/grpc", b64("root:Milvus"), searchPath, []byte{0, 0, 0, 0, 3, 0x1a, 0x50, 'a'}))
+	if code.Code(resp.GetStatus().GetCode()) != code.Code_INVALID_ARGUMENT {
+		t.Fatalf("malformed frame: %v", resp.GetStatus())
 	}
 }

@@ -111,18 +111,21 @@ func Frame(body []byte, encoding string, maxLen int) ([]byte, error) {
 	return out, nil
 }
 
-// Names reads db_name and collection_name from an encoded request without
-// unmarshalling it: protobuf writes fields in number order, so the names come
-// before the payload, and the scan stops once both are seen.
+// ErrDuplicateName marks a request that carries db_name or collection_name
+// more than once. Protobuf keeps the last value, so a body could show one name
+// in the prefix ext_authz decides on and act on another: such requests are
+// refused (no Milvus client sends them).
+var ErrDuplicateName = errors.New("db_name or collection_name appears more than once")
+
+// Names reads db_name and collection_name from a complete encoded request
+// without unmarshalling it: it walks the top-level fields (skipping payloads
+// by their length) and refuses a name given twice.
 func (m *Method) Names(msg []byte) (db, coll string, err error) {
-	need := 0
-	if m.dbField != 0 {
-		need++
+	if m.dbField == 0 && m.collField == 0 {
+		return "", "", nil
 	}
-	if m.collField != 0 {
-		need++
-	}
-	for need > 0 && len(msg) > 0 {
+	seenDB, seenColl := false, false
+	for len(msg) > 0 {
 		num, typ, n := protowire.ConsumeTag(msg)
 		if n < 0 {
 			return "", "", protowire.ParseError(n)
@@ -134,11 +137,16 @@ func (m *Method) Names(msg []byte) (db, coll string, err error) {
 				return "", "", protowire.ParseError(n)
 			}
 			if num == m.dbField {
-				db = string(v)
+				if seenDB {
+					return "", "", ErrDuplicateName
+				}
+				db, seenDB = string(v), true
 			} else {
-				coll = string(v)
+				if seenColl {
+					return "", "", ErrDuplicateName
+				}
+				coll, seenColl = string(v), true
 			}
-			need--
 			msg = msg[n:]
 			continue
 		}

@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"encoding/binary"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/milvus-io/milvus-proto/go-api/v2/commonpb"
@@ -103,6 +104,16 @@ func TestFrameErrors(t *testing.T) {
 	got, err := Frame(frame(zb.Bytes(), true), "gzip", 100)
 	if err != nil || !bytes.Equal(got, msg) {
 		t.Fatalf("gzip frame: %v", err)
+	}
+}
+
+func TestNamesRefusesDuplicates(t *testing.T) {
+	m, _ := Lookup(ServicePrefix + "Search")
+	b := mustMarshal(t, &milvuspb.SearchRequest{CollectionName: "public"})
+	b = append(b, mustMarshal(t, &milvuspb.SearchRequest{Dsl: strings.Repeat("x", 100000)})...)
+	b = append(b, mustMarshal(t, &milvuspb.SearchRequest{CollectionName: "secret"})...)
+	if _, _, err := m.Names(b); !errors.Is(err, ErrDuplicateName) {
+		t.Fatalf("Names on a repeated collection_name: %v, want ErrDuplicateName", err)
 	}
 }
 

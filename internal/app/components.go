@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -29,53 +30,114 @@ import (
 	"github.com/milvus-edge/milvus-edge/extproc/authz"
 	"github.com/milvus-edge/milvus-edge/internal/config"
 	"github.com/milvus-edge/milvus-edge/internal/procs"
+	"github.com/milvus-edge/milvus-edge/policy"
 )
 
-// Filters is the ext_authz + ext_proc gRPC server.
+// Filters is the ext_authz + ext_proc gRPC server with its policy engine.
 type Filters struct {
-	GRPC  *grpc.Server
-	Authz *authz.Server
-	creds *cache.Credentials
+	GRPC   *grpc.Server
+	Authz  *authz.Server
+	Policy *policy.Engine
+	creds  *cache.Credentials
+	dlog   *authz.DecisionLog
+	closer io.Closer // the decision log file, if any
+	watch  bool
 }
 
-// NewFilters builds the filter server for cfg.
-func NewFilters(log *slog.Logger, cfg *config.Config) (*Filters, error) {
+// NewFilters builds the filter server for cfg; it loads the policy bundle and
+// fails when the bundle does not compile or its own tests fail.
+func NewFilters(ctx context.Context, log *slog.Logger, cfg *config.Config) (*Filters, error) {
+	engine := policy.NewEngine(log.With("component", "policy"), policy.Options{
+		Dir: cfg.Auth.PolicyDir, DecisionCacheTTL: cfg.Auth.DecisionCacheTTL.D(),
+	})
+	if err := engine.Load(ctx); err != nil {
+		engine.Close()
+		return nil, fmt.Errorf("auth.policy_dir: %w", err)
+	}
+	var jwt *authz.JWTVerifier
+	if j := cfg.Auth.JWT; j != nil {
+		var err error
+		jwt, err = authz.NewJWTVerifier(authz.JWTConfig{
+			JWKSFile: j.JWKSFile, Issuer: j.Issuer, Audience: j.Audience,
+			UserClaim: j.UserClaim, RolesClaim: j.RolesClaim, Leeway: j.Leeway.D(),
+		}, time.Now)
+		if err != nil {
+			engine.Close()
+			return nil, err
+		}
+	}
 	creds, err := cache.NewCredentials(10_000, cfg.Auth.CredentialCacheTTL.D())
 	if err != nil {
+		engine.Close()
 		return nil, err
 	}
-	az := authz.New(log.With("component", "authz"), creds, authz.AuthenticatedOnly{})
-	az.SetUsers(Users(cfg))
-	gs := grpc.NewServer(
+	f := &Filters{Policy: engine, creds: creds, watch: cfg.Auth.PolicyDir != ""}
+	switch cfg.Auth.DecisionLog {
+	case "":
+	case "stderr":
+		f.dlog = authz.NewDecisionLog(os.Stderr)
+	default:
+		file, err := os.OpenFile(cfg.Auth.DecisionLog, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+		if err != nil {
+			f.close()
+			return nil, fmt.Errorf("auth.decision_log: %w", err)
+		}
+		f.dlog, f.closer = authz.NewDecisionLog(file), file
+	}
+	f.Authz = authz.New(log.With("component", "authz"), authz.NewAuthenticator(creds, jwt), engine, f.dlog, AuthzOptions(cfg))
+	f.GRPC = grpc.NewServer(
 		// Envoy keeps HTTP/2 connections to the filter cluster open and pings them.
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 		grpc.MaxRecvMsgSize(int(cfg.Listener.MaxRequestBytes)+1<<20),
 		grpc.MaxConcurrentStreams(100_000),
 	)
-	authv3.RegisterAuthorizationServer(gs, az)
-	extprocv3.RegisterExternalProcessorServer(gs, extproc.New(log.With("component", "extproc"), int(cfg.Listener.MaxRequestBytes)))
-	return &Filters{GRPC: gs, Authz: az, creds: creds}, nil
+	authv3.RegisterAuthorizationServer(f.GRPC, f.Authz)
+	extprocv3.RegisterExternalProcessorServer(f.GRPC, extproc.New(log.With("component", "extproc"), int(cfg.Listener.MaxRequestBytes)))
+	return f, nil
 }
 
-// Serve runs the filter server on lis until ctx ends.
+// AuthzOptions returns the authz switches of cfg.
+func AuthzOptions(cfg *config.Config) authz.Options {
+	return authz.Options{
+		DryRun:         cfg.Auth.DryRun,
+		RefuseUserRPCs: cfg.Auth.UserRPCs == "refuse",
+		DecisionCache:  cfg.Auth.DecisionCacheTTL > 0,
+	}
+}
+
+// Serve runs the filter server on lis, and watches the policy folder, until ctx ends.
 func (f *Filters) Serve(ctx context.Context, lis net.Listener) error {
 	errc := make(chan error, 1)
 	go func() { errc <- f.GRPC.Serve(lis) }()
+	wctx, stopWatch := context.WithCancel(ctx)
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		if f.watch {
+			f.Policy.Watch(wctx, 250*time.Millisecond)
+		}
+	}()
+	var err error
 	select {
 	case <-ctx.Done():
 		f.GRPC.Stop()
 		<-errc
-		f.creds.Close()
-		return nil
-	case err := <-errc:
-		return fmt.Errorf("filter server: %w", err)
+	case err = <-errc:
+		err = fmt.Errorf("filter server: %w", err)
 	}
+	stopWatch()
+	<-watched
+	f.close()
+	return err
 }
 
-// Users returns the identity store of cfg (interim: root / Milvus until the
-// policy bundle provides identities).
-func Users(*config.Config) authz.Users {
-	return authz.Users{"root": []byte("$2a$10$tGTq.N8NTLMSwrQQ1AYgj.4BrJ//ickBHa2uj6xDQ4RryC.UIsbnG")}
+func (f *Filters) close() {
+	f.dlog.Close()
+	if f.closer != nil {
+		f.closer.Close()
+	}
+	f.creds.Close()
+	f.Policy.Close()
 }
 
 // StartMilvusLite launches one milvus-lite server and waits until it answers

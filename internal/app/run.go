@@ -20,6 +20,7 @@ import (
 
 	"github.com/milvus-edge/milvus-edge/internal/config"
 	"github.com/milvus-edge/milvus-edge/internal/procs"
+	"github.com/milvus-edge/milvus-edge/policy"
 	xdsserver "github.com/milvus-edge/milvus-edge/xds/server"
 )
 
@@ -50,7 +51,7 @@ func Run(ctx context.Context, o Options) error {
 	if o.ReloadInterval == 0 {
 		o.ReloadInterval = 250 * time.Millisecond
 	}
-	filters, err := NewFilters(log, cfg)
+	filters, err := NewFilters(ctx, log, cfg)
 	if err != nil {
 		return err
 	}
@@ -62,12 +63,13 @@ func Run(ctx context.Context, o Options) error {
 	st := &reloadState{cfg: cfg, fileHash: hash(raw), version: version, loadedAt: time.Now()}
 	listeners, err := listen(cfg)
 	if err != nil {
+		filters.close()
 		return err
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return xds.Serve(gctx, listeners[0]) })
 	g.Go(func() error { return filters.Serve(gctx, listeners[1]) })
-	g.Go(func() error { return serveAdmin(gctx, listeners[2], st, xds) })
+	g.Go(func() error { return serveAdmin(gctx, listeners[2], st, xds, filters.Policy) })
 	if o.ConfigPath != "" {
 		g.Go(func() error {
 			config.Watch(gctx, o.ConfigPath, o.ReloadInterval, raw, func(data []byte, err error) {
@@ -220,7 +222,7 @@ func (s *reloadState) apply(ctx context.Context, log *slog.Logger, data []byte, 
 		fail(err)
 		return
 	}
-	f.Authz.SetUsers(Users(cfg))
+	f.Authz.SetOptions(AuthzOptions(cfg))
 	s.mu.Lock()
 	s.cfg, s.fileHash, s.version, s.loadedAt, s.lastError = cfg, hash(data), version, time.Now(), ""
 	s.mu.Unlock()
@@ -240,6 +242,10 @@ func restartOnly(old, cur *config.Config) error {
 		{"log", old.Log, cur.Log},
 		{"listener.max_request_bytes", old.Listener.MaxRequestBytes, cur.Listener.MaxRequestBytes},
 		{"auth.credential_cache_ttl", old.Auth.CredentialCacheTTL, cur.Auth.CredentialCacheTTL},
+		{"auth.policy_dir", old.Auth.PolicyDir, cur.Auth.PolicyDir},
+		{"auth.decision_log", old.Auth.DecisionLog, cur.Auth.DecisionLog},
+		{"auth.decision_cache_ttl", old.Auth.DecisionCacheTTL, cur.Auth.DecisionCacheTTL},
+		{"auth.jwt", old.Auth.JWT, cur.Auth.JWT},
 	} {
 		if !reflect.DeepEqual(f.old, f.cur) {
 			errs = append(errs, fmt.Errorf("%s: changing it needs a restart of milvus-edge", f.path))
@@ -254,9 +260,13 @@ func hash(b []byte) string {
 }
 
 // serveAdmin serves /healthz and /v1/status on the edge admin address.
-func serveAdmin(ctx context.Context, lis net.Listener, st *reloadState, xds *xdsserver.Server) error {
+func serveAdmin(ctx context.Context, lis net.Listener, st *reloadState, xds *xdsserver.Server, pol *policy.Engine) error {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
+	mux.HandleFunc("GET /v1/policy", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("content-type", "application/json")
+		_ = json.NewEncoder(w).Encode(pol.Status())
+	})
 	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, _ *http.Request) {
 		st.mu.Lock()
 		body := map[string]any{
@@ -264,7 +274,8 @@ func serveAdmin(ctx context.Context, lis net.Listener, st *reloadState, xds *xds
 				"file_hash": st.fileHash, "xds_version": st.version,
 				"loaded_at": st.loadedAt.UTC().Format(time.RFC3339Nano), "last_error": st.lastError,
 			},
-			"xds": xds.Status(),
+			"xds":    xds.Status(),
+			"policy": pol.Status(),
 		}
 		st.mu.Unlock()
 		w.Header().Set("content-type", "application/json")

@@ -25,9 +25,11 @@ import (
 
 	"github.com/milvus-io/milvus-proto/go-api/v2/milvuspb"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 
 	"github.com/milvus-edge/milvus-edge/internal/app"
 	"github.com/milvus-edge/milvus-edge/internal/config"
@@ -272,6 +274,7 @@ type Load struct {
 	mu       sync.Mutex
 	ok, fail int
 	firstErr error
+	byCode   map[codes.Code]int
 	stop     chan struct{}
 	wg       sync.WaitGroup
 }
@@ -279,7 +282,7 @@ type Load struct {
 // StartLoad starts steady authenticated load.
 func StartLoad(t testing.TB, addr string, workers int) *Load {
 	c := Client(t, addr)
-	l := &Load{stop: make(chan struct{})}
+	l := &Load{stop: make(chan struct{}), byCode: map[codes.Code]int{}}
 	for i := 0; i < workers; i++ {
 		l.wg.Add(1)
 		go func() {
@@ -295,6 +298,7 @@ func StartLoad(t testing.TB, addr string, workers int) *Load {
 				cancel()
 				l.mu.Lock()
 				if err != nil {
+					l.byCode[status.Code(err)]++
 					l.fail++
 					if l.firstErr == nil {
 						l.firstErr = err
@@ -319,6 +323,24 @@ func (l *Load) Stop() {
 		close(l.stop)
 	}
 	l.wg.Wait()
+}
+
+// Failures returns the failures by gRPC code so far.
+func (l *Load) Failures() map[codes.Code]int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make(map[codes.Code]int, len(l.byCode))
+	for k, v := range l.byCode {
+		out[k] = v
+	}
+	return out
+}
+
+// OK returns the successes so far.
+func (l *Load) OK() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.ok
 }
 
 // Result returns the counts and the first error.
@@ -364,3 +386,45 @@ func (rawCodec) Unmarshal(data mem.BufferSlice, v any) error {
 }
 
 func (rawCodec) Name() string { return "proto" }
+
+// PolicyBundle copies the default bundle's Rego files (policy/bundle) into a
+// new folder and writes dataYAML as its data.yaml; it returns the folder.
+func PolicyBundle(t testing.TB, dataYAML string) string {
+	t.Helper()
+	src := filepath.Join(RepoRoot(t), "policy/bundle")
+	dst := t.TempDir()
+	err := filepath.WalkDir(src, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		if d.IsDir() {
+			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
+		}
+		if filepath.Ext(p) != ".rego" {
+			return nil
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(dst, rel), b, 0o644)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	WriteFile(t, filepath.Join(dst, "data.yaml"), dataYAML)
+	return dst
+}
+
+// WriteFile replaces a file atomically (write + rename), as editors do.
+func WriteFile(t testing.TB, path, content string) {
+	t.Helper()
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -54,7 +54,7 @@ routes:
 		t.Fatal(err)
 	}
 	log := testenv.Logger(t)
-	filters, err := app.NewFilters(log, cfg)
+	filters, err := app.NewFilters(context.Background(), log, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -144,6 +144,9 @@ func buildExtProc(f ir.FilterServer) *extprocv3.ExternalProcessor {
 	return &extprocv3.ExternalProcessor{
 		GrpcService:      filterService(f.Timeout),
 		FailureModeAllow: false,
+		// A dead or failing filter server is UNAVAILABLE to gRPC clients (retryable),
+		// as with ext_authz, not Envoy's default 500 (UNKNOWN).
+		StatusOnError: &typev3.HttpStatus{Code: typev3.StatusCode_ServiceUnavailable},
 		ProcessingMode: &extprocv3.ProcessingMode{
 			RequestHeaderMode:   extprocv3.ProcessingMode_SEND,
 			RequestBodyMode:     extprocv3.ProcessingMode_BUFFERED,

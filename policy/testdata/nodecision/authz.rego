@@ -1,0 +1,3 @@
+package milvus.authz_typo
+
+decision := true

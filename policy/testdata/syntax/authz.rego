@@ -1,0 +1,6 @@
+package milvus.authz
+
+decision := {"allow": true} if {
+	input.user == "root"
+	input.api ==
+}
