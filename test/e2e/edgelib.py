@@ -342,3 +342,28 @@ def envoy_counter(admin_url: str, name: str) -> int:
 
 def upstream_rq_total(admin_url: str, cluster: str) -> int:
     return envoy_counter(admin_url, f"cluster.{cluster}.upstream_rq_total")
+
+
+# ---------------------------------------------------------------- policy bundles
+
+
+def hash_password(password: str) -> str:
+    """A bcrypt hash from the binary's own `hash-password` command."""
+    out = subprocess.run([edge_bin(), "hash-password"], input=password.encode(),
+                         capture_output=True, timeout=30, check=False)
+    assert out.returncode == 0, f"hash-password exited {out.returncode}: {out.stderr.decode()}"
+    h = out.stdout.decode().strip()
+    assert h.startswith("$2"), f"hash-password printed {h!r}"
+    return h
+
+
+def policy_bundle(dst: Path, data: dict) -> Path:
+    """A policy bundle in dst: the .rego files of the repo's policy/bundle (same
+    folder layout) and `data` as dst/data.yaml."""
+    src = REPO / "policy" / "bundle"
+    for rego in src.rglob("*.rego"):
+        out = dst / rego.relative_to(src)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_bytes(rego.read_bytes())
+    (dst / "data.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    return dst

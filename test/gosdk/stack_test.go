@@ -27,6 +27,7 @@ const (
 type stack struct {
 	EdgeAddr    string // Envoy listener: what Milvus clients use
 	BackendAddr string // the milvus-lite the edge launched, reached directly
+	EnvoyAdmin  string // Envoy's admin interface (stats)
 	dir         string
 	cmd         *exec.Cmd
 	cancel      context.CancelFunc
@@ -69,7 +70,15 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func startStack() (*stack, error) {
+func startStack() (*stack, error) { return startStackWith(nil) }
+
+// authSetup writes whatever files an auth config needs into the stack's temp dir
+// and returns the config's top-level `auth:` block (YAML, newline-terminated).
+type authSetup func(dir string) (string, error)
+
+// startStackWith starts a stack whose config has the auth block auth returns
+// (nil: no auth block, the embedded default policy).
+func startStackWith(auth authSetup) (*stack, error) {
 	bin := os.Getenv("MILVUS_EDGE_BIN")
 	if bin == "" {
 		return nil, errors.New("MILVUS_EDGE_BIN is not set (run via `make test-gosdk`, which builds and exports it)")
@@ -96,15 +105,23 @@ func startStack() (*stack, error) {
 	s := &stack{
 		EdgeAddr:    ports[0],
 		BackendAddr: ports[5],
+		EnvoyAdmin:  ports[1],
 		dir:         dir,
 		stderr:      &tailBuffer{max: stderrTailBytes},
 		exited:      make(chan struct{}),
+	}
+	authYAML := ""
+	if auth != nil {
+		if authYAML, err = auth(dir); err != nil {
+			s.cleanupDir()
+			return nil, fmt.Errorf("auth setup: %w", err)
+		}
 	}
 	cfg := fmt.Sprintf(`log: {level: info, format: text}
 listener: {address: %s}
 envoy: {admin_address: %s}
 edge: {xds_address: %s, filters_address: %s, admin_address: %s}
-clusters:
+%sclusters:
   - name: default
     endpoints: [{address: %s}]
 routes:
@@ -113,7 +130,7 @@ routes:
 launch:
   milvus_lite:
     - {address: %s, data_dir: %s}
-`, ports[0], ports[1], ports[2], ports[3], ports[4], ports[5], ports[5], filepath.Join(dir, "lite"))
+`, ports[0], ports[1], ports[2], ports[3], ports[4], authYAML, ports[5], ports[5], filepath.Join(dir, "lite"))
 	cfgPath := filepath.Join(dir, "config.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		return nil, err
