@@ -1,35 +1,65 @@
 package extproc
 
 import (
+	"context"
 	"errors"
 	"io"
 	"log/slog"
 	"strings"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
-	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
+	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
+	extprocsvc "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/milvus-edge/milvus-edge/extproc/milvusgrpc"
+	"github.com/milvus-edge/milvus-edge/extproc/validate"
 	"github.com/milvus-edge/milvus-edge/internal/edgehdr"
 )
 
+// Schemas is the schema cache as ext_proc sees it.
+type Schemas interface {
+	// Get returns the schema of a collection (or alias) and its real name. An
+	// unknown collection is an error wrapping ErrCollectionNotFound.
+	Get(ctx context.Context, cluster, db, collection string) (*validate.Schema, string, error)
+	// Invalidate drops what is cached for a collection or alias.
+	Invalidate(cluster, db, collection string)
+	// InvalidateDB drops everything cached for a database.
+	InvalidateDB(cluster, db string)
+}
+
+// ErrCollectionNotFound is wrapped by Schemas.Get for unknown collections.
+var ErrCollectionNotFound = errors.New("collection not found")
+
+// Router returns the cluster whose schema governs (db, collection): the first
+// cluster of the first matching route rule.
+type Router func(db, collection string) string
+
+// Config configures the ext_proc server.
+type Config struct {
+	Log *slog.Logger
+	// MaxLen bounds a decompressed request.
+	MaxLen int
+	// Schemas enables schema validation; nil validates names and frames only.
+	Schemas Schemas
+	// Router picks the cluster for schema lookups; required with Schemas.
+	Router Router
+}
+
 // Server implements envoy.service.ext_proc.v3.ExternalProcessor.
 type Server struct {
-	extprocv3.UnimplementedExternalProcessorServer
-	log    *slog.Logger
-	maxLen int
+	extprocsvc.UnimplementedExternalProcessorServer
+	c Config
 }
 
-// New returns an ext_proc server; maxLen bounds a decompressed request.
-func New(log *slog.Logger, maxLen int) *Server {
-	return &Server{log: log, maxLen: maxLen}
-}
+// New returns an ext_proc server.
+func New(c Config) *Server { return &Server{c: c} }
 
 // Process serves one HTTP request's stream: one processor, one method per phase.
-func (s *Server) Process(stream extprocv3.ExternalProcessor_ProcessServer) error {
-	p := processor{s: s}
+func (s *Server) Process(stream extprocsvc.ExternalProcessor_ProcessServer) error {
+	p := processor{s: s, ctx: stream.Context()}
 	for {
 		req, err := stream.Recv()
 		if err != nil {
@@ -38,12 +68,14 @@ func (s *Server) Process(stream extprocv3.ExternalProcessor_ProcessServer) error
 			}
 			return err
 		}
-		var resp *extprocv3.ProcessingResponse
+		var resp *extprocsvc.ProcessingResponse
 		switch v := req.GetRequest().(type) {
-		case *extprocv3.ProcessingRequest_RequestHeaders:
+		case *extprocsvc.ProcessingRequest_RequestHeaders:
 			resp = p.requestHeaders(v.RequestHeaders)
-		case *extprocv3.ProcessingRequest_RequestBody:
+		case *extprocsvc.ProcessingRequest_RequestBody:
 			resp = p.requestBody(v.RequestBody)
+		case *extprocsvc.ProcessingRequest_ResponseBody:
+			resp = p.responseBody(v.ResponseBody)
 		default:
 			resp = passThrough(req)
 		}
@@ -56,13 +88,17 @@ func (s *Server) Process(stream extprocv3.ExternalProcessor_ProcessServer) error
 // processor holds what one request's phases share.
 type processor struct {
 	s        *Server
+	ctx      context.Context
 	path     string
 	dbHeader string
 	encoding string
 	grpcCall bool
+	method   *milvusgrpc.Method
+	// ddl is set for successful-DDL cache invalidation in the response phase.
+	ddl *ddlTarget
 }
 
-func (p *processor) requestHeaders(h *extprocv3.HttpHeaders) *extprocv3.ProcessingResponse {
+func (p *processor) requestHeaders(h *extprocsvc.HttpHeaders) *extprocsvc.ProcessingResponse {
 	for _, hv := range h.GetHeaders().GetHeaders() {
 		v := hv.GetValue()
 		if v == "" {
@@ -79,80 +115,203 @@ func (p *processor) requestHeaders(h *extprocv3.HttpHeaders) *extprocv3.Processi
 			p.grpcCall = strings.HasPrefix(v, "application/grpc")
 		}
 	}
-	return &extprocv3.ProcessingResponse{Response: &extprocv3.ProcessingResponse_RequestHeaders{
-		RequestHeaders: &extprocv3.HeadersResponse{},
+	resp := &extprocsvc.ProcessingResponse{Response: &extprocsvc.ProcessingResponse_RequestHeaders{
+		RequestHeaders: &extprocsvc.HeadersResponse{},
+	}}
+	if p.grpcCall {
+		p.method, _ = milvusgrpc.Lookup(p.path)
+		if p.method != nil && ddlKinds[p.method.Name] != 0 && p.s.c.Schemas != nil {
+			// Only DDL responses come back to ext_proc: a success invalidates the cache.
+			resp.ModeOverride = &extprocv3.ProcessingMode{
+				ResponseHeaderMode: extprocv3.ProcessingMode_SEND,
+				ResponseBodyMode:   extprocv3.ProcessingMode_BUFFERED,
+			}
+		}
+	}
+	return resp
+}
+
+func (p *processor) requestBody(b *extprocsvc.HttpBody) *extprocsvc.ProcessingResponse {
+	switch {
+	case p.grpcCall:
+		return p.grpcBody(b.GetBody())
+	case strings.HasPrefix(p.path, "/v2/vectordb/"):
+		req, err := decodeREST(p.path, b.GetBody(), p.dbHeader)
+		if err != nil {
+			return p.reject(codes.InvalidArgument, err.Error())
+		}
+		if e := checkRESTNames(req); e != nil {
+			return p.rejectTyped(e)
+		}
+		return bodyContinue(routeHeader(req.RouteKey()), nil)
+	default:
+		return bodyContinue(nil, nil)
+	}
+}
+
+func (p *processor) grpcBody(body []byte) *extprocsvc.ProcessingResponse {
+	m := p.method
+	if m == nil {
+		return bodyContinue(routeHeader(orDefault(p.dbHeader)+"/"), nil)
+	}
+	msg, err := milvusgrpc.Frame(body, p.encoding, p.s.c.MaxLen)
+	if err != nil {
+		return p.reject(codes.InvalidArgument, "invalid "+m.Name+" request: "+err.Error())
+	}
+	db, coll, err := m.Names(msg)
+	if err != nil {
+		return p.reject(codes.InvalidArgument, "invalid "+m.Name+" request: "+err.Error())
+	}
+	req := &Request{API: m.Name, DB: db, Collection: coll}
+	var newMsg []byte
+	if db == "" {
+		req.DB = orDefault(p.dbHeader)
+		if p.dbHeader != "" {
+			// As Milvus does, the dbname header names the database when the body does not.
+			newMsg = m.WithDB(msg, p.dbHeader)
+		}
+	}
+	if e := p.validate(m, msg, req); e != nil {
+		return p.rejectTyped(e)
+	}
+	var bodyMut []byte
+	if newMsg != nil {
+		bodyMut = milvusgrpc.AppendFrame(nil, newMsg)
+	}
+	return bodyContinue(routeHeader(req.RouteKey()), bodyMut)
+}
+
+// validate checks the request against Milvus's rules and the collection's
+// schema; it resolves an alias to its collection for routing and records
+// DDL targets for invalidation.
+func (p *processor) validate(m *milvusgrpc.Method, msg []byte, req *Request) *validate.Error {
+	if req.Collection != "" {
+		if e := validate.Names(req.DB, req.Collection); e != nil {
+			return e
+		}
+	}
+	sc := p.s.c.Schemas
+	if sc == nil {
+		return nil
+	}
+	if kind := ddlKinds[m.Name]; kind != 0 {
+		p.ddl = newDDLTarget(kind, m, msg, req, p.s.c.Router)
+	}
+	check := dataChecks[m.Name]
+	if check == nil {
+		if m.Name == "CreateCollection" {
+			return checkCreateCollection(msg)
+		}
+		return nil
+	}
+	if req.Collection == "" {
+		return nil // Milvus answers a missing collection name itself
+	}
+	cluster := p.s.c.Router(req.DB, req.Collection)
+	schema, real, err := sc.Get(p.ctx, cluster, req.DB, req.Collection)
+	switch {
+	case errors.Is(err, ErrCollectionNotFound):
+		return collectionNotFound(req.DB, req.Collection)
+	case err != nil:
+		// The backend validates anyway: a failed schema fill must not take the
+		// data path down with it.
+		p.s.c.Log.Warn("schema lookup failed; request passes unvalidated", "cluster", cluster, "db", req.DB, "collection", req.Collection, "error", err)
+		return nil
+	}
+	if real != "" {
+		req.Collection = real // an alias routes as its collection
+	}
+	return check(msg, schema)
+}
+
+// responseBody sees DDL responses only: a success invalidates the cache.
+func (p *processor) responseBody(b *extprocsvc.HttpBody) *extprocsvc.ProcessingResponse {
+	if p.ddl != nil && p.method != nil {
+		if msg, err := milvusgrpc.Frame(b.GetBody(), "", p.s.c.MaxLen); err == nil && responseOK(p.method, msg) {
+			p.ddl.invalidate(p.s.c.Schemas)
+		}
+	}
+	return &extprocsvc.ProcessingResponse{Response: &extprocsvc.ProcessingResponse_ResponseBody{
+		ResponseBody: &extprocsvc.BodyResponse{Response: &extprocsvc.CommonResponse{}},
 	}}
 }
 
-func (p *processor) requestBody(b *extprocv3.HttpBody) *extprocv3.ProcessingResponse {
-	var (
-		req *Request
-		err error
-	)
-	switch {
-	case p.grpcCall:
-		req, err = decodeGRPC(p.path, b.GetBody(), p.encoding, p.dbHeader, p.s.maxLen)
-	case strings.HasPrefix(p.path, "/v2/vectordb/"):
-		req, err = decodeREST(p.path, b.GetBody(), p.dbHeader)
-	default:
-		return bodyContinue(nil)
-	}
-	if err != nil {
-		p.s.log.Debug("refusing undecodable request", "path", p.path, "error", err)
-		return p.reject(codes.InvalidArgument, err.Error())
-	}
-	key := req.RouteKey()
+func routeHeader(key string) *extprocsvc.HeaderMutation {
 	if key == "" {
-		return bodyContinue(nil)
+		return nil
 	}
-	return bodyContinue(&extprocv3.HeaderMutation{SetHeaders: []*corev3.HeaderValueOption{{
+	return &extprocsvc.HeaderMutation{SetHeaders: []*corev3.HeaderValueOption{{
 		Header:       &corev3.HeaderValue{Key: edgehdr.Route, RawValue: []byte(key)},
 		AppendAction: corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD,
-	}}})
+	}}}
 }
 
 // bodyContinue lets the request go on; with a header mutation it also clears
-// the route cache so Envoy routes on the new route key.
-func bodyContinue(m *extprocv3.HeaderMutation) *extprocv3.ProcessingResponse {
-	return &extprocv3.ProcessingResponse{Response: &extprocv3.ProcessingResponse_RequestBody{
-		RequestBody: &extprocv3.BodyResponse{Response: &extprocv3.CommonResponse{
-			HeaderMutation:  m,
-			ClearRouteCache: m != nil,
-		}},
+// the route cache so Envoy routes on the new route key; body replaces the body.
+func bodyContinue(m *extprocsvc.HeaderMutation, body []byte) *extprocsvc.ProcessingResponse {
+	cr := &extprocsvc.CommonResponse{HeaderMutation: m, ClearRouteCache: m != nil}
+	if body != nil {
+		cr.BodyMutation = &extprocsvc.BodyMutation{Mutation: &extprocsvc.BodyMutation_Body{Body: body}}
+	}
+	return &extprocsvc.ProcessingResponse{Response: &extprocsvc.ProcessingResponse_RequestBody{
+		RequestBody: &extprocsvc.BodyResponse{Response: cr},
 	}}
 }
 
-// reject answers the client without calling a backend: gRPC clients get the
-// gRPC status, REST clients Milvus's JSON error shape.
-func (p *processor) reject(c codes.Code, msg string) *extprocv3.ProcessingResponse {
-	ir := &extprocv3.ImmediateResponse{
+// emptyFrame is the body a refused request carries to the responder.
+var emptyFrame = []byte{0, 0, 0, 0, 0}
+
+// rejectTyped refuses a request with a Milvus status: gRPC calls go to the
+// edge's responder, which answers with the method's typed response (so
+// pymilvus raises the same MilvusException as against Milvus); REST calls get
+// Milvus's JSON {code, message}. The backend never sees the call.
+func (p *processor) rejectTyped(e *validate.Error) *extprocsvc.ProcessingResponse {
+	if !p.grpcCall {
+		return restError(e.Code, e.Reason)
+	}
+	m := &extprocsvc.HeaderMutation{SetHeaders: []*corev3.HeaderValueOption{{
+		Header:       &corev3.HeaderValue{Key: edgehdr.Reject, RawValue: []byte(encodeReject(e.Status()))},
+		AppendAction: corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD,
+	}}}
+	return bodyContinue(m, emptyFrame)
+}
+
+// reject answers a request the edge cannot even decode: gRPC clients get the
+// gRPC status (as a Milvus server answers an unparsable message), REST
+// clients Milvus's JSON error.
+func (p *processor) reject(c codes.Code, msg string) *extprocsvc.ProcessingResponse {
+	if !p.grpcCall {
+		return restError(1100, msg)
+	}
+	return &extprocsvc.ProcessingResponse{Response: &extprocsvc.ProcessingResponse_ImmediateResponse{ImmediateResponse: &extprocsvc.ImmediateResponse{
+		Status:     &typev3.HttpStatus{Code: typev3.StatusCode_OK},
+		Details:    "milvus_edge_rejected",
+		GrpcStatus: &extprocsvc.GrpcStatus{Status: uint32(c)},
+		Body:       []byte(msg),
+	}}}
+}
+
+// restError is Milvus REST's answer: HTTP 200 with {code, message}.
+func restError(code int32, msg string) *extprocsvc.ProcessingResponse {
+	return &extprocsvc.ProcessingResponse{Response: &extprocsvc.ProcessingResponse_ImmediateResponse{ImmediateResponse: &extprocsvc.ImmediateResponse{
 		Status:  &typev3.HttpStatus{Code: typev3.StatusCode_OK},
 		Details: "milvus_edge_rejected",
-	}
-	if p.grpcCall {
-		ir.GrpcStatus = &extprocv3.GrpcStatus{Status: uint32(c)}
-		ir.Body = []byte(msg)
-	} else {
-		// Milvus REST answers HTTP 200 with {code, message}; 1100 = ParameterInvalid.
-		ir.Body = []byte(`{"code":1100,"message":` + jsonString(msg) + `}`)
-		ir.Headers = &extprocv3.HeaderMutation{SetHeaders: []*corev3.HeaderValueOption{{
+		Body:    []byte(`{"code":` + itoa(code) + `,"message":` + jsonString(msg) + `}`),
+		Headers: &extprocsvc.HeaderMutation{SetHeaders: []*corev3.HeaderValueOption{{
 			Header: &corev3.HeaderValue{Key: "content-type", RawValue: []byte("application/json")},
-		}}}
-	}
-	return &extprocv3.ProcessingResponse{Response: &extprocv3.ProcessingResponse_ImmediateResponse{ImmediateResponse: ir}}
+		}}},
+	}}}
 }
 
 // passThrough answers any other phase without changes.
-func passThrough(req *extprocv3.ProcessingRequest) *extprocv3.ProcessingResponse {
-	cont := &extprocv3.CommonResponse{}
+func passThrough(req *extprocsvc.ProcessingRequest) *extprocsvc.ProcessingResponse {
+	cont := &extprocsvc.CommonResponse{}
 	switch req.GetRequest().(type) {
-	case *extprocv3.ProcessingRequest_ResponseHeaders:
-		return &extprocv3.ProcessingResponse{Response: &extprocv3.ProcessingResponse_ResponseHeaders{ResponseHeaders: &extprocv3.HeadersResponse{Response: cont}}}
-	case *extprocv3.ProcessingRequest_ResponseBody:
-		return &extprocv3.ProcessingResponse{Response: &extprocv3.ProcessingResponse_ResponseBody{ResponseBody: &extprocv3.BodyResponse{Response: cont}}}
-	case *extprocv3.ProcessingRequest_RequestTrailers:
-		return &extprocv3.ProcessingResponse{Response: &extprocv3.ProcessingResponse_RequestTrailers{RequestTrailers: &extprocv3.TrailersResponse{}}}
+	case *extprocsvc.ProcessingRequest_ResponseHeaders:
+		return &extprocsvc.ProcessingResponse{Response: &extprocsvc.ProcessingResponse_ResponseHeaders{ResponseHeaders: &extprocsvc.HeadersResponse{Response: cont}}}
+	case *extprocsvc.ProcessingRequest_RequestTrailers:
+		return &extprocsvc.ProcessingResponse{Response: &extprocsvc.ProcessingResponse_RequestTrailers{RequestTrailers: &extprocsvc.TrailersResponse{}}}
 	default:
-		return &extprocv3.ProcessingResponse{Response: &extprocv3.ProcessingResponse_ResponseTrailers{ResponseTrailers: &extprocv3.TrailersResponse{}}}
+		return &extprocsvc.ProcessingResponse{Response: &extprocsvc.ProcessingResponse_ResponseTrailers{ResponseTrailers: &extprocsvc.TrailersResponse{}}}
 	}
 }

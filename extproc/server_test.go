@@ -34,7 +34,7 @@ func headers(kv ...string) *extprocv3.HttpHeaders {
 }
 
 func run(t *testing.T, hs *extprocv3.HttpHeaders, body []byte) *extprocv3.ProcessingResponse {
-	p := processor{s: New(slog.New(slog.NewTextHandler(io.Discard, nil)), 1<<20)}
+	p := processor{s: New(Config{Log: slog.New(slog.NewTextHandler(io.Discard, nil)), MaxLen: 1 << 20})}
 	p.requestHeaders(hs)
 	return p.requestBody(&extprocv3.HttpBody{Body: body, EndOfStream: true})
 }
@@ -65,8 +65,6 @@ func TestRouteKey(t *testing.T) {
 			grpcBody(t, &milvuspb.SearchRequest{CollectionName: "docs"}), "default/docs"},
 		{"no collection", headers(":path", "/milvus.proto.milvus.MilvusService/GetVersion", "content-type", "application/grpc"),
 			grpcBody(t, &milvuspb.GetVersionRequest{}), "default/"},
-		{"unroutable name", headers(":path", search, "content-type", "application/grpc"),
-			grpcBody(t, &milvuspb.SearchRequest{CollectionName: "a/b"}), ""},
 		{"rest", headers(":path", "/v2/vectordb/entities/search", "content-type", "application/json", "db-name", "d2"),
 			[]byte(`{"collectionName":"docs","data":[[1,2]]}`), "d2/docs"},
 		{"rest body db", headers(":path", "/v2/vectordb/entities/query", "content-type", "application/json"),
@@ -80,6 +78,24 @@ func TestRouteKey(t *testing.T) {
 				t.Fatalf("route key %q clear=%v, want %q", got, clear, tc.want)
 			}
 		})
+	}
+}
+
+func TestInvalidNameGetsTypedMilvusError(t *testing.T) {
+	r := run(t, headers(":path", "/milvus.proto.milvus.MilvusService/Search", "content-type", "application/grpc"),
+		grpcBody(t, &milvuspb.SearchRequest{CollectionName: "a/b"}))
+	var reject string
+	for _, h := range r.GetRequestBody().GetResponse().GetHeaderMutation().GetSetHeaders() {
+		if h.GetHeader().GetKey() == edgehdr.Reject {
+			reject = string(h.GetHeader().GetRawValue())
+		}
+	}
+	st, err := decodeReject(reject)
+	if err != nil || st.GetCode() != 1100 || !r.GetRequestBody().GetResponse().GetClearRouteCache() {
+		t.Fatalf("invalid name → reject %v (%v), want code 1100 and a re-route", st, err)
+	}
+	if b := r.GetRequestBody().GetResponse().GetBodyMutation().GetBody(); len(b) != 5 {
+		t.Fatalf("rejected body %x, want the empty frame", b)
 	}
 }
 

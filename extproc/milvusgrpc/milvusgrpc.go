@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 
 	"github.com/milvus-io/milvus-proto/go-api/v2/milvuspb"
@@ -28,6 +29,8 @@ type Method struct {
 	Name string
 	// Input is the request message type.
 	Input protoreflect.MessageDescriptor
+	// Output is the response message type.
+	Output protoreflect.MessageDescriptor
 	// dbField and collField are the field numbers of db_name and
 	// collection_name in Input, 0 when the message has none.
 	dbField, collField protowire.Number
@@ -40,20 +43,41 @@ func buildMethods() map[string]*Method {
 	out := make(map[string]*Method, svc.Methods().Len())
 	for i := 0; i < svc.Methods().Len(); i++ {
 		md := svc.Methods().Get(i)
-		m := &Method{Name: string(md.Name()), Input: md.Input()}
-		m.dbField = stringField(md.Input(), "db_name")
-		m.collField = stringField(md.Input(), "collection_name")
+		m := &Method{Name: string(md.Name()), Input: md.Input(), Output: md.Output()}
+		m.dbField = stringField(md.Input(), "db_name", "dbName")
+		m.collField = stringField(md.Input(), "collection_name", "collectionName")
 		out[ServicePrefix+m.Name] = m
 	}
 	return out
 }
 
-func stringField(md protoreflect.MessageDescriptor, name protoreflect.Name) protowire.Number {
-	f := md.Fields().ByName(name)
-	if f == nil || f.Kind() != protoreflect.StringKind || f.IsList() {
-		return 0
+// stringField returns the number of the first singular string field with one
+// of the names (older requests spell them dbName / collectionName).
+func stringField(md protoreflect.MessageDescriptor, names ...protoreflect.Name) protowire.Number {
+	for _, name := range names {
+		if f := md.Fields().ByName(name); f != nil && f.Kind() == protoreflect.StringKind && !f.IsList() {
+			return f.Number()
+		}
 	}
-	return f.Number()
+	return 0
+}
+
+// CarriesNames says the request has a database or collection field, so ext_proc
+// must see it to route it. Requests without either (Connect, GetVersion,
+// CheckHealth, ListDatabases, user and role RPCs, ...) take the default route
+// and skip ext_proc entirely.
+func (m *Method) CarriesNames() bool { return m.dbField != 0 || m.collField != 0 }
+
+// NoNameMethods returns the :paths of every method that carries no names, sorted.
+func NoNameMethods() []string {
+	var out []string
+	for p, m := range methods {
+		if !m.CarriesNames() {
+			out = append(out, p)
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 // Lookup returns the MilvusService method for a :path.
@@ -157,4 +181,24 @@ func (m *Method) Names(msg []byte) (db, coll string, err error) {
 		msg = msg[n:]
 	}
 	return db, coll, nil
+}
+
+// WithDB returns msg with db_name set to db, appended as a field: protobuf
+// lets fields come in any order, so the payload is copied once, not re-encoded.
+// Call it only when the message has no db_name.
+func (m *Method) WithDB(msg []byte, db string) []byte {
+	if m.dbField == 0 {
+		return nil
+	}
+	out := make([]byte, 0, len(msg)+len(db)+4)
+	out = append(out, msg...)
+	out = protowire.AppendTag(out, m.dbField, protowire.BytesType)
+	return protowire.AppendString(out, db)
+}
+
+// AppendFrame appends msg as one uncompressed length-prefixed gRPC frame.
+func AppendFrame(dst, msg []byte) []byte {
+	dst = append(dst, 0, 0, 0, 0, 0)
+	binary.BigEndian.PutUint32(dst[len(dst)-4:], uint32(len(msg)))
+	return append(dst, msg...)
 }

@@ -28,20 +28,24 @@ import (
 	"github.com/milvus-edge/milvus-edge/envoy"
 	"github.com/milvus-edge/milvus-edge/extproc"
 	"github.com/milvus-edge/milvus-edge/extproc/authz"
+	"github.com/milvus-edge/milvus-edge/extproc/milvusgrpc"
 	"github.com/milvus-edge/milvus-edge/internal/config"
 	"github.com/milvus-edge/milvus-edge/internal/procs"
 	"github.com/milvus-edge/milvus-edge/policy"
+	"github.com/milvus-edge/milvus-edge/xds/translate"
 )
 
 // Filters is the ext_authz + ext_proc gRPC server with its policy engine.
 type Filters struct {
-	GRPC   *grpc.Server
-	Authz  *authz.Server
-	Policy *policy.Engine
-	creds  *cache.Credentials
-	dlog   *authz.DecisionLog
-	closer io.Closer // the decision log file, if any
-	watch  bool
+	GRPC    *grpc.Server
+	Authz   *authz.Server
+	Policy  *policy.Engine
+	Schemas *SchemaStore
+	Router  *Router
+	creds   *cache.Credentials
+	dlog    *authz.DecisionLog
+	closer  io.Closer // the decision log file, if any
+	watch   bool
 }
 
 // NewFilters builds the filter server for cfg; it loads the policy bundle and
@@ -71,7 +75,13 @@ func NewFilters(ctx context.Context, log *slog.Logger, cfg *config.Config) (*Fil
 		engine.Close()
 		return nil, err
 	}
-	f := &Filters{Policy: engine, creds: creds, watch: cfg.Auth.PolicyDir != ""}
+	schemas, err := NewSchemaStore(cfg)
+	if err != nil {
+		engine.Close()
+		creds.Close()
+		return nil, err
+	}
+	f := &Filters{Policy: engine, creds: creds, watch: cfg.Auth.PolicyDir != "", Schemas: schemas, Router: NewRouter(cfg)}
 	switch cfg.Auth.DecisionLog {
 	case "":
 	case "stderr":
@@ -90,10 +100,24 @@ func NewFilters(ctx context.Context, log *slog.Logger, cfg *config.Config) (*Fil
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 		grpc.MaxRecvMsgSize(int(cfg.Listener.MaxRequestBytes)+1<<20),
 		grpc.MaxConcurrentStreams(100_000),
+		// Requests ext_proc refused arrive here through Envoy's reject route and
+		// get the method's typed Milvus error.
+		grpc.UnknownServiceHandler(extproc.Responder),
 	)
 	authv3.RegisterAuthorizationServer(f.GRPC, f.Authz)
-	extprocv3.RegisterExternalProcessorServer(f.GRPC, extproc.New(log.With("component", "extproc"), int(cfg.Listener.MaxRequestBytes)))
+	extprocv3.RegisterExternalProcessorServer(f.GRPC, extproc.New(extproc.Config{
+		Log:     log.With("component", "extproc"),
+		MaxLen:  int(cfg.Listener.MaxRequestBytes),
+		Schemas: f.Schemas,
+		Router:  f.Router.Cluster,
+	}))
 	return f, nil
+}
+
+// XDSOptions tells the control plane which calls skip ext_proc: those whose
+// request carries no database or collection (from the milvuspb descriptors).
+func XDSOptions() translate.Options {
+	return translate.Options{SkipProcessing: milvusgrpc.NoNameMethods()}
 }
 
 // AuthzOptions returns the authz switches of cfg.
@@ -138,6 +162,7 @@ func (f *Filters) close() {
 	}
 	f.creds.Close()
 	f.Policy.Close()
+	f.Schemas.Close()
 }
 
 // StartMilvusLite launches one milvus-lite server and waits until it answers

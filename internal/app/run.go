@@ -20,7 +20,6 @@ import (
 
 	"github.com/milvus-edge/milvus-edge/internal/config"
 	"github.com/milvus-edge/milvus-edge/internal/procs"
-	"github.com/milvus-edge/milvus-edge/policy"
 	xdsserver "github.com/milvus-edge/milvus-edge/xds/server"
 )
 
@@ -55,7 +54,7 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	xds := xdsserver.New(cfg.Envoy.NodeID, log.With("component", "xds"))
+	xds := xdsserver.New(cfg.Envoy.NodeID, log.With("component", "xds"), XDSOptions())
 	version, _, err := xds.Update(ctx, cfg)
 	if err != nil {
 		return fmt.Errorf("config: %w", err)
@@ -69,7 +68,7 @@ func Run(ctx context.Context, o Options) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return xds.Serve(gctx, listeners[0]) })
 	g.Go(func() error { return filters.Serve(gctx, listeners[1]) })
-	g.Go(func() error { return serveAdmin(gctx, listeners[2], st, xds, filters.Policy) })
+	g.Go(func() error { return serveAdmin(gctx, listeners[2], st, xds, filters) })
 	if o.ConfigPath != "" {
 		g.Go(func() error {
 			config.Watch(gctx, o.ConfigPath, o.ReloadInterval, raw, func(data []byte, err error) {
@@ -223,6 +222,8 @@ func (s *reloadState) apply(ctx context.Context, log *slog.Logger, data []byte, 
 		return
 	}
 	f.Authz.SetOptions(AuthzOptions(cfg))
+	f.Router.Set(cfg)
+	f.Schemas.Update(cfg)
 	s.mu.Lock()
 	s.cfg, s.fileHash, s.version, s.loadedAt, s.lastError = cfg, hash(data), version, time.Now(), ""
 	s.mu.Unlock()
@@ -260,12 +261,29 @@ func hash(b []byte) string {
 }
 
 // serveAdmin serves /healthz and /v1/status on the edge admin address.
-func serveAdmin(ctx context.Context, lis net.Listener, st *reloadState, xds *xdsserver.Server, pol *policy.Engine) error {
+func serveAdmin(ctx context.Context, lis net.Listener, st *reloadState, xds *xdsserver.Server, f *Filters) error {
+	pol := f.Policy
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
 	mux.HandleFunc("GET /v1/policy", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("content-type", "application/json")
 		_ = json.NewEncoder(w).Encode(pol.Status())
+	})
+	mux.HandleFunc("POST /v1/cache/invalidate", func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			Cluster    string `json:"cluster"`
+			DB         string `json:"db"`
+			Collection string `json:"collection"`
+		}
+		if r.ContentLength != 0 {
+			if err := json.NewDecoder(io.LimitReader(r.Body, 1<<16)).Decode(&req); err != nil {
+				http.Error(w, "body: "+err.Error(), http.StatusBadRequest)
+				return
+			}
+		}
+		invalidateSchemas(f, st, req.Cluster, req.DB, req.Collection)
+		w.Header().Set("content-type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]any{"invalidated": req})
 	})
 	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, _ *http.Request) {
 		st.mu.Lock()
@@ -274,8 +292,9 @@ func serveAdmin(ctx context.Context, lis net.Listener, st *reloadState, xds *xds
 				"file_hash": st.fileHash, "xds_version": st.version,
 				"loaded_at": st.loadedAt.UTC().Format(time.RFC3339Nano), "last_error": st.lastError,
 			},
-			"xds":    xds.Status(),
-			"policy": pol.Status(),
+			"xds":          xds.Status(),
+			"policy":       pol.Status(),
+			"schema_cache": f.Schemas.Stats(),
 		}
 		st.mu.Unlock()
 		w.Header().Set("content-type", "application/json")
@@ -292,6 +311,34 @@ func serveAdmin(ctx context.Context, lis net.Listener, st *reloadState, xds *xds
 		return nil
 	case err := <-errc:
 		return fmt.Errorf("admin server: %w", err)
+	}
+}
+
+// invalidateSchemas drops cached schemas: one collection, a database, or all;
+// an empty cluster means every configured cluster.
+func invalidateSchemas(f *Filters, st *reloadState, cluster, db, collection string) {
+	if db == "" && collection == "" {
+		f.Schemas.InvalidateAll()
+		return
+	}
+	if db == "" {
+		db = "default"
+	}
+	clusters := []string{cluster}
+	if cluster == "" {
+		st.mu.Lock()
+		clusters = clusters[:0]
+		for _, c := range st.cfg.Clusters {
+			clusters = append(clusters, c.Name)
+		}
+		st.mu.Unlock()
+	}
+	for _, c := range clusters {
+		if collection == "" {
+			f.Schemas.InvalidateDB(c, db)
+		} else {
+			f.Schemas.Invalidate(c, db, collection)
+		}
 	}
 }
 

@@ -9,7 +9,11 @@ const (
 	Route = "x-milvus-edge-route"
 	// User carries the authenticated user name upstream (set by ext_authz).
 	User = "x-milvus-edge-user"
+	// Reject carries a Milvus status (base64 of a marshalled common.Status) for a
+	// request ext_proc refused; Envoy routes such requests to the edge's own
+	// responder, which answers with the method's typed response.
+	Reject = "x-milvus-edge-reject"
 )
 
 // Internal lists every header the edge owns.
-var Internal = []string{Route, User}
+var Internal = []string{Route, User, Reject}

@@ -45,10 +45,11 @@ routes:
 		{"no match", "tenant_b_docs", nil, "b"},
 		{"database from the dbname header", "docs", []string{"dbname", "analytics"}, "a"},
 		{"body db_name wins over header", "docs", []string{"dbname", "default"}, "b"},
-		// The edge strips client copies of its route header, so a request the
-		// edge cannot key takes the default route, not the spoofed one.
-		{"spoofed route header", "bad!name", []string{"x-milvus-edge-route", "default/tenant_a_docs"}, "b"},
-		{"spoofed route header on a routable name", "docs", []string{"x-milvus-edge-route", "default/tenant_a_docs"}, "b"},
+		// The edge strips client copies of its own headers before any filter:
+		// a spoofed route key does not steer, and a spoofed rejection does not
+		// reach the edge's responder.
+		{"spoofed route header", "docs", []string{"x-milvus-edge-route", "default/tenant_a_docs"}, "b"},
+		{"spoofed reject header", "docs", []string{"x-milvus-edge-reject", "CGQSA2JhZA=="}, "b"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before := map[string]int{}

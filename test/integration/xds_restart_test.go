@@ -17,7 +17,7 @@ import (
 // startXDS serves cfg on addr until the returned stop is called.
 func startXDS(t *testing.T, cfg *config.Config, addr string) (*xdsserver.Server, func()) {
 	t.Helper()
-	srv := xdsserver.New(cfg.Envoy.NodeID, testenv.Logger(t))
+	srv := xdsserver.New(cfg.Envoy.NodeID, testenv.Logger(t), app.XDSOptions())
 	if _, _, err := srv.Update(context.Background(), cfg); err != nil {
 		t.Fatal(err)
 	}

@@ -39,7 +39,11 @@ func TestGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			g, err := translate.Translate(cfg)
+			// A short fixed list keeps the goldens readable; the app passes every
+			// MilvusService method that carries no names.
+			g, err := translate.Translate(cfg, translate.Options{SkipProcessing: []string{
+				"/milvus.proto.milvus.MilvusService/Connect", "/milvus.proto.milvus.MilvusService/GetVersion",
+			}})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -5,7 +5,9 @@ import (
 	"strings"
 
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
 	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
+	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
@@ -20,6 +22,33 @@ import (
 // GetVersion, database calls).
 func buildRouteConfig(g *ir.Gateway) *routev3.RouteConfiguration {
 	vh := &routev3.VirtualHost{Name: "milvus", Domains: []string{"*"}}
+	// Requests ext_proc refused go to the edge's responder (on the filter
+	// server), which answers with the method's typed Milvus error.
+	vh.Routes = append(vh.Routes, &routev3.Route{
+		Name: "milvus-edge-reject",
+		Match: &routev3.RouteMatch{
+			PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: "/"},
+			Headers: []*routev3.HeaderMatcher{{
+				Name:                 edgehdr.Reject,
+				HeaderMatchSpecifier: &routev3.HeaderMatcher_PresentMatch{PresentMatch: true},
+			}},
+		},
+		Action: &routev3.Route_Route{Route: &routev3.RouteAction{
+			ClusterSpecifier: &routev3.RouteAction_Cluster{Cluster: FilterCluster},
+		}},
+	})
+	// Calls that carry no names skip ext_proc and take the default route.
+	def := g.Routes[len(g.Routes)-1]
+	for _, p := range g.SkipProcessing {
+		vh.Routes = append(vh.Routes, &routev3.Route{
+			Name:   "skip-processing" + p,
+			Match:  &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Path{Path: p}},
+			Action: &routev3.Route_Route{Route: buildRouteAction(def)},
+			TypedPerFilterConfig: map[string]*anypb.Any{
+				ExtProcName: mustAny(&extprocv3.ExtProcPerRoute{Override: &extprocv3.ExtProcPerRoute_Disabled{Disabled: true}}),
+			},
+		})
+	}
 	for _, r := range g.Routes {
 		match := &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: "/"}}
 		if !r.MatchesAll() {

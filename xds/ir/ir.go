@@ -17,6 +17,9 @@ type Gateway struct {
 	Clusters []Cluster
 	// Routes are ordered; the last one matches everything.
 	Routes []Route
+	// SkipProcessing are :paths of calls that carry no database or collection:
+	// they take the default route without ext_proc.
+	SkipProcessing []string
 }
 
 // Listener is the client-facing listener (gRPC h2c and HTTP/1.1 on one port).

@@ -29,6 +29,7 @@ import (
 // Server owns the snapshot cache for one Envoy node id.
 type Server struct {
 	nodeID string
+	opts   translate.Options
 	log    *slog.Logger
 	cache  cachev3.SnapshotCache
 
@@ -40,9 +41,10 @@ type Server struct {
 }
 
 // New returns a server for the given node id with no snapshot yet.
-func New(nodeID string, log *slog.Logger) *Server {
+func New(nodeID string, log *slog.Logger, o translate.Options) *Server {
 	return &Server{
 		nodeID: nodeID,
+		opts:   o,
 		log:    log,
 		cache:  cachev3.NewSnapshotCache(true, cachev3.IDHash{}, nil),
 		acked:  map[string]string{},
@@ -53,7 +55,7 @@ func New(nodeID string, log *slog.Logger) *Server {
 // returns the snapshot version and whether it was pushed. On error nothing
 // changes: the last good snapshot keeps serving.
 func (s *Server) Update(ctx context.Context, cfg *config.Config) (string, bool, error) {
-	g, err := translate.Translate(cfg)
+	g, err := translate.Translate(cfg, s.opts)
 	if err != nil {
 		return "", false, fmt.Errorf("translating config: %w", err)
 	}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/milvus-edge/milvus-edge/internal/config"
 	"github.com/milvus-edge/milvus-edge/xds/server"
+	"github.com/milvus-edge/milvus-edge/xds/translate"
 )
 
 func cfg(t *testing.T, weight int) *config.Config {
@@ -68,7 +69,7 @@ func (a *adsClient) recv() *discoveryv3.DiscoveryResponse {
 func TestADS(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	srv := server.New("node-1", slog.New(slog.NewTextHandler(io.Discard, nil)))
+	srv := server.New("node-1", slog.New(slog.NewTextHandler(io.Discard, nil)), translate.Options{})
 	v1, pushed, err := srv.Update(ctx, cfg(t, 3))
 	if err != nil || !pushed {
 		t.Fatalf("first update: pushed=%v err=%v", pushed, err)
@@ -156,7 +157,7 @@ func weights(t *testing.T, r *discoveryv3.DiscoveryResponse) []uint32 {
 
 // TestUpdateRejectsInconsistent: a model that fails translation changes nothing.
 func TestUpdateRejectsInconsistent(t *testing.T) {
-	srv := server.New("n", slog.New(slog.NewTextHandler(io.Discard, nil)))
+	srv := server.New("n", slog.New(slog.NewTextHandler(io.Discard, nil)), translate.Options{})
 	v1, _, err := srv.Update(context.Background(), cfg(t, 1))
 	if err != nil {
 		t.Fatal(err)

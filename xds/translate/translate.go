@@ -12,8 +12,14 @@ import (
 	"github.com/milvus-edge/milvus-edge/xds/ir"
 )
 
+// Options carry what the data plane knows and the config does not.
+type Options struct {
+	// SkipProcessing are :paths that skip ext_proc (see ir.Gateway).
+	SkipProcessing []string
+}
+
 // Translate builds the gateway model from a validated config.
-func Translate(c *config.Config) (*ir.Gateway, error) {
+func Translate(c *config.Config, o Options) (*ir.Gateway, error) {
 	lis, err := addr(c.Listener.Address)
 	if err != nil {
 		return nil, fmt.Errorf("listener.address: %w", err)
@@ -23,8 +29,9 @@ func Translate(c *config.Config) (*ir.Gateway, error) {
 		return nil, fmt.Errorf("edge.filters_advertise_address: %w", err)
 	}
 	g := &ir.Gateway{
-		Listener: ir.Listener{Address: lis, MaxRequestBytes: c.Listener.MaxRequestBytes, AccessLog: c.Listener.AccessLog},
-		Filters:  ir.FilterServer{Address: fs, Timeout: c.Edge.FilterTimeout.D(), AuthzBodyBytes: c.Auth.MaxBodyBytes},
+		Listener:       ir.Listener{Address: lis, MaxRequestBytes: c.Listener.MaxRequestBytes, AccessLog: c.Listener.AccessLog},
+		Filters:        ir.FilterServer{Address: fs, Timeout: c.Edge.FilterTimeout.D(), AuthzBodyBytes: c.Auth.MaxBodyBytes},
+		SkipProcessing: o.SkipProcessing,
 	}
 	for i, cl := range c.Clusters {
 		out := ir.Cluster{Name: cl.Name, LB: lbPolicy(cl.LBPolicy), ConnectTimeout: cl.ConnectTimeout.D()}

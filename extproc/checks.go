@@ -1,0 +1,216 @@
+package extproc
+
+import (
+	"strconv"
+
+	"github.com/milvus-io/milvus-proto/go-api/v2/commonpb"
+	"github.com/milvus-io/milvus-proto/go-api/v2/milvuspb"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/milvus-edge/milvus-edge/extproc/milvusgrpc"
+	"github.com/milvus-edge/milvus-edge/extproc/validate"
+)
+
+// dataChecks validate a data-path request against its collection's schema.
+var dataChecks = map[string]func(msg []byte, s *validate.Schema) *validate.Error{
+	"Search": func(msg []byte, s *validate.Schema) *validate.Error {
+		r := &milvuspb.SearchRequest{}
+		if err := proto.Unmarshal(msg, r); err != nil {
+			return badMessage("Search", err)
+		}
+		return validate.Search(r, s)
+	},
+	"HybridSearch": func(msg []byte, s *validate.Schema) *validate.Error {
+		r := &milvuspb.HybridSearchRequest{}
+		if err := proto.Unmarshal(msg, r); err != nil {
+			return badMessage("HybridSearch", err)
+		}
+		return validate.HybridSearch(r, s)
+	},
+	"Query": func(msg []byte, s *validate.Schema) *validate.Error {
+		r := &milvuspb.QueryRequest{}
+		if err := proto.Unmarshal(msg, r); err != nil {
+			return badMessage("Query", err)
+		}
+		return validate.Query(r, s)
+	},
+	"Insert": func(msg []byte, s *validate.Schema) *validate.Error {
+		r := &milvuspb.InsertRequest{}
+		if err := proto.Unmarshal(msg, r); err != nil {
+			return badMessage("Insert", err)
+		}
+		return validate.Insert(r, s)
+	},
+	"Upsert": func(msg []byte, s *validate.Schema) *validate.Error {
+		r := &milvuspb.UpsertRequest{}
+		if err := proto.Unmarshal(msg, r); err != nil {
+			return badMessage("Upsert", err)
+		}
+		return validate.Upsert(r, s)
+	},
+	"Delete": func(msg []byte, s *validate.Schema) *validate.Error {
+		r := &milvuspb.DeleteRequest{}
+		if err := proto.Unmarshal(msg, r); err != nil {
+			return badMessage("Delete", err)
+		}
+		return validate.Delete(r, s)
+	},
+}
+
+func checkCreateCollection(msg []byte) *validate.Error {
+	r := &milvuspb.CreateCollectionRequest{}
+	if err := proto.Unmarshal(msg, r); err != nil {
+		return badMessage("CreateCollection", err)
+	}
+	return validate.CreateCollection(r)
+}
+
+func badMessage(api string, err error) *validate.Error {
+	return &validate.Error{Code: 1100, Legacy: commonpb.ErrorCode_IllegalArgument, Reason: "invalid " + api + " request: " + err.Error()}
+}
+
+// collectionNotFound is the Milvus Proxy's answer for an unknown collection.
+func collectionNotFound(db, coll string) *validate.Error {
+	return &validate.Error{
+		Code: 100, Legacy: commonpb.ErrorCode_CollectionNotExists,
+		Reason: "collection not found[database=" + db + "][collection=" + coll + "]",
+	}
+}
+
+// restNames validates the names of a REST request.
+func checkRESTNames(r *Request) *validate.Error {
+	if r.Collection == "" {
+		return nil
+	}
+	return validate.Names(r.DB, r.Collection)
+}
+
+// ddlKind says what a successful DDL call changes in the schema cache.
+type ddlKind int
+
+const (
+	ddlCollection ddlKind = iota + 1 // the named collection (and aliases pointing at it)
+	ddlAlias                         // an alias and the collection it names
+	ddlRename                        // old and new names
+	ddlDatabase                      // every collection of a database
+)
+
+var ddlKinds = map[string]ddlKind{
+	"CreateCollection": ddlCollection, "DropCollection": ddlCollection, "AlterCollection": ddlCollection,
+	"AlterCollectionField": ddlCollection, "AddCollectionField": ddlCollection, "TruncateCollection": ddlCollection,
+	"CreatePartition": ddlCollection, "DropPartition": ddlCollection,
+	"LoadCollection": ddlCollection, "ReleaseCollection": ddlCollection,
+	"CreateAlias": ddlAlias, "AlterAlias": ddlAlias, "DropAlias": ddlAlias,
+	"RenameCollection": ddlRename,
+	"CreateDatabase":   ddlDatabase, "DropDatabase": ddlDatabase, "AlterDatabase": ddlDatabase,
+}
+
+// ddlTarget is what to invalidate once a DDL call succeeds.
+type ddlTarget struct {
+	kind    ddlKind
+	cluster string
+	db      string
+	names   []string
+}
+
+func newDDLTarget(kind ddlKind, m *milvusgrpc.Method, msg []byte, req *Request, route Router) *ddlTarget {
+	t := &ddlTarget{kind: kind, db: req.DB}
+	switch kind {
+	case ddlCollection:
+		t.names = []string{req.Collection}
+	case ddlAlias:
+		t.names = []string{req.Collection, stringValue(m, msg, "alias")}
+	case ddlRename:
+		t.names = []string{stringValue(m, msg, "oldName"), stringValue(m, msg, "newName")}
+	}
+	name := req.Collection
+	if len(t.names) > 0 && name == "" {
+		name = t.names[0]
+	}
+	t.cluster = route(req.DB, name)
+	return t
+}
+
+func (t *ddlTarget) invalidate(s Schemas) {
+	if t.kind == ddlDatabase {
+		s.InvalidateDB(t.cluster, t.db)
+		return
+	}
+	for _, n := range t.names {
+		if n != "" {
+			s.Invalidate(t.cluster, t.db, n)
+		}
+	}
+}
+
+// stringValue reads a top-level string field by name from an encoded message.
+func stringValue(m *milvusgrpc.Method, msg []byte, name protoreflect.Name) string {
+	f := m.Input.Fields().ByName(name)
+	if f == nil || f.Kind() != protoreflect.StringKind {
+		return ""
+	}
+	for len(msg) > 0 {
+		num, typ, n := protowire.ConsumeTag(msg)
+		if n < 0 {
+			return ""
+		}
+		msg = msg[n:]
+		if num == f.Number() && typ == protowire.BytesType {
+			v, n := protowire.ConsumeBytes(msg)
+			if n < 0 {
+				return ""
+			}
+			return string(v)
+		}
+		n = protowire.ConsumeFieldValue(num, typ, msg)
+		if n < 0 {
+			return ""
+		}
+		msg = msg[n:]
+	}
+	return ""
+}
+
+// responseOK says a DDL response reports success.
+func responseOK(m *milvusgrpc.Method, msg []byte) bool {
+	st := &commonpb.Status{}
+	if m.Output.FullName() != st.ProtoReflect().Descriptor().FullName() {
+		f := m.Output.Fields().ByName("status")
+		if f == nil {
+			return false
+		}
+		raw := fieldBytes(msg, f.Number())
+		if raw == nil {
+			return true // an empty status is success
+		}
+		msg = raw
+	}
+	if err := proto.Unmarshal(msg, st); err != nil {
+		return false
+	}
+	return st.GetCode() == 0 && st.GetErrorCode() == commonpb.ErrorCode_Success
+}
+
+func fieldBytes(msg []byte, num protowire.Number) []byte {
+	for len(msg) > 0 {
+		n0, typ, n := protowire.ConsumeTag(msg)
+		if n < 0 {
+			return nil
+		}
+		msg = msg[n:]
+		if n0 == num && typ == protowire.BytesType {
+			v, _ := protowire.ConsumeBytes(msg)
+			return v
+		}
+		n = protowire.ConsumeFieldValue(n0, typ, msg)
+		if n < 0 {
+			return nil
+		}
+		msg = msg[n:]
+	}
+	return nil
+}
+
+func itoa(n int32) string { return strconv.Itoa(int(n)) }

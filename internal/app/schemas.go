@@ -1,0 +1,100 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/milvus-edge/milvus-edge/backends"
+	"github.com/milvus-edge/milvus-edge/cache"
+	"github.com/milvus-edge/milvus-edge/extproc"
+	"github.com/milvus-edge/milvus-edge/extproc/validate"
+	"github.com/milvus-edge/milvus-edge/internal/config"
+)
+
+// schemaEntry is what the schema cache holds for a collection or alias.
+type schemaEntry struct {
+	schema *validate.Schema
+	real   string // the collection's name when looked up by alias
+	size   int64
+}
+
+// SchemaStore implements extproc.Schemas: a ristretto cache filled from the
+// backends (DescribeCollection + ShowPartitions + ListAliases), one fill per
+// key at a time.
+type SchemaStore struct {
+	c    *cache.Schemas[*schemaEntry]
+	pool *backends.Pool
+}
+
+// NewSchemaStore returns the schema cache over the clusters of cfg.
+func NewSchemaStore(cfg *config.Config) (*SchemaStore, error) {
+	pool := backends.NewPool(endpointsOf(cfg), nil)
+	load := func(ctx context.Context, k cache.SchemaKey) (*schemaEntry, error) {
+		col, err := pool.Describe(ctx, k.Cluster, k.DB, k.Collection)
+		if err != nil {
+			return nil, err
+		}
+		s, err := validate.NewSchema(col.Schema, col.Partitions)
+		if err != nil {
+			return nil, fmt.Errorf("schema of %s: %w", k, err)
+		}
+		return &schemaEntry{schema: s, real: col.CollectionName, size: int64(col.Size())}, nil
+	}
+	c, err := cache.NewSchemas(load, cache.SchemaOptions{
+		MaxEntries: 100_000,
+		MaxCost:    256 << 20,
+		Cost:       func(v any) int64 { return v.(*schemaEntry).size },
+		IsNotFound: func(err error) bool { return errors.Is(err, backends.ErrNotFound) },
+	})
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return &SchemaStore{c: c, pool: pool}, nil
+}
+
+func endpointsOf(cfg *config.Config) map[string][]string {
+	out := make(map[string][]string, len(cfg.Clusters))
+	for _, cl := range cfg.Clusters {
+		for _, ep := range cl.Endpoints {
+			out[cl.Name] = append(out[cl.Name], ep.Address)
+		}
+	}
+	return out
+}
+
+// Get implements extproc.Schemas.
+func (s *SchemaStore) Get(ctx context.Context, cluster, db, collection string) (*validate.Schema, string, error) {
+	e, err := s.c.Get(ctx, cache.SchemaKey{Cluster: cluster, DB: db, Collection: collection})
+	if err != nil {
+		if errors.Is(err, cache.ErrNotFound) {
+			return nil, "", fmt.Errorf("%w: %w", extproc.ErrCollectionNotFound, err)
+		}
+		return nil, "", err
+	}
+	return e.schema, e.real, nil
+}
+
+// Invalidate implements extproc.Schemas.
+func (s *SchemaStore) Invalidate(cluster, db, collection string) {
+	s.c.Invalidate(cache.SchemaKey{Cluster: cluster, DB: db, Collection: collection})
+}
+
+// InvalidateDB implements extproc.Schemas.
+func (s *SchemaStore) InvalidateDB(cluster, db string) { s.c.InvalidateDB(cluster, db) }
+
+// InvalidateAll drops every entry.
+func (s *SchemaStore) InvalidateAll() { s.c.InvalidateAll() }
+
+// Stats reports hits, misses, fills and evictions.
+func (s *SchemaStore) Stats() cache.SchemaStats { return s.c.Stats() }
+
+// Update follows a config reload.
+func (s *SchemaStore) Update(cfg *config.Config) { s.pool.Update(endpointsOf(cfg)) }
+
+// Close stops the cache and closes backend connections.
+func (s *SchemaStore) Close() {
+	s.c.Close()
+	s.pool.Close()
+}
