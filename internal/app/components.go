@@ -105,12 +105,16 @@ func NewFilters(ctx context.Context, log *slog.Logger, cfg *config.Config) (*Fil
 		grpc.UnknownServiceHandler(extproc.Responder),
 	)
 	authv3.RegisterAuthorizationServer(f.GRPC, f.Authz)
-	extprocv3.RegisterExternalProcessorServer(f.GRPC, extproc.New(extproc.Config{
+	epc := extproc.Config{
 		Log:     log.With("component", "extproc"),
 		MaxLen:  int(cfg.Listener.MaxRequestBytes),
 		Schemas: f.Schemas,
 		Router:  f.Router.Cluster,
-	}))
+	}
+	if cfg.Validation.Disabled {
+		epc.Schemas = nil
+	}
+	extprocv3.RegisterExternalProcessorServer(f.GRPC, extproc.New(epc))
 	return f, nil
 }
 

@@ -247,6 +247,7 @@ func restartOnly(old, cur *config.Config) error {
 		{"auth.decision_log", old.Auth.DecisionLog, cur.Auth.DecisionLog},
 		{"auth.decision_cache_ttl", old.Auth.DecisionCacheTTL, cur.Auth.DecisionCacheTTL},
 		{"auth.jwt", old.Auth.JWT, cur.Auth.JWT},
+		{"validation", old.Validation, cur.Validation},
 	} {
 		if !reflect.DeepEqual(f.old, f.cur) {
 			errs = append(errs, fmt.Errorf("%s: changing it needs a restart of milvus-edge", f.path))

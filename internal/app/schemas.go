@@ -42,10 +42,12 @@ func NewSchemaStore(cfg *config.Config) (*SchemaStore, error) {
 		return &schemaEntry{schema: s, real: col.CollectionName, size: int64(col.Size())}, nil
 	}
 	c, err := cache.NewSchemas(load, cache.SchemaOptions{
-		MaxEntries: 100_000,
-		MaxCost:    256 << 20,
-		Cost:       func(v any) int64 { return v.(*schemaEntry).size },
-		IsNotFound: func(err error) bool { return errors.Is(err, backends.ErrNotFound) },
+		MaxEntries:  100_000,
+		MaxCost:     256 << 20,
+		Cost:        func(v any) int64 { return v.(*schemaEntry).size },
+		IsNotFound:  func(err error) bool { return errors.Is(err, backends.ErrNotFound) },
+		TTL:         cfg.Validation.SchemaTTL.D(),
+		NegativeTTL: cfg.Validation.NegativeTTL.D(),
 	})
 	if err != nil {
 		pool.Close()

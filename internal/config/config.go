@@ -41,6 +41,19 @@ type Config struct {
 	Routes []Route `yaml:"routes"`
 	// Launch lists the milvus-lite servers `milvus-edge run` starts and supervises.
 	Launch Launch `yaml:"launch"`
+	// Validation configures schema-aware request validation in ext_proc.
+	Validation Validation `yaml:"validation"`
+}
+
+// Validation configures how ext_proc checks requests against collection schemas.
+type Validation struct {
+	// Disabled turns schema validation off (names and frames are still checked). Default false.
+	Disabled bool `yaml:"disabled"`
+	// SchemaTTL bounds how stale a cached schema may be after DDL that bypassed
+	// the edge (DDL through the edge invalidates at once). Default 30s.
+	SchemaTTL Duration `yaml:"schema_ttl"`
+	// NegativeTTL is how long "collection not found" is remembered. Default 2s.
+	NegativeTTL Duration `yaml:"negative_ttl"`
 }
 
 // Log configures log/slog.

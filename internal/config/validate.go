@@ -40,6 +40,8 @@ func (c *Config) Default() {
 	setStr(&c.Edge.FiltersAdvertiseAddress, c.Edge.FiltersAddress)
 	setDur(&c.Edge.FilterTimeout, Duration(2e9))
 	setDur(&c.Auth.CredentialCacheTTL, Duration(5*60e9))
+	setDur(&c.Validation.SchemaTTL, Duration(30e9))
+	setDur(&c.Validation.NegativeTTL, Duration(2e9))
 	if c.Auth.MaxBodyBytes == 0 {
 		c.Auth.MaxBodyBytes = 64 << 10
 	}
@@ -114,6 +116,9 @@ func (c *Config) Validate() error {
 		bad("edge.filter_timeout", "must be at least 10ms, got %s", c.Edge.FilterTimeout.D())
 	}
 	validateAuth(bad, c.Auth)
+	if c.Validation.SchemaTTL.D() < 0 || c.Validation.NegativeTTL.D() < 0 {
+		bad("validation", "schema_ttl and negative_ttl must not be negative")
+	}
 	clusters := validateClusters(bad, c.Clusters)
 	validateRoutes(bad, c.Routes, clusters)
 	for i, l := range c.Launch.MilvusLite {
