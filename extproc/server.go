@@ -122,13 +122,21 @@ func (p *processor) requestHeaders(h *extprocsvc.HttpHeaders) *extprocsvc.Proces
 		p.method, _ = milvusgrpc.Lookup(p.path)
 		if p.method != nil && ddlKinds[p.method.Name] != 0 && p.s.c.Schemas != nil {
 			// Only DDL responses come back to ext_proc: a success invalidates the cache.
-			resp.ModeOverride = &extprocv3.ProcessingMode{
-				ResponseHeaderMode: extprocv3.ProcessingMode_SEND,
-				ResponseBodyMode:   extprocv3.ProcessingMode_BUFFERED,
-			}
+			resp.ModeOverride = ddlMode
 		}
 	}
 	return resp
+}
+
+// ddlMode is the processing mode of DDL calls. An override replaces the whole
+// mode, so it restates the request side (headers SEND, body BUFFERED).
+var ddlMode = &extprocv3.ProcessingMode{
+	RequestHeaderMode:   extprocv3.ProcessingMode_SEND,
+	RequestBodyMode:     extprocv3.ProcessingMode_BUFFERED,
+	RequestTrailerMode:  extprocv3.ProcessingMode_SKIP,
+	ResponseHeaderMode:  extprocv3.ProcessingMode_SEND,
+	ResponseBodyMode:    extprocv3.ProcessingMode_BUFFERED,
+	ResponseTrailerMode: extprocv3.ProcessingMode_SKIP,
 }
 
 func (p *processor) requestBody(b *extprocsvc.HttpBody) *extprocsvc.ProcessingResponse {

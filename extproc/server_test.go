@@ -1,17 +1,20 @@
 package extproc
 
 import (
+	"context"
 	"encoding/binary"
 	"io"
 	"log/slog"
 	"testing"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	extprocfilter "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 	"github.com/milvus-io/milvus-proto/go-api/v2/milvuspb"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/milvus-edge/milvus-edge/extproc/validate"
 	"github.com/milvus-edge/milvus-edge/internal/edgehdr"
 )
 
@@ -109,3 +112,26 @@ func TestRejects(t *testing.T) {
 		t.Fatalf("bad REST JSON → %v, want Milvus code 1100", r)
 	}
 }
+
+// TestDDLModeOverrideKeepsRequestBody: an override replaces the whole mode, so
+// the DDL override must keep sending the request body (or DDL would skip
+// routing and validation) while asking for the response body.
+func TestDDLModeOverrideKeepsRequestBody(t *testing.T) {
+	p := processor{s: New(Config{Log: slog.New(slog.NewTextHandler(io.Discard, nil)), MaxLen: 1 << 20, Schemas: nopSchemas{}, Router: func(string, string) string { return "c" }})}
+	r := p.requestHeaders(headers(":path", "/milvus.proto.milvus.MilvusService/DropCollection", "content-type", "application/grpc"))
+	m := r.GetModeOverride()
+	if m.GetRequestBodyMode() != extprocfilter.ProcessingMode_BUFFERED || m.GetResponseBodyMode() != extprocfilter.ProcessingMode_BUFFERED || m.GetRequestHeaderMode() != extprocfilter.ProcessingMode_SEND {
+		t.Fatalf("DDL mode override %v", m)
+	}
+	if r := p.requestHeaders(headers(":path", "/milvus.proto.milvus.MilvusService/Search", "content-type", "application/grpc")); r.GetModeOverride() != nil {
+		t.Fatal("Search asked for its response body")
+	}
+}
+
+type nopSchemas struct{}
+
+func (nopSchemas) Get(context.Context, string, string, string) (*validate.Schema, string, error) {
+	return nil, "", ErrCollectionNotFound
+}
+func (nopSchemas) Invalidate(string, string, string) {}
+func (nopSchemas) InvalidateDB(string, string)       {}

@@ -122,7 +122,8 @@ def pytest_runtest_makereport(item, call):
     rep = outcome.get_result()
     if rep.failed:
         for p in edgelib.REGISTRY:
-            if p.owner in ("session", item.nodeid):
+            # Module-scoped stacks are owned by their module's nodeid.
+            if p.owner in ("session", item.nodeid) or item.nodeid.startswith(p.owner + "::"):
                 rep.sections.append(
                     (f"milvus-edge stderr [{p.owner}] ({p.stderr_path})", p.stderr_tail(120))
                 )

@@ -211,7 +211,12 @@ func TestUserRPCsRefusedAtTheEdge(t *testing.T) {
 func TestDryRunLetsDenialsPass(t *testing.T) {
 	s := startPolicyStack(t, "  dry_run: true")
 	before := s.upstream(t)
-	st := call(t, testenv.Auth(context.Background(), "reader", "Reader-pw1"), insertDocs(s.c))
+	// DropCollection is denied to the reader by policy and needs no schema, so
+	// in dry run it must reach the backend (which answers for itself).
+	st := call(t, testenv.Auth(context.Background(), "reader", "Reader-pw1"), func(ctx context.Context) error {
+		_, err := s.c.DropCollection(ctx, &milvuspb.DropCollectionRequest{CollectionName: "docs"})
+		return err
+	})
 	if st.Code() == codes.PermissionDenied {
 		t.Fatalf("dry run denied: %q", st.Message())
 	}
@@ -220,7 +225,7 @@ func TestDryRunLetsDenialsPass(t *testing.T) {
 	}
 	s.e.Stop(t)
 	for _, d := range readJSONLines(t, s.decisions) {
-		if d["api"] == "Insert" {
+		if d["api"] == "DropCollection" {
 			if d["allow"] != false || d["dry_run"] != true {
 				t.Fatalf("dry-run decision logged as %v", d)
 			}

@@ -156,6 +156,8 @@ func buildExtProc(f ir.FilterServer) *extprocv3.ExternalProcessor {
 			ResponseTrailerMode: extprocv3.ProcessingMode_SKIP,
 		},
 		MessageTimeout: durationpb.New(f.Timeout),
+		// The server asks for DDL responses only (to invalidate its schema cache).
+		AllowModeOverride: true,
 	}
 }
 
