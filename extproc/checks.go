@@ -214,3 +214,33 @@ func fieldBytes(msg []byte, num protowire.Number) []byte {
 }
 
 func itoa(n int32) string { return strconv.Itoa(int(n)) }
+
+// schemaMoved says a (possibly partial) response body reports that the
+// collection is gone or its schema changed: Milvus CollectionNotFound (100)
+// or SchemaMismatch (109), or their legacy codes.
+func schemaMoved(m *milvusgrpc.Method, body []byte) bool {
+	if len(body) < 5 || body[0] != 0 {
+		return false
+	}
+	msg := body[5:]
+	var raw []byte
+	if m.Output.FullName() == (&commonpb.Status{}).ProtoReflect().Descriptor().FullName() {
+		raw = msg
+	} else if f := m.Output.Fields().ByName("status"); f != nil {
+		raw = fieldBytes(msg, f.Number())
+	}
+	if raw == nil {
+		return false
+	}
+	st := &commonpb.Status{}
+	if proto.Unmarshal(raw, st) != nil {
+		return false
+	}
+	switch {
+	case st.GetCode() == 100 || st.GetCode() == 109:
+		return true
+	case st.GetErrorCode() == commonpb.ErrorCode_CollectionNotExists || st.GetErrorCode() == commonpb.ErrorCode_SchemaMismatch:
+		return true
+	}
+	return false
+}

@@ -46,6 +46,10 @@ type Config struct {
 	Schemas Schemas
 	// Router picks the cluster for schema lookups; required with Schemas.
 	Router Router
+	// WatchResponses reads the status of validated data-path responses: a
+	// backend answer of CollectionNotFound or SchemaMismatch drops the cached
+	// schema at once instead of waiting for its TTL.
+	WatchResponses bool
 }
 
 // Server implements envoy.service.ext_proc.v3.ExternalProcessor.
@@ -96,6 +100,8 @@ type processor struct {
 	method   *milvusgrpc.Method
 	// ddl is set for successful-DDL cache invalidation in the response phase.
 	ddl *ddlTarget
+	// watched is the validated collection whose response status is read.
+	watched *ddlTarget
 }
 
 func (p *processor) requestHeaders(h *extprocsvc.HttpHeaders) *extprocsvc.ProcessingResponse {
@@ -120,12 +126,28 @@ func (p *processor) requestHeaders(h *extprocsvc.HttpHeaders) *extprocsvc.Proces
 	}}
 	if p.grpcCall {
 		p.method, _ = milvusgrpc.Lookup(p.path)
-		if p.method != nil && ddlKinds[p.method.Name] != 0 && p.s.c.Schemas != nil {
-			// Only DDL responses come back to ext_proc: a success invalidates the cache.
+		switch {
+		case p.method == nil || p.s.c.Schemas == nil:
+		case ddlKinds[p.method.Name] != 0:
+			// DDL responses come back to ext_proc: a success invalidates the cache.
 			resp.ModeOverride = ddlMode
+		case p.s.c.WatchResponses && dataChecks[p.method.Name] != nil:
+			resp.ModeOverride = watchMode
 		}
 	}
 	return resp
+}
+
+// watchMode is the mode of validated data calls when responses are watched:
+// the first part of the response body (its status is field 1) comes back, and
+// large results never fail for it (BUFFERED_PARTIAL).
+var watchMode = &extprocv3.ProcessingMode{
+	RequestHeaderMode:   extprocv3.ProcessingMode_SEND,
+	RequestBodyMode:     extprocv3.ProcessingMode_BUFFERED,
+	RequestTrailerMode:  extprocv3.ProcessingMode_SKIP,
+	ResponseHeaderMode:  extprocv3.ProcessingMode_SEND,
+	ResponseBodyMode:    extprocv3.ProcessingMode_BUFFERED_PARTIAL,
+	ResponseTrailerMode: extprocv3.ProcessingMode_SKIP,
 }
 
 // ddlMode is the processing mode of DDL calls. An override replaces the whole
@@ -226,6 +248,9 @@ func (p *processor) validate(m *milvusgrpc.Method, msg []byte, req *Request) *va
 		p.s.c.Log.Warn("schema lookup failed; request passes unvalidated", "cluster", cluster, "db", req.DB, "collection", req.Collection, "error", err)
 		return nil
 	}
+	if p.s.c.WatchResponses {
+		p.watched = &ddlTarget{kind: ddlCollection, cluster: cluster, db: req.DB, names: []string{req.Collection}}
+	}
 	if real != "" {
 		req.Collection = real // an alias routes as its collection
 	}
@@ -234,9 +259,15 @@ func (p *processor) validate(m *milvusgrpc.Method, msg []byte, req *Request) *va
 
 // responseBody sees DDL responses only: a success invalidates the cache.
 func (p *processor) responseBody(b *extprocsvc.HttpBody) *extprocsvc.ProcessingResponse {
-	if p.ddl != nil && p.method != nil {
+	switch {
+	case p.ddl != nil && p.method != nil:
 		if msg, err := milvusgrpc.Frame(b.GetBody(), "", p.s.c.MaxLen); err == nil && responseOK(p.method, msg) {
 			p.ddl.invalidate(p.s.c.Schemas)
+		}
+	case p.watched != nil && p.method != nil:
+		if schemaMoved(p.method, b.GetBody()) {
+			p.s.c.Log.Info("backend says the schema moved; dropping the cached schema", "cluster", p.watched.cluster, "db", p.watched.db, "collection", p.watched.names[0])
+			p.watched.invalidate(p.s.c.Schemas)
 		}
 	}
 	return &extprocsvc.ProcessingResponse{Response: &extprocsvc.ProcessingResponse_ResponseBody{

@@ -110,6 +110,8 @@ func NewFilters(ctx context.Context, log *slog.Logger, cfg *config.Config) (*Fil
 		MaxLen:  int(cfg.Listener.MaxRequestBytes),
 		Schemas: f.Schemas,
 		Router:  f.Router.Cluster,
+
+		WatchResponses: !cfg.Validation.IgnoreBackendAnswers,
 	}
 	if cfg.Validation.Disabled {
 		epc.Schemas = nil

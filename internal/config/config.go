@@ -54,6 +54,11 @@ type Validation struct {
 	SchemaTTL Duration `yaml:"schema_ttl"`
 	// NegativeTTL is how long "collection not found" is remembered. Default 2s.
 	NegativeTTL Duration `yaml:"negative_ttl"`
+	// IgnoreBackendAnswers stops ext_proc from reading the status of validated
+	// data-path responses. By default a backend answer of CollectionNotFound or
+	// SchemaMismatch drops the cached schema at once (one more ext_proc round
+	// trip per validated call, with the first part of the response). Default false.
+	IgnoreBackendAnswers bool `yaml:"ignore_backend_answers"`
 }
 
 // Log configures log/slog.
