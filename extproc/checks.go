@@ -15,48 +15,26 @@ import (
 
 // dataChecks validate a data-path request against its collection's schema.
 var dataChecks = map[string]func(msg []byte, s *validate.Schema) *validate.Error{
-	"Search": func(msg []byte, s *validate.Schema) *validate.Error {
-		r := &milvuspb.SearchRequest{}
+	"Search":       checkOf("Search", validate.Search),
+	"HybridSearch": checkOf("HybridSearch", validate.HybridSearch),
+	"Query":        checkOf("Query", validate.Query),
+	"Insert":       checkOf("Insert", validate.Insert),
+	"Upsert":       checkOf("Upsert", validate.Upsert),
+	"Delete":       checkOf("Delete", validate.Delete),
+}
+
+// checkOf decodes the whole request into its milvuspb type and validates it.
+func checkOf[T any, R interface {
+	*T
+	proto.Message
+}](api string, fn func(R, *validate.Schema) *validate.Error) func([]byte, *validate.Schema) *validate.Error {
+	return func(msg []byte, s *validate.Schema) *validate.Error {
+		r := R(new(T))
 		if err := proto.Unmarshal(msg, r); err != nil {
-			return badMessage("Search", err)
+			return badMessage(api, err)
 		}
-		return validate.Search(r, s)
-	},
-	"HybridSearch": func(msg []byte, s *validate.Schema) *validate.Error {
-		r := &milvuspb.HybridSearchRequest{}
-		if err := proto.Unmarshal(msg, r); err != nil {
-			return badMessage("HybridSearch", err)
-		}
-		return validate.HybridSearch(r, s)
-	},
-	"Query": func(msg []byte, s *validate.Schema) *validate.Error {
-		r := &milvuspb.QueryRequest{}
-		if err := proto.Unmarshal(msg, r); err != nil {
-			return badMessage("Query", err)
-		}
-		return validate.Query(r, s)
-	},
-	"Insert": func(msg []byte, s *validate.Schema) *validate.Error {
-		r := &milvuspb.InsertRequest{}
-		if err := proto.Unmarshal(msg, r); err != nil {
-			return badMessage("Insert", err)
-		}
-		return validate.Insert(r, s)
-	},
-	"Upsert": func(msg []byte, s *validate.Schema) *validate.Error {
-		r := &milvuspb.UpsertRequest{}
-		if err := proto.Unmarshal(msg, r); err != nil {
-			return badMessage("Upsert", err)
-		}
-		return validate.Upsert(r, s)
-	},
-	"Delete": func(msg []byte, s *validate.Schema) *validate.Error {
-		r := &milvuspb.DeleteRequest{}
-		if err := proto.Unmarshal(msg, r); err != nil {
-			return badMessage("Delete", err)
-		}
-		return validate.Delete(r, s)
-	},
+		return fn(r, s)
+	}
 }
 
 func checkCreateCollection(msg []byte) *validate.Error {

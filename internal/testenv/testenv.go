@@ -428,3 +428,22 @@ func WriteFile(t testing.TB, path, content string) {
 		t.Fatal(err)
 	}
 }
+
+// Serve binds addr (retrying while a previous server releases it) and runs
+// serve on it until the returned stop is called (also at cleanup).
+func Serve(t testing.TB, addr string, serve func(ctx context.Context, lis net.Listener) error) (stop func()) {
+	t.Helper()
+	var lis net.Listener
+	Eventually(t, 5*time.Second, "bind "+addr, func() bool {
+		var err error
+		lis, err = net.Listen("tcp", addr)
+		return err == nil
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = serve(ctx, lis); close(done) }()
+	var once sync.Once
+	stop = func() { once.Do(func() { cancel(); <-done }) }
+	t.Cleanup(stop)
+	return stop
+}

@@ -3,8 +3,6 @@ package integration
 import (
 	"context"
 	"fmt"
-	"net"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,18 +20,7 @@ func startFilters(t *testing.T, cfg *config.Config, addr string) func() {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var lis net.Listener
-	testenv.Eventually(t, 5*time.Second, "bind "+addr, func() bool {
-		lis, err = net.Listen("tcp", addr)
-		return err == nil
-	})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = f.Serve(ctx, lis); close(done) }()
-	var once sync.Once
-	stop := func() { once.Do(func() { cancel(); <-done }) }
-	t.Cleanup(stop)
-	return stop
+	return testenv.Serve(t, addr, f.Serve)
 }
 
 // TestAuthzDownFailsClosed kills the filter server under load: every request

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,17 +20,7 @@ func startXDS(t *testing.T, cfg *config.Config, addr string) (*xdsserver.Server,
 	if _, _, err := srv.Update(context.Background(), cfg); err != nil {
 		t.Fatal(err)
 	}
-	var lis net.Listener
-	testenv.Eventually(t, 5*time.Second, "bind "+addr, func() bool {
-		var err error
-		lis, err = net.Listen("tcp", addr)
-		return err == nil
-	})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = srv.Serve(ctx, lis); close(done) }()
-	var once sync.Once
-	return srv, func() { once.Do(func() { cancel(); <-done }) }
+	return srv, testenv.Serve(t, addr, srv.Serve)
 }
 
 // TestXDSRestartUnderLoad stops the control plane while traffic flows: Envoy
