@@ -39,5 +39,13 @@ test-gosdk:
 test-e2e:
 	$(PYTHON) -m pytest -q test/e2e
 
+# The gateway's cost ladder (bench/README.md): direct → Envoy → + ext_authz →
+# + ext_proc, for Search/Insert/Query on a fake backend and Search on
+# milvus-lite; ~4 minutes; writes bench/results/latest.{json,md}. Not part of
+# `make test`. BENCH_ARGS passes flags (e.g. -steps envoy,envoy+authz+proc -ops Search).
+bench: setup build
+	go build -o $(ROOT)/bin/bench-ladder ./bench/cmd/ladder
+	$(ROOT)/bin/bench-ladder -edge $(BIN) -out $(ROOT)/bench/results $(BENCH_ARGS)
+
 clean:
 	rm -rf bin .data

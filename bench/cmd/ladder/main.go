@@ -1,0 +1,378 @@
+// Command ladder is `make bench`: it measures the cost of the milvus-edge
+// gateway step by step — direct → Envoy passthrough → + ext_authz →
+// + ext_authz + ext_proc (the full milvus-edge chain) — for Search, Insert and
+// Query against a fake Milvus benchmark fixture and for Search against a real
+// milvus-lite, and prints one markdown table with ratios to the passthrough
+// step. See bench/README.md for what each step contains.
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+)
+
+type options struct {
+	warmup, duration                time.Duration
+	conns, streams, concurrency     int
+	lite                            bool
+	out, edgeBin, envoyBin, liteBin string
+	keep                            bool
+	steps, ops                      string
+}
+
+func main() {
+	var o options
+	flag.DurationVar(&o.warmup, "warmup", 2*time.Second, "warm-up per measurement (not counted)")
+	flag.DurationVar(&o.duration, "duration", 10*time.Second, "measured window per measurement")
+	flag.IntVar(&o.conns, "conns", 4, "client HTTP/2 connections")
+	flag.IntVar(&o.streams, "streams", 16, "concurrent closed-loop streams (spread over the connections)")
+	flag.IntVar(&o.concurrency, "envoy-concurrency", 2, "Envoy worker threads (every Envoy of the ladder)")
+	flag.BoolVar(&o.lite, "lite", true, "add the milvus-lite Search row set")
+	flag.StringVar(&o.out, "out", "bench/results", "where latest.json and latest.md go")
+	flag.StringVar(&o.edgeBin, "edge", envOr("MILVUS_EDGE_BIN", "bin/milvus-edge"), "milvus-edge binary")
+	flag.StringVar(&o.envoyBin, "envoy", os.Getenv("ENVOY_BIN"), "envoy binary")
+	flag.StringVar(&o.liteBin, "milvus-lite", envOr("MILVUS_LITE_BIN", ".venv/bin/milvus-lite"), "milvus-lite binary")
+	flag.BoolVar(&o.keep, "keep", false, "keep the work folder (configs, child logs)")
+	flag.StringVar(&o.steps, "steps", "", "comma-separated subset of steps (default all): direct,envoy,envoy+authz,envoy+authz+proc")
+	flag.StringVar(&o.ops, "ops", "", "comma-separated subset of ops (default all): Search,Insert,Query")
+	flag.Parse()
+	if err := run(o); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func selected(list, name string) bool {
+	if list == "" {
+		return true
+	}
+	for _, s := range strings.Split(list, ",") {
+		if strings.EqualFold(strings.TrimSpace(s), name) {
+			return true
+		}
+	}
+	return false
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+func logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "[%s] %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
+}
+
+// Step names, in ladder order.
+const (
+	stepDirect = "direct"
+	stepPass   = "envoy"
+	stepAuthz  = "envoy+authz"
+	stepFull   = "envoy+authz+proc"
+)
+
+var stepDesc = map[string]string{
+	stepDirect: "loader → backend",
+	stepPass:   "loader → Envoy (static: HCM + router) → backend",
+	stepAuthz:  "loader → Envoy (static: HCM + edge ext_authz + router) → backend; the edge's filter server answers ext_authz",
+	stepFull:   "loader → Envoy driven by the edge's xDS (ext_authz + ext_proc + route table) → backend: the real milvus-edge chain",
+}
+
+func run(o options) (err error) {
+	for _, b := range []struct{ what, path string }{{"milvus-edge (make build)", o.edgeBin}, {"envoy ($ENVOY_BIN, make setup)", o.envoyBin}} {
+		if _, err := os.Stat(b.path); b.path == "" || err != nil {
+			return fmt.Errorf("%s not found at %q", b.what, b.path)
+		}
+	}
+	dir, err := os.MkdirTemp("", "milvus-edge-bench-")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil || o.keep {
+			logf("work folder kept: %s", dir)
+			return
+		}
+		os.RemoveAll(dir)
+	}()
+	started := time.Now()
+
+	fx, err := StartFixture()
+	if err != nil {
+		return err
+	}
+	defer fx.Stop()
+	logf("bench fixture (fake Milvus) on %s", fx.Addr)
+
+	var lite *Child
+	var liteAddr string
+	if o.lite {
+		logf("starting milvus-lite and loading %d rows…", liteRows)
+		if lite, liteAddr, err = startLite(dir, o.liteBin); err != nil {
+			return err
+		}
+		defer lite.Stop()
+		logf("milvus-lite on %s with %s loaded", liteAddr, liteCollection)
+	}
+
+	edge, edgePorts, err := startEdge(dir, o, fx.Addr, liteAddr)
+	if err != nil {
+		return err
+	}
+	defer edge.Stop()
+	logf("milvus-edge serve (pid %d): filters on %s", edge.Pid(), edgePorts.filters)
+
+	wls := workloads(o.lite)
+	var rows []Row
+	for _, step := range []string{stepDirect, stepPass, stepAuthz, stepFull} {
+		if !selected(o.steps, step) {
+			continue
+		}
+		envoyProc, targets, err := startStep(dir, o, step, fx.Addr, liteAddr, edgePorts)
+		if err != nil {
+			return fmt.Errorf("step %s: %w", step, err)
+		}
+		if envoyProc != nil {
+			logf("step %s: Envoy pid %d", step, envoyProc.Pid())
+		}
+		for _, w := range wls {
+			if !selected(o.ops, w.Op) {
+				continue
+			}
+			logf("%-17s %-11s %-6s: %s warm-up + %s…", step, w.Backend, w.Op, o.warmup, o.duration)
+			r, err := measure(o, w, step, targets[w.Backend], edge, envoyProc, lite)
+			if err != nil {
+				envoyProc.Stop()
+				return err
+			}
+			logf("  %.0f req/s, p50 %.2f ms, p99 %.2f ms, edge %.1f µs/req, Envoy %.1f µs/req, %d errors",
+				r.RPS, r.P50us/1e3, r.P99us/1e3, r.EdgeCPUus, r.EnvoyCPUus, r.Errors)
+			rows = append(rows, r)
+			for _, c := range []*Child{edge, envoyProc, lite} {
+				if c != nil {
+					if err := c.Alive(); err != nil {
+						return fmt.Errorf("during %s %s: %w", step, w.Op, err)
+					}
+				}
+			}
+		}
+		envoyProc.Stop()
+	}
+	ratios(rows)
+	rep := Report{Meta: meta(o, started), Steps: stepDesc, Rows: rows,
+		FixtureCalls: map[string]int64{}}
+	for _, m := range []string{"Search", "Insert", "Query", "DescribeCollection", "ShowPartitions", "ListAliases"} {
+		rep.FixtureCalls[m] = fx.Calls(m)
+	}
+	md := rep.Markdown()
+	fmt.Print(md)
+	if err := os.MkdirAll(o.out, 0o755); err != nil {
+		return err
+	}
+	js, _ := json.MarshalIndent(rep, "", "  ")
+	if err := os.WriteFile(filepath.Join(o.out, "latest.json"), append(js, '\n'), 0o644); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(o.out, "latest.md"), []byte(md), 0o644); err != nil {
+		return err
+	}
+	logf("wrote %s/latest.{json,md} in %s", o.out, time.Since(started).Round(time.Second))
+	return nil
+}
+
+type edgeAddrs struct{ listener, envoyAdmin, xds, filters, admin, config string }
+
+// startEdge runs `milvus-edge serve` (xDS + filters + admin, no Envoy) as a
+// child process, so its CPU is its own; the full-chain step starts the Envoy
+// it drives.
+func startEdge(dir string, o options, fakeAddr, liteAddr string) (*Child, edgeAddrs, error) {
+	p := edgeAddrs{listener: freeAddr(), envoyAdmin: freeAddr(), xds: freeAddr(), filters: freeAddr(), admin: freeAddr(),
+		config: filepath.Join(dir, "edge.yaml")}
+	clusters := fmt.Sprintf("  - name: fake\n    endpoints: [{address: %s}]\n", fakeAddr)
+	routes := ""
+	if liteAddr != "" {
+		clusters += fmt.Sprintf("  - name: lite\n    endpoints: [{address: %s}]\n", liteAddr)
+		routes = "  - name: lite\n    collection: " + liteCollection + "\n    cluster: lite\n"
+	}
+	yaml := fmt.Sprintf(`# milvus-edge bench: the full chain. Defaults everywhere else (embedded
+# policy bundle: Milvus RBAC, root / Milvus; validation on).
+log: {level: warn}
+listener: {address: %s}
+envoy: {admin_address: %s, concurrency: %d}
+edge: {xds_address: %s, filters_address: %s, admin_address: %s}
+clusters:
+%sroutes:
+%s  - name: default
+    cluster: fake
+`, p.listener, p.envoyAdmin, o.concurrency, p.xds, p.filters, p.admin, clusters, routes)
+	if err := os.WriteFile(p.config, []byte(yaml), 0o644); err != nil {
+		return nil, p, err
+	}
+	c, err := startChild(dir, "milvus-edge", o.edgeBin, "serve", "--config", p.config)
+	if err != nil {
+		return nil, p, err
+	}
+	err = waitFor("milvus-edge serving", 30*time.Second, func() error {
+		if !httpOK("http://" + p.admin + "/healthz") {
+			return fmt.Errorf("admin /healthz not answering")
+		}
+		conn, err := net.DialTimeout("tcp", p.filters, time.Second)
+		if err == nil {
+			conn.Close()
+		}
+		return err
+	}, c)
+	if err != nil {
+		c.Stop()
+		return nil, p, err
+	}
+	return c, p, nil
+}
+
+// startStep starts the Envoy of a step (none for direct) and returns the
+// address the loader targets per backend.
+func startStep(dir string, o options, step, fakeAddr, liteAddr string, e edgeAddrs) (*Child, map[string]string, error) {
+	if step == stepDirect {
+		return nil, map[string]string{"fake": fakeAddr, "milvus-lite": liteAddr}, nil
+	}
+	admin := freeAddr()
+	targets := map[string]string{}
+	var bs []byte
+	var err error
+	switch step {
+	case stepFull:
+		admin = e.envoyAdmin
+		targets["fake"], targets["milvus-lite"] = e.listener, e.listener
+		bs, err = exec.Command(o.edgeBin, "bootstrap", "--config", e.config).Output()
+	default:
+		backends := map[string][2]string{"fake": {fakeAddr, freeAddr()}}
+		if liteAddr != "" {
+			backends["milvus-lite"] = [2]string{liteAddr, freeAddr()}
+		}
+		for k, v := range backends {
+			targets[k] = v[1]
+		}
+		filters := ""
+		if step == stepAuthz {
+			filters = e.filters
+		}
+		bs, err = staticBootstrap(step, admin, backends, filters)
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("bootstrap: %w", err)
+	}
+	path := filepath.Join(dir, "envoy-"+strings.ReplaceAll(step, "+", "-")+".yaml")
+	if err := os.WriteFile(path, bs, 0o644); err != nil {
+		return nil, nil, err
+	}
+	// The flags app.StartEnvoy uses for the edge's own Envoy.
+	c, err := startChild(dir, "envoy-"+strings.ReplaceAll(step, "+", "-"), o.envoyBin, "-c", path,
+		"--disable-hot-restart", "--concurrency", fmt.Sprint(o.concurrency), "--log-level", "warning")
+	if err != nil {
+		return nil, nil, err
+	}
+	err = waitFor("envoy "+step+" ready", 60*time.Second, func() error {
+		if !httpOK("http://" + admin + "/ready") {
+			return fmt.Errorf("admin /ready not LIVE")
+		}
+		for _, t := range targets {
+			if err := probe(t); err != nil {
+				return err
+			}
+		}
+		return nil
+	}, c)
+	if err != nil {
+		c.Stop()
+		return nil, nil, err
+	}
+	return c, targets, nil
+}
+
+type sample struct {
+	edge, envoy, self, lite time.Duration
+	busy, total             int64
+}
+
+func take(edge, envoy, lite *Child) sample {
+	var s sample
+	s.edge = cpuTime(edge.Pid())
+	if envoy != nil {
+		s.envoy = cpuTime(envoy.Pid())
+	}
+	if lite != nil {
+		s.lite = cpuTime(lite.Pid())
+	}
+	s.self = cpuTime(0)
+	s.busy, s.total = machineCPU()
+	return s
+}
+
+func measure(o options, w Workload, step, target string, edge, envoy, lite *Child) (Row, error) {
+	var s0, s1 sample
+	res, err := Run(target, w, o.conns, o.streams, Window{Warmup: o.warmup, Duration: o.duration,
+		OnStart: func() { s0 = take(edge, envoy, lite) }, OnEnd: func() { s1 = take(edge, envoy, lite) }})
+	if err != nil {
+		return Row{}, err
+	}
+	r := Row{Backend: w.Backend, Op: w.Op, Step: step, Requests: res.OK, Errors: res.Errors, ErrorSamples: res.ErrorsByMsg,
+		RPS:   float64(res.OK) / o.duration.Seconds(),
+		P50us: us(res.Quantile(0.50)), P90us: us(res.Quantile(0.90)), P99us: us(res.Quantile(0.99))}
+	per := func(d time.Duration) float64 {
+		if res.OK == 0 {
+			return 0
+		}
+		return us(d) / float64(res.OK)
+	}
+	r.EdgeCPUus = per(s1.edge - s0.edge)
+	r.EnvoyCPUus = per(s1.envoy - s0.envoy)
+	r.BenchCPUus = per(s1.self - s0.self)
+	if w.Backend == "milvus-lite" {
+		r.BackendCPUus = per(s1.lite - s0.lite)
+	}
+	if dt := s1.total - s0.total; dt > 0 {
+		r.MachineBusyPct = 100 * float64(s1.busy-s0.busy) / float64(dt)
+	}
+	return r, nil
+}
+
+func us(d time.Duration) float64 { return float64(d) / 1e3 }
+
+func meta(o options, started time.Time) Meta {
+	m := Meta{
+		Date: started.UTC().Format(time.RFC3339), Cores: runtime.NumCPU(), GoVersion: runtime.Version(),
+		EnvoyConcurrency: o.concurrency, Conns: o.conns, Streams: o.streams,
+		WarmupS: o.warmup.Seconds(), DurationS: o.duration.Seconds(),
+	}
+	if out, err := exec.Command("git", "describe", "--always", "--dirty").Output(); err == nil {
+		m.Commit = strings.TrimSpace(string(out))
+	}
+	if out, err := exec.Command(o.envoyBin, "--version").Output(); err == nil {
+		// "envoy  version: <sha>/1.40.0/Clean/RELEASE/BoringSSL"
+		if _, v, ok := strings.Cut(strings.TrimSpace(string(out)), "version: "); ok {
+			if parts := strings.Split(v, "/"); len(parts) > 1 {
+				v = parts[1]
+			}
+			m.Envoy = v
+		}
+	}
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
+				m.CPU = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	return m
+}

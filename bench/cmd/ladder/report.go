@@ -1,0 +1,154 @@
+package main
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// Row is one measurement. CPU figures are µs of CPU (user+system from
+// /proc/<pid>/stat over the measured window) per successful request.
+// Ratios are to the "envoy" (passthrough) row of the same backend and op.
+type Row struct {
+	Backend      string         `json:"backend"`
+	Op           string         `json:"op"`
+	Step         string         `json:"step"`
+	Requests     int            `json:"requests"`
+	Errors       int            `json:"errors"`
+	ErrorSamples map[string]int `json:"error_samples,omitempty"`
+	RPS          float64        `json:"rps"`
+	P50us        float64        `json:"p50_us"`
+	P90us        float64        `json:"p90_us"`
+	P99us        float64        `json:"p99_us"`
+	EdgeCPUus    float64        `json:"edge_cpu_us_per_req"`
+	EnvoyCPUus   float64        `json:"envoy_cpu_us_per_req"`
+	BenchCPUus   float64        `json:"loader_fixture_cpu_us_per_req"`
+	BackendCPUus float64        `json:"milvus_lite_cpu_us_per_req,omitempty"`
+	// MachineBusyPct is the whole machine's busy share (/proc/stat) over the window.
+	MachineBusyPct float64 `json:"machine_busy_pct"`
+	RatioRPS       float64 `json:"rps_x_passthrough"`
+	RatioP50       float64 `json:"p50_x_passthrough"`
+	RatioP90       float64 `json:"p90_x_passthrough"`
+	RatioP99       float64 `json:"p99_x_passthrough"`
+}
+
+type Meta struct {
+	Date             string  `json:"date"`
+	Commit           string  `json:"commit"`
+	CPU              string  `json:"cpu"`
+	Cores            int     `json:"cores"`
+	GoVersion        string  `json:"go"`
+	Envoy            string  `json:"envoy"`
+	EnvoyConcurrency int     `json:"envoy_concurrency"`
+	Conns            int     `json:"conns"`
+	Streams          int     `json:"streams"`
+	WarmupS          float64 `json:"warmup_s"`
+	DurationS        float64 `json:"duration_s"`
+}
+
+type Report struct {
+	Meta  Meta              `json:"meta"`
+	Steps map[string]string `json:"steps"`
+	Rows  []Row             `json:"rows"`
+	// FixtureCalls counts the calls the fake backend served over the whole
+	// run (warm-ups included): DescribeCollection & co. are the edge's schema fills.
+	FixtureCalls map[string]int64 `json:"fixture_calls"`
+}
+
+func ratios(rows []Row) {
+	for i := range rows {
+		r := &rows[i]
+		for _, p := range rows {
+			if p.Step == stepPass && p.Backend == r.Backend && p.Op == r.Op {
+				r.RatioRPS = div(r.RPS, p.RPS)
+				r.RatioP50 = div(r.P50us, p.P50us)
+				r.RatioP90 = div(r.P90us, p.P90us)
+				r.RatioP99 = div(r.P99us, p.P99us)
+			}
+		}
+	}
+}
+
+func div(a, b float64) float64 {
+	if b == 0 {
+		return 0
+	}
+	return a / b
+}
+
+// Markdown is the stable report: one table, rows in ladder order per
+// (backend, op), then the issue-5 goals for the full chain.
+func (r Report) Markdown() string {
+	var b strings.Builder
+	m := r.Meta
+	fmt.Fprintf(&b, "## milvus-edge bench ladder\n\n")
+	fmt.Fprintf(&b, "%s · %s · %d cores (%s) · Envoy %s --concurrency %d · %s · %d streams over %d connections, closed loop · %.0f s warm-up + %.0f s measured per row\n\n",
+		m.Date, m.Commit, m.Cores, m.CPU, m.Envoy, m.EnvoyConcurrency, m.GoVersion, m.Streams, m.Conns, m.WarmupS, m.DurationS)
+	b.WriteString("| backend | op | step | req/s | p50 ms | p90 ms | p99 ms | req/s ×pass | p50 ×pass | p90 ×pass | p99 ×pass | edge µs/req | Envoy µs/req | loader+fixture µs/req | milvus-lite µs/req | machine busy | errors |\n")
+	b.WriteString("|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	for _, x := range r.Rows {
+		lite := "–"
+		if x.Backend == "milvus-lite" {
+			lite = fmt.Sprintf("%.0f", x.BackendCPUus)
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %.0f | %.3f | %.3f | %.3f | %s | %s | %s | %s | %.1f | %.1f | %.1f | %s | %.0f %% | %d |\n",
+			x.Backend, x.Op, x.Step, x.RPS, x.P50us/1e3, x.P90us/1e3, x.P99us/1e3,
+			ratio(x.RatioRPS), ratio(x.RatioP50), ratio(x.RatioP90), ratio(x.RatioP99),
+			x.EdgeCPUus, x.EnvoyCPUus, x.BenchCPUus, lite, x.MachineBusyPct, x.Errors)
+	}
+	b.WriteString("\nSteps: ")
+	for i, s := range []string{stepDirect, stepPass, stepAuthz, stepFull} {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		fmt.Fprintf(&b, "**%s** = %s", s, r.Steps[s])
+	}
+	b.WriteString(".\nCPU µs/req = user+system CPU of that process over the measured window ÷ successful requests (/proc/<pid>/stat, 10 ms ticks). " +
+		"edge = the `milvus-edge serve` child (ext_authz + ext_proc + xDS); loader+fixture = the bench process (load generator and fake backend, in one process).\n")
+	var errs []string
+	for _, x := range r.Rows {
+		keys := make([]string, 0, len(x.ErrorSamples))
+		for k := range x.ErrorSamples {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for _, k := range keys {
+			errs = append(errs, fmt.Sprintf("- %s %s %s: %d × `%s`", x.Backend, x.Op, x.Step, x.ErrorSamples[k], k))
+		}
+	}
+	if len(errs) > 0 {
+		b.WriteString("\nErrors:\n" + strings.Join(errs, "\n") + "\n")
+	}
+	b.WriteString("\nIssue 5 goals (full chain vs passthrough, fake backend):\n")
+	for _, x := range r.Rows {
+		if x.Step != stepFull || x.Backend != "fake" {
+			continue
+		}
+		line := fmt.Sprintf("- %s: p50 %s (goal ≤ 1.30×) %s; req/s %s (goal ≥ 0.70×) %s",
+			x.Op, ratio(x.RatioP50), mark(x.RatioP50 <= 1.3), ratio(x.RatioRPS), mark(x.RatioRPS >= 0.7))
+		if x.Op == "Search" {
+			line += fmt.Sprintf("; edge CPU %.1f µs/req (goal ≤ 30) %s", x.EdgeCPUus, mark(x.EdgeCPUus <= 30))
+		}
+		b.WriteString(line + "\n")
+	}
+	if len(r.FixtureCalls) > 0 {
+		fmt.Fprintf(&b, "\nFixture calls over the run: Search %d, Insert %d, Query %d, DescribeCollection %d, ShowPartitions %d, ListAliases %d.\n",
+			r.FixtureCalls["Search"], r.FixtureCalls["Insert"], r.FixtureCalls["Query"],
+			r.FixtureCalls["DescribeCollection"], r.FixtureCalls["ShowPartitions"], r.FixtureCalls["ListAliases"])
+	}
+	return b.String()
+}
+
+func ratio(v float64) string {
+	if v == 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.2f×", v)
+}
+
+func mark(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "NOT met"
+}
