@@ -6,6 +6,8 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"sync/atomic"
+	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
@@ -46,20 +48,40 @@ type Config struct {
 	Schemas Schemas
 	// Router picks the cluster for schema lookups; required with Schemas.
 	Router Router
-	// WatchResponses reads the status of validated data-path responses: a
-	// backend answer of CollectionNotFound or SchemaMismatch drops the cached
-	// schema at once instead of waiting for its TTL.
-	WatchResponses bool
+	// WatchEvery samples validated data-path responses: at most one every
+	// WatchEvery has its status read, and a backend answer of
+	// CollectionNotFound or SchemaMismatch drops the cached schema instead of
+	// waiting for its TTL. Every watched call costs two more ext_proc messages,
+	// hence the sampling. 0 turns it off.
+	WatchEvery time.Duration
+	// Now is the clock (default time.Now).
+	Now func() time.Time
 }
 
 // Server implements envoy.service.ext_proc.v3.ExternalProcessor.
 type Server struct {
 	extprocsvc.UnimplementedExternalProcessorServer
 	c Config
+	// lastWatch is when a response was last chosen to be watched (unix ns).
+	lastWatch atomic.Int64
 }
 
 // New returns an ext_proc server.
-func New(c Config) *Server { return &Server{c: c} }
+func New(c Config) *Server {
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return &Server{c: c}
+}
+
+// claimWatch says this call's response is the sampled one.
+func (s *Server) claimWatch() bool {
+	if s.c.WatchEvery <= 0 {
+		return false
+	}
+	now, last := s.c.Now().UnixNano(), s.lastWatch.Load()
+	return now-last >= int64(s.c.WatchEvery) && s.lastWatch.CompareAndSwap(last, now)
+}
 
 // Process serves one HTTP request's stream: one processor, one method per phase.
 func (s *Server) Process(stream extprocsvc.ExternalProcessor_ProcessServer) error {
@@ -100,8 +122,10 @@ type processor struct {
 	method   *milvusgrpc.Method
 	// ddl is set for successful-DDL cache invalidation in the response phase.
 	ddl *ddlTarget
-	// watched is the validated collection whose response status is read.
-	watched *ddlTarget
+	// watching says this call's response comes back (sampled); watched is
+	// the validated collection whose response status is read.
+	watching bool
+	watched  *ddlTarget
 }
 
 func (p *processor) requestHeaders(h *extprocsvc.HttpHeaders) *extprocsvc.ProcessingResponse {
@@ -131,8 +155,9 @@ func (p *processor) requestHeaders(h *extprocsvc.HttpHeaders) *extprocsvc.Proces
 		case ddlKinds[p.method.Name] != 0:
 			// DDL responses come back to ext_proc: a success invalidates the cache.
 			resp.ModeOverride = ddlMode
-		case p.s.c.WatchResponses && dataChecks[p.method.Name] != nil:
+		case dataChecks[p.method.Name] != nil && p.s.claimWatch():
 			resp.ModeOverride = watchMode
+			p.watching = true
 		}
 	}
 	return resp
@@ -248,7 +273,7 @@ func (p *processor) validate(m *milvusgrpc.Method, msg []byte, req *Request) *va
 		p.s.c.Log.Warn("schema lookup failed; request passes unvalidated", "cluster", cluster, "db", req.DB, "collection", req.Collection, "error", err)
 		return nil
 	}
-	if p.s.c.WatchResponses {
+	if p.watching {
 		p.watched = &ddlTarget{kind: ddlCollection, cluster: cluster, db: req.DB, names: []string{req.Collection}}
 	}
 	if real != "" {

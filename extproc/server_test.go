@@ -3,9 +3,11 @@ package extproc
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
 	"io"
 	"log/slog"
 	"testing"
+	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	extprocfilter "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
@@ -135,3 +137,19 @@ func (nopSchemas) Get(context.Context, string, string, string) (*validate.Schema
 }
 func (nopSchemas) Invalidate(string, string, string) {}
 func (nopSchemas) InvalidateDB(string, string)       {}
+
+func TestWatchSampling(t *testing.T) {
+	now := time.Unix(100, 0)
+	s := New(Config{WatchEvery: 50 * time.Millisecond, Now: func() time.Time { return now }})
+	got := []bool{s.claimWatch(), s.claimWatch()}
+	now = now.Add(49 * time.Millisecond)
+	got = append(got, s.claimWatch())
+	now = now.Add(time.Millisecond)
+	got = append(got, s.claimWatch(), s.claimWatch())
+	if fmt.Sprint(got) != "[true false false true false]" {
+		t.Fatalf("claims %v, want one per 50 ms", got)
+	}
+	if New(Config{}).claimWatch() {
+		t.Fatal("watching with WatchEvery 0")
+	}
+}

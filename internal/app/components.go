@@ -111,7 +111,7 @@ func NewFilters(ctx context.Context, log *slog.Logger, cfg *config.Config) (*Fil
 		Schemas: f.Schemas,
 		Router:  f.Router.Cluster,
 
-		WatchResponses: !cfg.Validation.IgnoreBackendAnswers,
+		WatchEvery: cfg.Validation.WatchEvery.D(),
 	}
 	if cfg.Validation.Disabled {
 		epc.Schemas = nil

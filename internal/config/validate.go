@@ -42,6 +42,10 @@ func (c *Config) Default() {
 	setDur(&c.Auth.CredentialCacheTTL, Duration(5*60e9))
 	setDur(&c.Validation.SchemaTTL, Duration(30e9))
 	setDur(&c.Validation.NegativeTTL, Duration(2e9))
+	if c.Validation.WatchEvery == nil {
+		d := Duration(50e6)
+		c.Validation.WatchEvery = &d
+	}
 	if c.Auth.MaxBodyBytes == 0 {
 		c.Auth.MaxBodyBytes = 64 << 10
 	}
@@ -116,8 +120,8 @@ func (c *Config) Validate() error {
 		bad("edge.filter_timeout", "must be at least 10ms, got %s", c.Edge.FilterTimeout.D())
 	}
 	validateAuth(bad, c.Auth)
-	if c.Validation.SchemaTTL.D() < 0 || c.Validation.NegativeTTL.D() < 0 {
-		bad("validation", "schema_ttl and negative_ttl must not be negative")
+	if c.Validation.SchemaTTL.D() < 0 || c.Validation.NegativeTTL.D() < 0 || c.Validation.WatchEvery.D() < 0 {
+		bad("validation", "schema_ttl, negative_ttl and watch_every must not be negative")
 	}
 	clusters := validateClusters(bad, c.Clusters)
 	validateRoutes(bad, c.Routes, clusters)
