@@ -37,6 +37,21 @@ def start_edge(workdir: Path, cfg: dict, owner: str) -> edgelib.EdgeProcess:
     return edgelib.EdgeProcess(path, workdir, owner).start()
 
 
+def start_ready_edge(workdir: Path, cfg: dict, owner: str, listener: int,
+                     all_ports: List[int], needles: List[str]) -> edgelib.EdgeProcess:
+    """Start `milvus-edge run` and wait for its ready line; on failure kill what it started."""
+    proc = start_edge(workdir, cfg, owner=owner)
+    try:
+        proc.wait_for_line(f"milvus-edge ready on 127.0.0.1:{listener}", READY_TIMEOUT)
+    except BaseException:
+        if proc.proc.poll() is None:
+            proc.kill_group()
+        edgelib.kill_leftovers(all_ports, needles)
+        proc.close()
+        raise
+    return proc
+
+
 def stop_edge(proc: edgelib.EdgeProcess, child_ports: List[int], all_ports: List[int],
               needles: List[str]) -> None:
     """SIGINT → exit 0 within STOP_TIMEOUT, and the children's ports are closed.
@@ -90,18 +105,10 @@ def edge(tmp_path_factory) -> Edge:
         ],
         lites=[(ports["lite_a"], dirs["a"]), (ports["lite_b"], dirs["b"])],
     )
-    proc = start_edge(work, cfg, owner="session")
     all_ports = [ports[n] for n in names]
     child_ports = [ports["listener"], ports["envoy_admin"], ports["lite_a"], ports["lite_b"]]
     needles = [str(work)]
-    try:
-        proc.wait_for_line(f"milvus-edge ready on 127.0.0.1:{ports['listener']}", READY_TIMEOUT)
-    except BaseException:
-        if proc.proc.poll() is None:
-            proc.kill_group()
-        edgelib.kill_leftovers(all_ports, needles)
-        proc.close()
-        raise
+    proc = start_ready_edge(work, cfg, "session", ports["listener"], all_ports, needles)
     yield Edge(
         process=proc,
         listener=f"127.0.0.1:{ports['listener']}",

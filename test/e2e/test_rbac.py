@@ -22,8 +22,8 @@ from pymilvus import DataType, MilvusClient
 from pymilvus.exceptions import MilvusException
 
 import edgelib
-from conftest import start_edge, stop_edge
-from edgelib import READY_TIMEOUT
+from conftest import start_ready_edge, stop_edge
+
 
 DIM = 8
 ROWS = 200
@@ -151,18 +151,10 @@ def rbac(tmp_path_factory):
         "jwt": {"jwks_file": str(jwks_file), "issuer": ISSUER, "audience": AUDIENCE,
                 "roles_claim": "roles"},
     }
-    proc = start_edge(work, cfg, owner="rbac")
     all_ports = [ports[n] for n in names]
     child_ports = [ports["listener"], ports["envoy_admin"], ports["lite"]]
     needles = [str(work)]
-    try:
-        proc.wait_for_line(f"milvus-edge ready on 127.0.0.1:{ports['listener']}", READY_TIMEOUT)
-    except BaseException:
-        if proc.proc.poll() is None:
-            proc.kill_group()
-        edgelib.kill_leftovers(all_ports, needles)
-        proc.close()
-        raise
+    proc = start_ready_edge(work, cfg, "rbac", ports["listener"], all_ports, needles)
     e = RBACEdge(proc, ports, api_key, keys)
     try:
         root = e.as_user("root")

@@ -19,8 +19,8 @@ from pymilvus import DataType, MilvusClient, MilvusException
 from pymilvus.grpc_gen import milvus_pb2, milvus_pb2_grpc, schema_pb2
 
 import edgelib
-from conftest import start_edge, stop_edge
-from edgelib import READY_TIMEOUT, TOKEN
+from conftest import start_ready_edge, stop_edge
+from edgelib import TOKEN
 
 CLUSTER = "default"
 SCHEMA_TTL = 2.0  # seconds; validation.schema_ttl below
@@ -70,18 +70,10 @@ def stack(tmp_path_factory, request):
         lites=[(ports["lite"], work / "lite")],
     )
     cfg["validation"] = {"schema_ttl": f"{SCHEMA_TTL:g}s"}
-    proc = start_edge(work, cfg, owner=request.node.nodeid)
     all_ports = [ports[n] for n in names]
     child_ports = [ports["listener"], ports["envoy_admin"], ports["lite"]]
     needles = [str(work)]
-    try:
-        proc.wait_for_line(f"milvus-edge ready on 127.0.0.1:{ports['listener']}", READY_TIMEOUT)
-    except BaseException:
-        if proc.proc.poll() is None:
-            proc.kill_group()
-        edgelib.kill_leftovers(all_ports, needles)
-        proc.close()
-        raise
+    proc = start_ready_edge(work, cfg, request.node.nodeid, ports["listener"], all_ports, needles)
     yield Stack(proc, ports)
     stop_edge(proc, child_ports, all_ports, needles)
 
