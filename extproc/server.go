@@ -3,6 +3,7 @@ package extproc
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"strings"
@@ -187,6 +188,11 @@ var ddlMode = &extprocv3.ProcessingMode{
 }
 
 func (p *processor) requestBody(b *extprocsvc.HttpBody) *extprocsvc.ProcessingResponse {
+	if n := len(b.GetBody()); n > p.s.c.MaxLen {
+		// Envoy buffers HTTP/2 bodies past the listener's buffer limit, so the
+		// limit is enforced here, where the whole body is seen.
+		return p.reject(codes.InvalidArgument, fmt.Sprintf("request of %d bytes exceeds the limit of %d bytes (listener.max_request_bytes)", n, p.s.c.MaxLen))
+	}
 	switch {
 	case p.grpcCall:
 		return p.grpcBody(b.GetBody())

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -151,5 +152,15 @@ func TestWatchSampling(t *testing.T) {
 	}
 	if New(Config{}).claimWatch() {
 		t.Fatal("watching with WatchEvery 0")
+	}
+}
+
+func TestOversizedRequestIsInvalidArgument(t *testing.T) {
+	p := processor{s: New(Config{Log: slog.New(slog.NewTextHandler(io.Discard, nil)), MaxLen: 64})}
+	p.requestHeaders(headers(":path", "/milvus.proto.milvus.MilvusService/Query", "content-type", "application/grpc"))
+	r := p.requestBody(&extprocv3.HttpBody{Body: grpcBody(t, &milvuspb.QueryRequest{CollectionName: "docs", Expr: strings.Repeat("x", 100)}), EndOfStream: true})
+	ir := r.GetImmediateResponse()
+	if ir.GetGrpcStatus().GetStatus() != uint32(codes.InvalidArgument) || !strings.Contains(string(ir.GetBody()), "listener.max_request_bytes") {
+		t.Fatalf("oversized request → %v", r)
 	}
 }

@@ -74,8 +74,9 @@ type Log struct {
 type Listener struct {
 	// Address is host:port. Default 127.0.0.1:19530 (Milvus's port).
 	Address string `yaml:"address"`
-	// MaxRequestBytes bounds one buffered request body (ext_proc reads whole bodies).
-	// Default 67108864 (64 MiB); larger requests are refused by Envoy.
+	// MaxRequestBytes bounds one request body (ext_proc reads whole bodies); a
+	// larger request is refused with INVALID_ARGUMENT. It is also Envoy's
+	// per-connection buffer limit. Default 67108864 (64 MiB).
 	MaxRequestBytes uint32 `yaml:"max_request_bytes"`
 	// AccessLog is a file Envoy writes one JSON line per request to, with the
 	// authz decision id. Default "" (off).
