@@ -26,6 +26,7 @@ type options struct {
 	out, edgeBin, envoyBin, liteBin string
 	keep                            bool
 	steps, ops                      string
+	edgeYAML                        string
 }
 
 func main() {
@@ -36,6 +37,7 @@ func main() {
 	flag.IntVar(&o.streams, "streams", 16, "concurrent closed-loop streams (spread over the connections)")
 	flag.IntVar(&o.concurrency, "envoy-concurrency", 2, "Envoy worker threads (every Envoy of the ladder)")
 	flag.BoolVar(&o.lite, "lite", true, "add the milvus-lite Search row set")
+	flag.StringVar(&o.edgeYAML, "edge-yaml", "", `extra top-level config for the full-chain edge, e.g. "auth: {decision_cache_ttl: 10s}" (levers)`)
 	flag.StringVar(&o.out, "out", "bench/results", "where latest.json and latest.md go")
 	flag.StringVar(&o.edgeBin, "edge", envOr("MILVUS_EDGE_BIN", "bin/milvus-edge"), "milvus-edge binary")
 	flag.StringVar(&o.envoyBin, "envoy", os.Getenv("ENVOY_BIN"), "envoy binary")
@@ -214,7 +216,8 @@ clusters:
 %sroutes:
 %s  - name: default
     cluster: fake
-`, p.listener, p.envoyAdmin, o.concurrency, p.xds, p.filters, p.admin, clusters, routes)
+%s
+`, p.listener, p.envoyAdmin, o.concurrency, p.xds, p.filters, p.admin, clusters, routes, o.edgeYAML)
 	if err := os.WriteFile(p.config, []byte(yaml), 0o644); err != nil {
 		return nil, p, err
 	}
