@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"reflect"
+	"strings"
 	"sync"
 	"time"
 
@@ -97,7 +98,7 @@ func listen(cfg *config.Config) ([]net.Listener, error) {
 		{"edge.filters_address", cfg.Edge.FiltersAddress},
 		{"edge.admin_address", cfg.Edge.AdminAddress},
 	} {
-		l, err := net.Listen("tcp", a.addr)
+		l, err := listenAddr(a.addr)
 		if err != nil {
 			for _, x := range out {
 				x.Close()
@@ -107,6 +108,18 @@ func listen(cfg *config.Config) ([]net.Listener, error) {
 		out = append(out, l)
 	}
 	return out, nil
+}
+
+// listenAddr listens on host:port, or on a Unix socket for "unix:/path"
+// (a stale socket file from an earlier run is removed first).
+func listenAddr(addr string) (net.Listener, error) {
+	if p, ok := strings.CutPrefix(addr, config.UnixPrefix); ok {
+		if err := os.Remove(p); err != nil && !os.IsNotExist(err) {
+			return nil, err
+		}
+		return net.Listen("unix", p)
+	}
+	return net.Listen("tcp", addr)
 }
 
 // launch starts the milvus-lite servers, then Envoy, supervises them, and

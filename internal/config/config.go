@@ -100,7 +100,8 @@ type Envoy struct {
 type Edge struct {
 	// XDSAddress serves ADS to Envoy. Default 127.0.0.1:18000.
 	XDSAddress string `yaml:"xds_address"`
-	// FiltersAddress serves ext_authz and ext_proc to Envoy. Default 127.0.0.1:18001.
+	// FiltersAddress serves ext_authz and ext_proc to Envoy: host:port, or
+	// unix:/path for a Unix socket (Envoy on the same host). Default 127.0.0.1:18001.
 	FiltersAddress string `yaml:"filters_address"`
 	// AdminAddress serves the edge admin API (/healthz, /v1/status). Default 127.0.0.1:9091.
 	AdminAddress string `yaml:"admin_address"`

@@ -83,6 +83,10 @@ routes: [{cluster: qn}]`, []string{"field weight not found"}},
 edge: {filter_timeout: soon}
 clusters: [{name: qn, endpoints: [{address: 10.0.0.1:1}]}]
 routes: [{cluster: qn}]`, []string{`"soon" is not a duration`}},
+		{"relative unix socket", `
+edge: {filters_address: "unix:run/f.sock"}
+clusters: [{name: qn, endpoints: [{address: 10.0.0.1:1}]}]
+routes: [{cluster: qn}]`, []string{`edge.filters_address: a unix: address needs an absolute path`}},
 		{"launch without data dir", `
 clusters: [{name: qn, endpoints: [{address: 10.0.0.1:1}]}]
 routes: [{cluster: qn}]

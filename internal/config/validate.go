@@ -103,10 +103,10 @@ func (c *Config) Validate() error {
 	hostPort(bad, "listener.address", c.Listener.Address)
 	hostPort(bad, "envoy.admin_address", c.Envoy.AdminAddress)
 	hostPort(bad, "edge.xds_address", c.Edge.XDSAddress)
-	hostPort(bad, "edge.filters_address", c.Edge.FiltersAddress)
+	hostPortOrUnix(bad, "edge.filters_address", c.Edge.FiltersAddress)
 	hostPort(bad, "edge.admin_address", c.Edge.AdminAddress)
 	hostPort(bad, "edge.xds_advertise_address", c.Edge.XDSAdvertiseAddress)
-	hostPort(bad, "edge.filters_advertise_address", c.Edge.FiltersAdvertiseAddress)
+	hostPortOrUnix(bad, "edge.filters_advertise_address", c.Edge.FiltersAdvertiseAddress)
 	if c.Listener.MaxRequestBytes < 1<<16 {
 		bad("listener.max_request_bytes", "must be at least 65536, got %d", c.Listener.MaxRequestBytes)
 	}
@@ -248,6 +248,19 @@ func oneOf(bad badFunc, path, v string, allowed ...string) {
 		}
 	}
 	bad(path, "must be one of %s, got %q", strings.Join(allowed, ", "), v)
+}
+
+// UnixPrefix marks a Unix socket address ("unix:/run/milvus-edge/filters.sock").
+const UnixPrefix = "unix:"
+
+func hostPortOrUnix(bad badFunc, path, v string) {
+	if p, ok := strings.CutPrefix(v, UnixPrefix); ok {
+		if !strings.HasPrefix(p, "/") || len(p) > 100 {
+			bad(path, "a unix: address needs an absolute path of at most 100 bytes, got %q", p)
+		}
+		return
+	}
+	hostPort(bad, path, v)
 }
 
 func hostPort(bad badFunc, path, v string) {

@@ -3,6 +3,8 @@ package integration
 import (
 	"context"
 	"fmt"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -80,5 +82,31 @@ func TestMalformedRequestIsInvalidArgument(t *testing.T) {
 	t.Logf("bad frame → %v %q", st.Code(), st.Message())
 	if n := testenv.Counter(t, e.Ports.EnvoyAdmin, "cluster.default.upstream_rq_total"); n != 0 {
 		t.Fatalf("backend saw %d requests", n)
+	}
+}
+
+// TestFiltersOnUnixSocket: Envoy reaches ext_authz and ext_proc over a Unix
+// socket (edge.filters_address: unix:/path).
+func TestFiltersOnUnixSocket(t *testing.T) {
+	testenv.Setup(t)
+	backend := testenv.MilvusLite(t)
+	p := testenv.NewPorts(t)
+	sock := filepath.Join(t.TempDir(), "filters.sock")
+	yaml := strings.Replace(p.ConfigHead(), "filters_address: "+p.Filters, "filters_address: unix:"+sock, 1)
+	e := testenv.Run(t, yaml+fmt.Sprintf(`clusters:
+  - name: default
+    endpoints: [{address: %s}]
+routes:
+  - cluster: default
+`, backend), p)
+	c := testenv.Client(t, e.Ports.Listener)
+	ctx, cancel := context.WithTimeout(testenv.Root(context.Background()), 5*time.Second)
+	defer cancel()
+	if _, err := c.HasCollection(ctx, &milvuspb.HasCollectionRequest{CollectionName: "docs"}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := c.HasCollection(context.Background(), &milvuspb.HasCollectionRequest{CollectionName: "docs"})
+	if status.Code(err) != codes.Unauthenticated {
+		t.Fatalf("without credentials over the socket path: %v", err)
 	}
 }

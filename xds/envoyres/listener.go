@@ -180,6 +180,9 @@ func adsSource() *corev3.ConfigSource {
 }
 
 func socketAddress(a ir.Address) *corev3.Address {
+	if a.Pipe != "" {
+		return &corev3.Address{Address: &corev3.Address_Pipe{Pipe: &corev3.Pipe{Path: a.Pipe}}}
+	}
 	return &corev3.Address{Address: &corev3.Address_SocketAddress{SocketAddress: &corev3.SocketAddress{
 		Address:       a.Host,
 		PortSpecifier: &corev3.SocketAddress_PortValue{PortValue: a.Port},

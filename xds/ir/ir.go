@@ -38,10 +38,12 @@ type FilterServer struct {
 	AuthzBodyBytes uint32
 }
 
-// Address is a host (IP or DNS name) and port.
+// Address is a host (IP or DNS name) and port, or a Unix socket path.
 type Address struct {
 	Host string
 	Port uint32
+	// Pipe is a Unix socket path; Host and Port are unused when it is set.
+	Pipe string
 	// IsIP says Host is a literal IP address (EDS needs IPs; names use DNS clusters).
 	IsIP bool
 }

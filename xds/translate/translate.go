@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"strings"
 
 	"github.com/milvus-edge/milvus-edge/internal/config"
 	"github.com/milvus-edge/milvus-edge/xds/ir"
@@ -61,6 +62,9 @@ func Translate(c *config.Config, o Options) (*ir.Gateway, error) {
 }
 
 func addr(s string) (ir.Address, error) {
+	if p, ok := strings.CutPrefix(s, config.UnixPrefix); ok {
+		return ir.Address{Pipe: p, IsIP: true}, nil
+	}
 	host, port, err := net.SplitHostPort(s)
 	if err != nil {
 		return ir.Address{}, err

@@ -27,6 +27,7 @@ type options struct {
 	keep                            bool
 	steps, ops                      string
 	edgeYAML                        string
+	filtersUnix                     bool
 }
 
 func main() {
@@ -37,6 +38,7 @@ func main() {
 	flag.IntVar(&o.streams, "streams", 16, "concurrent closed-loop streams (spread over the connections)")
 	flag.IntVar(&o.concurrency, "envoy-concurrency", 2, "Envoy worker threads (every Envoy of the ladder)")
 	flag.BoolVar(&o.lite, "lite", true, "add the milvus-lite Search row set")
+	flag.BoolVar(&o.filtersUnix, "filters-unix", false, "serve the edge's filters on a Unix socket (lever)")
 	flag.StringVar(&o.edgeYAML, "edge-yaml", "", `extra top-level config for the full-chain edge, e.g. "auth: {decision_cache_ttl: 10s}" (levers)`)
 	flag.StringVar(&o.out, "out", "bench/results", "where latest.json and latest.md go")
 	flag.StringVar(&o.edgeBin, "edge", envOr("MILVUS_EDGE_BIN", "bin/milvus-edge"), "milvus-edge binary")
@@ -200,6 +202,11 @@ type edgeAddrs struct{ listener, envoyAdmin, xds, filters, admin, config string 
 func startEdge(dir string, o options, fakeAddr, liteAddr string) (*Child, edgeAddrs, error) {
 	p := edgeAddrs{listener: freeAddr(), envoyAdmin: freeAddr(), xds: freeAddr(), filters: freeAddr(), admin: freeAddr(),
 		config: filepath.Join(dir, "edge.yaml")}
+	network, dialAddr := "tcp", p.filters
+	if o.filtersUnix {
+		dialAddr = filepath.Join(dir, "filters.sock")
+		network, p.filters = "unix", "unix:"+dialAddr
+	}
 	clusters := fmt.Sprintf("  - name: fake\n    endpoints: [{address: %s}]\n", fakeAddr)
 	routes := ""
 	if liteAddr != "" {
@@ -229,7 +236,7 @@ clusters:
 		if !httpOK("http://" + p.admin + "/healthz") {
 			return fmt.Errorf("admin /healthz not answering")
 		}
-		conn, err := net.DialTimeout("tcp", p.filters, time.Second)
+		conn, err := net.DialTimeout(network, dialAddr, time.Second)
 		if err == nil {
 			conn.Close()
 		}
