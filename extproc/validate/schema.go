@@ -116,8 +116,17 @@ func NewSchema(cs *schemapb.CollectionSchema, partitions []string, properties ..
 	if s.pk < 0 {
 		return nil, fmt.Errorf("validate: collection %s has no primary key", cs.GetName())
 	}
-	if !cs.GetEnableDynamicField() {
+	switch {
+	case !cs.GetEnableDynamicField():
 		s.dynamic = -1
+	case s.dynamic < 0:
+		// Some servers (milvus-lite 3.x) report enable_dynamic_field without
+		// listing the $meta field that holds the dynamic keys; clients still
+		// send a $meta JSON column, so the field is added here.
+		meta := &schemapb.FieldSchema{Name: metaFieldName, DataType: schemapb.DataType_JSON, IsDynamic: true}
+		s.byName[metaFieldName] = len(s.fields)
+		s.fields = append(s.fields, newFieldInfo(meta))
+		s.dynamic = len(s.fields) - 1
 	}
 	for _, kvs := range [][]*commonpb.KeyValuePair{cs.GetProperties(), properties} {
 		if v, ok := lookup(kvs, queryModeKey); ok && v == queryModeLargeTopK {

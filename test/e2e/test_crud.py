@@ -76,3 +76,22 @@ def test_crud_through_edge(edge):
     finally:
         for c in (on_b, on_a, via_edge):
             c.close()
+
+
+def test_quick_setup_collection_with_dynamic_keys(edge):
+    """The README's flow: a quick-setup collection (dynamic field on) whose rows
+    carry keys beyond the schema, which pymilvus sends as the $meta column."""
+    name = "docs_quick"
+    rng = random.Random(7)
+    via_edge = MilvusClient(uri=edge.uri, token=TOKEN)
+    try:
+        via_edge.create_collection(name, dimension=DIM)
+        rows = [{"id": i, "vector": [rng.random() for _ in range(DIM)], "color": ["red", "blue"][i % 2]}
+                for i in range(100)]
+        assert via_edge.insert(name, rows)["insert_count"] == 100
+        hits = via_edge.search(name, data=[rows[5]["vector"]], limit=3, output_fields=["color"])
+        assert hits[0][0]["id"] == 5 and hits[0][0]["entity"]["color"] == "blue"
+        got = via_edge.query(name, filter='color == "red"', output_fields=["id", "color"], limit=100)
+        assert sorted(r["id"] for r in got) == list(range(0, 100, 2))
+    finally:
+        via_edge.drop_collection(name)
