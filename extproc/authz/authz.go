@@ -11,7 +11,6 @@ import (
 	"errors"
 	"log/slog"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -62,11 +61,13 @@ type Server struct {
 	policy Policy
 	dlog   *DecisionLog
 	opts   atomic.Pointer[Options]
+	// ids are the identities of the bundle version they were built from.
+	ids atomic.Pointer[versionedStore]
+}
 
-	// mu guards store, the identities of the bundle version storeVer.
-	mu       sync.Mutex
-	store    *IdentityStore
-	storeVer string
+type versionedStore struct {
+	version string
+	store   *IdentityStore
 }
 
 // New returns an authz server; dlog may be nil (no decision log).
@@ -79,22 +80,23 @@ func New(log *slog.Logger, authn *Authenticator, p Policy, dlog *DecisionLog, o 
 // SetOptions replaces the run-time switches (config reload).
 func (s *Server) SetOptions(o Options) { s.opts.Store(&o) }
 
-// identities returns the identity store of bundle b, building it once per version.
+// identities returns the identity store of bundle b, built once per bundle
+// version without a lock on the hot path (two racing builds are equal).
 func (s *Server) identities(b *policy.Bundle) *IdentityStore {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.storeVer != b.Version || s.store == nil {
-		users := make(map[string]UserRecord, len(b.Users))
-		for name, u := range b.Users {
-			users[name] = UserRecord{PasswordHash: u.PasswordHash, Roles: u.Roles}
-		}
-		keys := make([]APIKeyRecord, 0, len(b.APIKeys))
-		for _, k := range b.APIKeys {
-			keys = append(keys, APIKeyRecord{SHA256: k.SHA256, User: k.User, Roles: k.Roles})
-		}
-		s.store, s.storeVer = NewIdentityStore(users, keys), b.Version
+	if v := s.ids.Load(); v != nil && v.version == b.Version {
+		return v.store
 	}
-	return s.store
+	users := make(map[string]UserRecord, len(b.Users))
+	for name, u := range b.Users {
+		users[name] = UserRecord{PasswordHash: u.PasswordHash, Roles: u.Roles}
+	}
+	keys := make([]APIKeyRecord, 0, len(b.APIKeys))
+	for _, k := range b.APIKeys {
+		keys = append(keys, APIKeyRecord{SHA256: k.SHA256, User: k.User, Roles: k.Roles})
+	}
+	v := &versionedStore{version: b.Version, store: NewIdentityStore(users, keys)}
+	s.ids.Store(v)
+	return v.store
 }
 
 // Check authenticates and authorizes one request.
