@@ -511,3 +511,25 @@ test_every_group_member_has_object_type if {
 		}
 	}
 }
+
+# ---------------------------------------------------------------- several names (Flush)
+
+flush(names) := json.patch(coll("Flush", names[0]), [{"op": "add", "path": "/milvus/object_names", "value": names}])
+
+test_flush_every_name_granted if {
+	roles := {"reader": {"grants": [
+		{"object_type": "Collection", "db": "default", "object_name": "docs", "privilege": "Flush"},
+		{"object_type": "Collection", "db": "default", "object_name": "logs", "privilege": "Flush"},
+	]}}
+	allowed(flush(["docs", "logs"]), roles)
+}
+
+test_flush_one_name_not_granted if {
+	d := decide(flush(["docs", "secret"]), grant("Collection", "default", "docs", "Flush"))
+	d.allow == false
+	d.reason == deny_text("Flush", "reader", "default")
+}
+
+test_flush_first_name_not_granted if {
+	denied(flush(["secret", "docs"]), grant("Collection", "default", "docs", "Flush"))
+}
