@@ -32,7 +32,15 @@ default decision := {"allow": false, "reason": "permission denied: incomplete au
 
 decision := {"allow": true, "reason": ""} if {
 	allow
+	not denied_name
 } else := {"allow": false, "reason": deny_reason}
+
+# Flush names several collections (input.milvus.object_names) and Milvus checks
+# each: every one must be allowed on its own. Absent for every other RPC.
+denied_name if {
+	some name in input.milvus.object_names
+	not allow with input.milvus.object_name as name
+}
 
 # Milvus's text (internal/proxy/privilege_interceptor.go).
 deny_reason := sprintf(
