@@ -8,8 +8,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
-
-	"github.com/milvus-edge/milvus-edge/extproc/milvusgrpc"
 )
 
 // DefaultDB is the database Milvus uses when a request names none.
@@ -23,30 +21,6 @@ type Request struct {
 	DB string
 	// Collection is the collection the request names, "" when none.
 	Collection string
-}
-
-// decodeGRPC decodes a MilvusService request body. Unknown methods decode to
-// a Request with only the API set; they pass through untouched.
-func decodeGRPC(path string, body []byte, encoding, dbHeader string, maxLen int) (*Request, error) {
-	m, ok := milvusgrpc.Lookup(path)
-	if !ok {
-		return &Request{API: strings.TrimPrefix(path, "/"), DB: orDefault(dbHeader)}, nil
-	}
-	req := &Request{API: m.Name}
-	msg, err := milvusgrpc.Frame(body, encoding, maxLen)
-	if err != nil {
-		return nil, fmt.Errorf("invalid %s request: %w", m.Name, err)
-	}
-	db, coll, err := m.Names(msg)
-	if err != nil {
-		return nil, fmt.Errorf("invalid %s request: %w", m.Name, err)
-	}
-	req.Collection = coll
-	req.DB = db
-	if req.DB == "" {
-		req.DB = orDefault(dbHeader)
-	}
-	return req, nil
 }
 
 // restNames is the part of a REST v2 body the route needs.

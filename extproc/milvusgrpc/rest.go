@@ -138,15 +138,6 @@ func LookupREST(path string) (*Method, bool) {
 	return m, ok
 }
 
-// RESTPaths returns every known REST v2 path (for tests and docs).
-func RESTPaths() []string {
-	out := make([]string, 0, len(restMethods))
-	for p := range restMethods {
-		out = append(out, p)
-	}
-	return out
-}
-
 // restBody holds the REST v2 request keys Info is filled from. Decoding into
 // a struct matches keys as Milvus's own binding does (encoding/json: exact
 // match preferred, then case-insensitive, last duplicate wins), so that

@@ -70,9 +70,6 @@ func (p *Proc) relay(log *slog.Logger, r io.Reader) {
 	_, _ = io.Copy(io.Discard, r)
 }
 
-// Pid returns the process id.
-func (p *Proc) Pid() int { return p.cmd.Process.Pid }
-
 // Done is closed when the process has exited.
 func (p *Proc) Done() <-chan struct{} { return p.done }
 

@@ -67,7 +67,7 @@ func buildLoadAssignment(c ir.Cluster) *endpointv3.ClusterLoadAssignment {
 // server: HTTP/2 with keepalive so a dead filter server is noticed quickly.
 func buildFilterCluster(f ir.FilterServer) *clusterv3.Cluster {
 	typ := clusterv3.Cluster_STATIC
-	if !f.Address.IsIP {
+	if f.Address.NeedsDNS() {
 		typ = clusterv3.Cluster_STRICT_DNS
 	}
 	return &clusterv3.Cluster{

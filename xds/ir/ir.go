@@ -48,7 +48,8 @@ type Address struct {
 	IsIP bool
 }
 
-func (a Address) String() string { return fmt.Sprintf("%s:%d", a.Host, a.Port) }
+// NeedsDNS says Envoy must resolve the address (a host name, not an IP or a socket path).
+func (a Address) NeedsDNS() bool { return a.Pipe == "" && !a.IsIP }
 
 // LBPolicy is how Envoy picks an endpoint inside a cluster; every policy honours weights.
 type LBPolicy int
@@ -72,7 +73,7 @@ type Cluster struct {
 // weights travel in CDS rather than EDS.
 func (c Cluster) UsesDNS() bool {
 	for _, ep := range c.Endpoints {
-		if !ep.Address.IsIP {
+		if ep.Address.NeedsDNS() {
 			return true
 		}
 	}

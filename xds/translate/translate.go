@@ -63,7 +63,7 @@ func Translate(c *config.Config, o Options) (*ir.Gateway, error) {
 
 func addr(s string) (ir.Address, error) {
 	if p, ok := strings.CutPrefix(s, config.UnixPrefix); ok {
-		return ir.Address{Pipe: p, IsIP: true}, nil
+		return ir.Address{Pipe: p}, nil
 	}
 	host, port, err := net.SplitHostPort(s)
 	if err != nil {
