@@ -129,26 +129,7 @@ func stringValue(m *milvusgrpc.Method, msg []byte, name protoreflect.Name) strin
 	if f == nil || f.Kind() != protoreflect.StringKind {
 		return ""
 	}
-	for len(msg) > 0 {
-		num, typ, n := protowire.ConsumeTag(msg)
-		if n < 0 {
-			return ""
-		}
-		msg = msg[n:]
-		if num == f.Number() && typ == protowire.BytesType {
-			v, n := protowire.ConsumeBytes(msg)
-			if n < 0 {
-				return ""
-			}
-			return string(v)
-		}
-		n = protowire.ConsumeFieldValue(num, typ, msg)
-		if n < 0 {
-			return ""
-		}
-		msg = msg[n:]
-	}
-	return ""
+	return string(fieldBytes(msg, f.Number()))
 }
 
 // responseOK says a DDL response reports success.
@@ -171,6 +152,8 @@ func responseOK(m *milvusgrpc.Method, msg []byte) bool {
 	return st.GetCode() == 0 && st.GetErrorCode() == commonpb.ErrorCode_Success
 }
 
+// fieldBytes returns the first length-delimited top-level field num of msg,
+// nil when absent or unreadable.
 func fieldBytes(msg []byte, num protowire.Number) []byte {
 	for len(msg) > 0 {
 		n0, typ, n := protowire.ConsumeTag(msg)
