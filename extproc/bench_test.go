@@ -27,7 +27,7 @@ func (f fixedSchemas) Get(context.Context, string, string, string) (*validate.Sc
 func (fixedSchemas) Invalidate(string, string, string) {}
 func (fixedSchemas) InvalidateDB(string, string)       {}
 
-func benchSchema(b *testing.B, dim int) *validate.Schema {
+func benchSchema(b testing.TB, dim int) *validate.Schema {
 	cs := &schemapb.CollectionSchema{Name: "docs", Fields: []*schemapb.FieldSchema{
 		{FieldID: 100, Name: "id", IsPrimaryKey: true, DataType: schemapb.DataType_Int64},
 		{FieldID: 101, Name: "vec", DataType: schemapb.DataType_FloatVector, TypeParams: []*commonpb.KeyValuePair{{Key: "dim", Value: strconv.Itoa(dim)}}},
@@ -40,7 +40,7 @@ func benchSchema(b *testing.B, dim int) *validate.Schema {
 	return s
 }
 
-func frameOf(b *testing.B, m proto.Message) []byte {
+func frameOf(b testing.TB, m proto.Message) []byte {
 	raw, err := proto.Marshal(m)
 	if err != nil {
 		b.Fatal(err)
@@ -50,7 +50,7 @@ func frameOf(b *testing.B, m proto.Message) []byte {
 	return append(out, raw...)
 }
 
-func searchBody(b *testing.B, dim int) []byte {
+func searchBody(b testing.TB, dim int) []byte {
 	vec := make([]byte, 4*dim)
 	for i := 0; i < dim; i++ {
 		binary.LittleEndian.PutUint32(vec[4*i:], math.Float32bits(float32(i)/float32(dim)))
@@ -67,7 +67,7 @@ func searchBody(b *testing.B, dim int) []byte {
 	})
 }
 
-func insertBody(b *testing.B, rows, dim int) []byte {
+func insertBody(b testing.TB, rows, dim int) []byte {
 	ids := make([]int64, rows)
 	titles := make([]string, rows)
 	vecs := make([]float32, rows*dim)

@@ -84,6 +84,11 @@ func (s *Server) claimWatch() bool {
 	return now-last >= int64(s.c.WatchEvery) && s.lastWatch.CompareAndSwap(last, now)
 }
 
+// watchDue says the next validated call would be sampled (without claiming it).
+func (s *Server) watchDue() bool {
+	return s.c.WatchEvery > 0 && s.c.Now().UnixNano()-s.lastWatch.Load() >= int64(s.c.WatchEvery)
+}
+
 // Process serves one HTTP request's stream: one processor, one method per phase.
 func (s *Server) Process(stream extprocsvc.ExternalProcessor_ProcessServer) error {
 	p := processor{s: s, ctx: stream.Context()}
@@ -211,35 +216,58 @@ func (p *processor) requestBody(b *extprocsvc.HttpBody) *extprocsvc.ProcessingRe
 }
 
 func (p *processor) grpcBody(body []byte) *extprocsvc.ProcessingResponse {
+	d := p.decide(body)
+	switch {
+	case d.bad != "":
+		return p.reject(codes.InvalidArgument, d.bad)
+	case d.refuse != nil:
+		return p.rejectTyped(d.refuse)
+	}
+	var bodyMut []byte
+	if d.newMsg != nil {
+		bodyMut = milvusgrpc.AppendFrame(nil, d.newMsg)
+	}
+	return bodyContinue(routeHeader(d.routeKey), bodyMut)
+}
+
+// decision is what the request side made of a gRPC call.
+type decision struct {
+	// bad is set for a request the edge cannot decode (gRPC INVALID_ARGUMENT).
+	bad string
+	// refuse is a Milvus status for a request that decoded but is refused.
+	refuse *validate.Error
+	// routeKey is the route key header value ("" = default route).
+	routeKey string
+	// newMsg replaces the message (db_name added from the dbname header).
+	newMsg []byte
+}
+
+func (p *processor) decide(body []byte) decision {
 	m := p.method
 	if m == nil {
-		return bodyContinue(routeHeader(orDefault(p.dbHeader)+"/"), nil)
+		return decision{routeKey: orDefault(p.dbHeader) + "/"}
 	}
 	msg, err := milvusgrpc.Frame(body, p.encoding, p.s.c.MaxLen)
 	if err != nil {
-		return p.reject(codes.InvalidArgument, "invalid "+m.Name+" request: "+err.Error())
+		return decision{bad: "invalid " + m.Name + " request: " + err.Error()}
 	}
 	db, coll, err := m.Names(msg)
 	if err != nil {
-		return p.reject(codes.InvalidArgument, "invalid "+m.Name+" request: "+err.Error())
+		return decision{bad: "invalid " + m.Name + " request: " + err.Error()}
 	}
 	req := &Request{API: m.Name, DB: db, Collection: coll}
-	var newMsg []byte
+	var d decision
 	if db == "" {
 		req.DB = orDefault(p.dbHeader)
 		if p.dbHeader != "" {
 			// As Milvus does, the dbname header names the database when the body does not.
-			newMsg = m.WithDB(msg, p.dbHeader)
+			d.newMsg = m.WithDB(msg, p.dbHeader)
 		}
 	}
-	if e := p.validate(m, msg, req); e != nil {
-		return p.rejectTyped(e)
+	if d.refuse = p.validate(m, msg, req); d.refuse == nil {
+		d.routeKey = req.RouteKey()
 	}
-	var bodyMut []byte
-	if newMsg != nil {
-		bodyMut = milvusgrpc.AppendFrame(nil, newMsg)
-	}
-	return bodyContinue(routeHeader(req.RouteKey()), bodyMut)
+	return d
 }
 
 // validate checks the request against Milvus's rules and the collection's

@@ -51,6 +51,16 @@ type Options struct {
 	RefuseUserRPCs bool
 	// DecisionCache keys decisions for the policy's decision cache.
 	DecisionCache bool
+	// SinglePass lets the Preprocessor do ext_proc's request-side work for
+	// allowed gRPC calls whose whole body is here (edge.single_pass).
+	SinglePass bool
+}
+
+// Preprocessor is ext_proc's request side run inside Check (see
+// extproc.Server.Preprocess): it returns the headers to set, or nil to leave
+// the call to ext_proc.
+type Preprocessor interface {
+	Preprocess(ctx context.Context, path, dbHeader, encoding string, body []byte) []*corev3.HeaderValueOption
 }
 
 // Server implements envoy.service.auth.v3.Authorization.
@@ -61,6 +71,7 @@ type Server struct {
 	policy Policy
 	dlog   *DecisionLog
 	opts   atomic.Pointer[Options]
+	pre    Preprocessor
 	// ids are the identities of the bundle version they were built from.
 	ids atomic.Pointer[versionedStore]
 }
@@ -76,6 +87,10 @@ func New(log *slog.Logger, authn *Authenticator, p Policy, dlog *DecisionLog, o 
 	s.opts.Store(&o)
 	return s
 }
+
+// UsePreprocessor sets the preprocessor that Options.SinglePass enables; call
+// it before serving.
+func (s *Server) UsePreprocessor(p Preprocessor) { s.pre = p }
 
 // SetOptions replaces the run-time switches (config reload).
 func (s *Server) SetOptions(o Options) { s.opts.Store(&o) }
@@ -152,7 +167,14 @@ func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.C
 		}
 		return deny(grpcCall, grpcCode(status), status, d.Reason, metadata(rec)), nil
 	}
-	return allow(id.User, d.Headers, metadata(rec)), nil
+	resp := allow(id.User, d.Headers, metadata(rec))
+	if o.SinglePass && s.pre != nil && grpcCall && h.GetHeaders()[PartialBodyHeader] != "true" {
+		ok := resp.GetOkResponse()
+		dbHeader, _, _ := strings.Cut(h.GetHeaders()["dbname"], ",")
+		path, _, _ := strings.Cut(h.GetPath(), "?")
+		ok.Headers = append(ok.Headers, s.pre.Preprocess(ctx, path, dbHeader, h.GetHeaders()["grpc-encoding"], h.GetRawBody())...)
+	}
+	return resp, nil
 }
 
 // userPrivileges are the privileges of the user, role and grant RPCs.

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
 	"github.com/milvus-io/milvus-proto/go-api/v2/milvuspb"
@@ -180,5 +181,55 @@ func TestMalformedFrameIsInvalidArgument(t *testing.T) {
 	resp, _ := s.Check(context.Background(), checkReq("application/grpc", b64("root:Milvus"), searchPath, []byte{0, 0, 0, 0, 3, 0x1a, 0x50, 'a'}))
 	if code.Code(resp.GetStatus().GetCode()) != code.Code_INVALID_ARGUMENT {
 		t.Fatalf("malformed frame: %v", resp.GetStatus())
+	}
+}
+
+// recordingPre is a Preprocessor that records its calls.
+type recordingPre struct{ paths []string }
+
+func (r *recordingPre) Preprocess(_ context.Context, path, _, _ string, _ []byte) []*corev3.HeaderValueOption {
+	r.paths = append(r.paths, path)
+	return []*corev3.HeaderValueOption{{Header: &corev3.HeaderValue{Key: "x-milvus-edge-checked", Value: "1"}}}
+}
+
+// TestSinglePassOnlyForAllowedWholeGRPCCalls: the preprocessor runs for
+// allowed gRPC calls whose whole body is here, and its headers are set; never
+// for denials, partial bodies, REST, or with the option off.
+func TestSinglePassOnlyForAllowedWholeGRPCCalls(t *testing.T) {
+	body := framed(t, &milvuspb.SearchRequest{CollectionName: "docs"})
+	partial := checkReq("application/grpc", b64("root:Milvus"), searchPath, body[:8])
+	partial.Attributes.Request.Http.Headers[PartialBodyHeader] = "true"
+	for _, tc := range []struct {
+		name   string
+		opts   Options
+		allow  bool
+		req    *authv3.CheckRequest
+		called bool
+	}{
+		{"allowed", Options{SinglePass: true}, true, checkReq("application/grpc", b64("root:Milvus"), searchPath, body), true},
+		{"option off", Options{}, true, checkReq("application/grpc", b64("root:Milvus"), searchPath, body), false},
+		{"denied", Options{SinglePass: true}, false, checkReq("application/grpc", b64("root:Milvus"), searchPath, body), false},
+		{"partial body", Options{SinglePass: true}, true, partial, false},
+		{"REST", Options{SinglePass: true}, true, checkReq("application/json", "Bearer root:Milvus", "/v2/vectordb/entities/search", []byte(`{"collectionName":"docs"}`)), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newServer(t, &fakePolicy{d: policy.Decision{Allow: tc.allow, Reason: "no"}}, tc.opts, nil)
+			pre := &recordingPre{}
+			s.UsePreprocessor(pre)
+			resp, err := s.Check(context.Background(), tc.req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := len(pre.paths) == 1; got != tc.called {
+				t.Fatalf("preprocessor called %d times, want called=%v", len(pre.paths), tc.called)
+			}
+			set := false
+			for _, h := range resp.GetOkResponse().GetHeaders() {
+				set = set || h.GetHeader().GetKey() == "x-milvus-edge-checked"
+			}
+			if set != tc.called {
+				t.Fatalf("checked header set=%v, want %v", set, tc.called)
+			}
+		})
 	}
 }

@@ -100,6 +100,7 @@ func NewFilters(ctx context.Context, log *slog.Logger, cfg *config.Config) (*Fil
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 		grpc.MaxRecvMsgSize(int(cfg.Listener.MaxRequestBytes)+1<<20),
 		grpc.MaxConcurrentStreams(100_000),
+		grpc.NumStreamWorkers(64),
 		// Requests ext_proc refused arrive here through Envoy's reject route and
 		// get the method's typed Milvus error.
 		grpc.UnknownServiceHandler(extproc.Responder),
@@ -116,7 +117,9 @@ func NewFilters(ctx context.Context, log *slog.Logger, cfg *config.Config) (*Fil
 	if cfg.Validation.Disabled {
 		epc.Schemas = nil
 	}
-	extprocv3.RegisterExternalProcessorServer(f.GRPC, extproc.New(epc))
+	ep := extproc.New(epc)
+	extprocv3.RegisterExternalProcessorServer(f.GRPC, ep)
+	f.Authz.UsePreprocessor(ep)
 	return f, nil
 }
 
@@ -132,6 +135,7 @@ func AuthzOptions(cfg *config.Config) authz.Options {
 		DryRun:         cfg.Auth.DryRun,
 		RefuseUserRPCs: cfg.Auth.UserRPCs == "refuse",
 		DecisionCache:  cfg.Auth.DecisionCacheTTL > 0,
+		SinglePass:     cfg.Edge.SinglePassOn(),
 	}
 }
 

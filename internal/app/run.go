@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"reflect"
 	"strings"
@@ -274,11 +275,17 @@ func hash(b []byte) string {
 	return hex.EncodeToString(h[:8])
 }
 
-// serveAdmin serves /healthz and /v1/status on the edge admin address.
+// serveAdmin serves /healthz, /v1/* and /debug/pprof on the edge admin address.
 func serveAdmin(ctx context.Context, lis net.Listener, st *reloadState, xds *xdsserver.Server, f *Filters) error {
 	pol := f.Policy
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
+	// Go's profiler, for `go tool pprof http://<admin>/debug/pprof/profile`
+	// (the admin address is local and privileged, like Envoy's admin).
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	mux.HandleFunc("GET /v1/policy", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("content-type", "application/json")
 		_ = json.NewEncoder(w).Encode(pol.Status())

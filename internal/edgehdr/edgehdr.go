@@ -13,7 +13,10 @@ const (
 	// request ext_proc refused; Envoy routes such requests to the edge's own
 	// responder, which answers with the method's typed response.
 	Reject = "x-milvus-edge-reject"
+	// Checked marks a request ext_authz already decoded, validated and gave
+	// its route key: Envoy's routes for it skip ext_proc.
+	Checked = "x-milvus-edge-checked"
 )
 
 // Internal lists every header the edge owns.
-var Internal = []string{Route, User, Reject}
+var Internal = []string{Route, User, Reject, Checked}

@@ -95,7 +95,9 @@ func buildExtAuthz(f ir.FilterServer) *extauthzv3.ExtAuthz {
 		Services:            &extauthzv3.ExtAuthz_GrpcService{GrpcService: filterService(f.Timeout)},
 		TransportApiVersion: corev3.ApiVersion_V3,
 		FailureModeAllow:    false,
-		StatusOnError:       &typev3.HttpStatus{Code: typev3.StatusCode_ServiceUnavailable},
+		// The edge sets the route key for calls it fully checked (single pass).
+		ClearRouteCache: true,
+		StatusOnError:   &typev3.HttpStatus{Code: typev3.StatusCode_ServiceUnavailable},
 		WithRequestBody: &extauthzv3.BufferSettings{
 			MaxRequestBytes:     f.AuthzBodyBytes,
 			AllowPartialMessage: true,

@@ -20,10 +20,19 @@ import (
 // each rule matches that header with a regex made from its globs. The last
 // rule matches every request, including those without a key (Connect,
 // GetVersion, database calls).
+//
+// ext_authz does ext_proc's request work itself for calls whose whole body it
+// receives (edge.single_pass) and marks them with edgehdr.Checked: each rule
+// has a twin, first, that matches such calls and skips ext_proc.
 func buildRouteConfig(g *ir.Gateway) *routev3.RouteConfiguration {
 	vh := &routev3.VirtualHost{Name: "milvus", Domains: []string{"*"}}
-	// Requests ext_proc refused go to the edge's responder (on the filter
-	// server), which answers with the method's typed Milvus error.
+	skipProc := map[string]*anypb.Any{
+		ExtProcName: mustAny(&extprocv3.ExtProcPerRoute{Override: &extprocv3.ExtProcPerRoute_Disabled{Disabled: true}}),
+	}
+	// Requests ext_authz or ext_proc refused go to the edge's responder (on
+	// the filter server), which answers with the method's typed Milvus error.
+	// Only the edge sets the header, so a request on this route is done with:
+	// ext_proc is off here (a refusal by ext_proc comes after its start).
 	vh.Routes = append(vh.Routes, &routev3.Route{
 		Name: "milvus-edge-reject",
 		Match: &routev3.RouteMatch{
@@ -36,18 +45,21 @@ func buildRouteConfig(g *ir.Gateway) *routev3.RouteConfiguration {
 		Action: &routev3.Route_Route{Route: &routev3.RouteAction{
 			ClusterSpecifier: &routev3.RouteAction_Cluster{Cluster: FilterCluster},
 		}},
+		TypedPerFilterConfig: skipProc,
 	})
 	// Calls that carry no names skip ext_proc and take the default route.
 	def := g.Routes[len(g.Routes)-1]
 	for _, p := range g.SkipProcessing {
 		vh.Routes = append(vh.Routes, &routev3.Route{
-			Name:   "skip-processing" + p,
-			Match:  &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Path{Path: p}},
-			Action: &routev3.Route_Route{Route: buildRouteAction(def)},
-			TypedPerFilterConfig: map[string]*anypb.Any{
-				ExtProcName: mustAny(&extprocv3.ExtProcPerRoute{Override: &extprocv3.ExtProcPerRoute_Disabled{Disabled: true}}),
-			},
+			Name:                 "skip-processing" + p,
+			Match:                &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Path{Path: p}},
+			Action:               &routev3.Route_Route{Route: buildRouteAction(def)},
+			TypedPerFilterConfig: skipProc,
 		})
+	}
+	checked := &routev3.HeaderMatcher{
+		Name:                 edgehdr.Checked,
+		HeaderMatchSpecifier: &routev3.HeaderMatcher_PresentMatch{PresentMatch: true},
 	}
 	for _, r := range g.Routes {
 		match := &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: "/"}}
@@ -61,10 +73,19 @@ func buildRouteConfig(g *ir.Gateway) *routev3.RouteConfiguration {
 				}},
 			}}
 		}
+		action := buildRouteAction(r)
 		vh.Routes = append(vh.Routes, &routev3.Route{
+			Name: r.Name + "/checked",
+			Match: &routev3.RouteMatch{
+				PathSpecifier: match.PathSpecifier,
+				Headers:       append([]*routev3.HeaderMatcher{checked}, match.Headers...),
+			},
+			Action:               &routev3.Route_Route{Route: action},
+			TypedPerFilterConfig: skipProc,
+		}, &routev3.Route{
 			Name:   r.Name,
 			Match:  match,
-			Action: &routev3.Route_Route{Route: buildRouteAction(r)},
+			Action: &routev3.Route_Route{Route: action},
 		})
 	}
 	return &routev3.RouteConfiguration{Name: RouteConfigName, VirtualHosts: []*routev3.VirtualHost{vh}}

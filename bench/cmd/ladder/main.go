@@ -10,7 +10,9 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -28,6 +30,7 @@ type options struct {
 	steps, ops                      string
 	edgeYAML                        string
 	filtersUnix                     bool
+	profileDir                      string
 }
 
 func main() {
@@ -40,6 +43,7 @@ func main() {
 	flag.BoolVar(&o.lite, "lite", true, "add the milvus-lite Search row set")
 	flag.BoolVar(&o.filtersUnix, "filters-unix", false, "serve the edge's filters on a Unix socket (lever)")
 	flag.StringVar(&o.edgeYAML, "edge-yaml", "", `extra top-level config for the full-chain edge, e.g. "auth: {decision_cache_ttl: 10s}" (levers)`)
+	flag.StringVar(&o.profileDir, "edge-profile", "", "write a CPU profile of the edge over each measured window into this folder (<step>_<backend>_<op>.pprof)")
 	flag.StringVar(&o.out, "out", "bench/results", "where latest.json and latest.md go")
 	flag.StringVar(&o.edgeBin, "edge", envOr("MILVUS_EDGE_BIN", "bin/milvus-edge"), "milvus-edge binary")
 	flag.StringVar(&o.envoyBin, "envoy", os.Getenv("ENVOY_BIN"), "envoy binary")
@@ -154,7 +158,11 @@ func run(o options) (err error) {
 				continue
 			}
 			logf("%-17s %-11s %-6s: %s warm-up + %s…", step, w.Backend, w.Op, o.warmup, o.duration)
-			r, err := measure(o, w, step, targets[w.Backend], edge, envoyProc, lite)
+			prof := ""
+			if o.profileDir != "" {
+				prof = filepath.Join(o.profileDir, strings.NewReplacer("+", "-").Replace(step)+"_"+w.Backend+"_"+w.Op+".pprof")
+			}
+			r, err := measure(o, w, step, targets[w.Backend], edge, envoyProc, lite, edgePorts.admin, prof)
 			if err != nil {
 				envoyProc.Stop()
 				return err
@@ -328,12 +336,24 @@ func take(edge, envoy, lite *Child) sample {
 	return s
 }
 
-func measure(o options, w Workload, step, target string, edge, envoy, lite *Child) (Row, error) {
+func measure(o options, w Workload, step, target string, edge, envoy, lite *Child, edgeAdmin, profile string) (Row, error) {
 	var s0, s1 sample
+	profDone := make(chan error, 1)
 	res, err := Run(target, w, o.conns, o.streams, Window{Warmup: o.warmup, Duration: o.duration,
-		OnStart: func() { s0 = take(edge, envoy, lite) }, OnEnd: func() { s1 = take(edge, envoy, lite) }})
+		OnStart: func() {
+			s0 = take(edge, envoy, lite)
+			if profile != "" {
+				go func() { profDone <- fetchProfile(edgeAdmin, o.duration, profile) }()
+			}
+		},
+		OnEnd: func() { s1 = take(edge, envoy, lite) }})
 	if err != nil {
 		return Row{}, err
+	}
+	if profile != "" {
+		if err := <-profDone; err != nil {
+			return Row{}, fmt.Errorf("edge profile: %w", err)
+		}
 	}
 	r := Row{Backend: w.Backend, Op: w.Op, Step: step, Requests: res.OK, Errors: res.Errors, ErrorSamples: res.ErrorsByMsg,
 		RPS:   float64(res.OK) / o.duration.Seconds(),
@@ -354,6 +374,30 @@ func measure(o options, w Workload, step, target string, edge, envoy, lite *Chil
 		r.MachineBusyPct = 100 * float64(s1.busy-s0.busy) / float64(dt)
 	}
 	return r, nil
+}
+
+// fetchProfile saves the edge's CPU profile over d (its admin /debug/pprof).
+func fetchProfile(admin string, d time.Duration, path string) error {
+	secs := int(d.Round(time.Second) / time.Second)
+	if secs < 1 {
+		secs = 1
+	}
+	resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", admin, secs))
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s", resp.Status, b)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(path, b, 0o644)
 }
 
 func us(d time.Duration) float64 { return float64(d) / 1e3 }

@@ -1,0 +1,53 @@
+package extproc
+
+import (
+	"context"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+
+	"github.com/milvus-edge/milvus-edge/extproc/milvusgrpc"
+	"github.com/milvus-edge/milvus-edge/internal/edgehdr"
+)
+
+// Preprocess does ext_proc's request-side work for a gRPC call whose whole
+// body ext_authz already holds: decode, validate, route key. It returns the
+// headers for ext_authz to set — the route key and edgehdr.Checked, or the
+// typed refusal for the responder — and Envoy's routes then skip ext_proc
+// for the call, saving Envoy and the edge one more gRPC stream per request.
+//
+// It returns nil, leaving the call to ext_proc, whenever ext_proc has more to
+// do than the request side: a body that is not whole (larger than ext_authz's
+// buffer) or does not decode, DDL (its response invalidates the cache), the
+// call chosen to have its response watched, and a body that needs db_name
+// added from the dbname header (ext_authz cannot replace a body).
+func (s *Server) Preprocess(ctx context.Context, path, dbHeader, encoding string, body []byte) []*corev3.HeaderValueOption {
+	m, ok := milvusgrpc.Lookup(path)
+	switch {
+	case !ok || len(body) > s.c.MaxLen:
+		return nil
+	case s.c.Schemas != nil && (ddlKinds[m.Name] != 0 || dataChecks[m.Name] != nil && s.watchDue()):
+		return nil
+	}
+	p := processor{s: s, ctx: ctx, path: path, dbHeader: dbHeader, encoding: encoding, grpcCall: true, method: m}
+	d := p.decide(body)
+	switch {
+	case d.bad != "" || d.newMsg != nil:
+		return nil
+	case d.refuse != nil:
+		return []*corev3.HeaderValueOption{setHeader(edgehdr.Reject, encodeReject(d.refuse.Status()))}
+	}
+	h := []*corev3.HeaderValueOption{setHeader(edgehdr.Checked, "1")}
+	if d.routeKey != "" {
+		h = append(h, setHeader(edgehdr.Route, d.routeKey))
+	}
+	return h
+}
+
+// setHeader is a header for ext_authz's OkHttpResponse, which reads value
+// (ext_proc reads raw_value).
+func setHeader(k, v string) *corev3.HeaderValueOption {
+	return &corev3.HeaderValueOption{
+		Header:       &corev3.HeaderValue{Key: k, Value: v},
+		AppendAction: corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD,
+	}
+}

@@ -1,0 +1,88 @@
+package extproc
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	extprocsvc "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
+	"github.com/milvus-io/milvus-proto/go-api/v2/milvuspb"
+
+	"github.com/milvus-edge/milvus-edge/internal/edgehdr"
+)
+
+// TestPreprocessAgreesWithExtProc: for the calls ext_authz may finish
+// (single pass), Preprocess sets the same route key or the same typed refusal
+// as ext_proc's own phases; for the others it declines (nil).
+func TestPreprocessAgreesWithExtProc(t *testing.T) {
+	const dim = 8
+	now := time.Unix(100, 0)
+	srv := New(Config{
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), MaxLen: 4096,
+		Schemas: fixedSchemas{benchSchema(t, dim)}, Router: func(string, string) string { return "default" },
+		WatchEvery: 50 * time.Millisecond, Now: func() time.Time { return now },
+	})
+	srv.claimWatch() // the sample of this instant is taken
+	const svc = "/milvus.proto.milvus.MilvusService/"
+	for _, tc := range []struct {
+		name, method, dbHeader string
+		body                   []byte
+		declines               bool
+	}{
+		{name: "search", method: "Search", body: searchBody(t, dim)},
+		{name: "search wrong dim", method: "Search", body: searchBody(t, 4)},
+		{name: "insert", method: "Insert", body: insertBody(t, 3, dim)},
+		{name: "query with db_name", method: "Query", body: frameOf(t, &milvuspb.QueryRequest{DbName: "tenant", CollectionName: "docs", Expr: "id > 0"})},
+		{name: "bad collection name", method: "HasCollection", body: frameOf(t, &milvuspb.HasCollectionRequest{CollectionName: "1abc"})},
+		{name: "no names", method: "ListDatabases", body: frameOf(t, &milvuspb.ListDatabasesRequest{})},
+		{name: "db_name from the header (body rewrite)", method: "HasCollection", dbHeader: "tenant", body: frameOf(t, &milvuspb.HasCollectionRequest{CollectionName: "docs"}), declines: true},
+		{name: "DDL", method: "DropCollection", body: frameOf(t, &milvuspb.DropCollectionRequest{CollectionName: "docs"}), declines: true},
+		{name: "larger than max_request_bytes", method: "Insert", body: insertBody(t, 200, dim), declines: true},
+		{name: "broken frame", method: "HasCollection", body: []byte{0, 0, 0, 0, 9, 0x1a, 0x50}, declines: true},
+		{name: "unknown method", method: "Nope", body: frameOf(t, &milvuspb.HasCollectionRequest{CollectionName: "docs"}), declines: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := map[string]string{}
+			hs := srv.Preprocess(context.Background(), svc+tc.method, tc.dbHeader, "", tc.body)
+			for _, h := range hs {
+				got[h.GetHeader().GetKey()] = h.GetHeader().GetValue()
+			}
+			if tc.declines {
+				if hs != nil {
+					t.Fatalf("Preprocess = %v, want nil (ext_proc's call)", got)
+				}
+				return
+			}
+			p := processor{s: srv, ctx: context.Background()}
+			p.requestHeaders(headers(":path", svc+tc.method, "content-type", "application/grpc", "dbname", tc.dbHeader))
+			r := p.requestBody(&extprocsvc.HttpBody{Body: tc.body, EndOfStream: true})
+			want := map[string]string{}
+			for _, h := range r.GetRequestBody().GetResponse().GetHeaderMutation().GetSetHeaders() {
+				want[h.GetHeader().GetKey()] = string(h.GetHeader().GetRawValue())
+			}
+			if _, refused := want[edgehdr.Reject]; !refused {
+				want[edgehdr.Checked] = "1"
+			}
+			if len(got) != len(want) {
+				t.Fatalf("Preprocess headers %v, ext_proc %v", got, want)
+			}
+			for k, v := range want {
+				if got[k] != v {
+					t.Fatalf("%s: Preprocess %q, ext_proc %q", k, got[k], v)
+				}
+			}
+			t.Logf("%v", got)
+		})
+	}
+	t.Run("the sampled response watch stays with ext_proc", func(t *testing.T) {
+		now = now.Add(50 * time.Millisecond)
+		if hs := srv.Preprocess(context.Background(), svc+"Search", "", "", searchBody(t, dim)); hs != nil {
+			t.Fatal("Preprocess took the call due for the response watch")
+		}
+		if !srv.claimWatch() {
+			t.Fatal("Preprocess claimed the watch ext_proc is to take")
+		}
+	})
+}

@@ -1,0 +1,168 @@
+package integration
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"math"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/milvus-io/milvus-proto/go-api/v2/commonpb"
+	"github.com/milvus-io/milvus-proto/go-api/v2/milvuspb"
+	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/milvus-edge/milvus-edge/internal/testenv"
+)
+
+const (
+	extProcStreams = "http.milvus.ext_proc.streams_started"
+	upstreamTotal  = "cluster.default.upstream_rq_total"
+)
+
+// TestSinglePass: with edge.single_pass (the default) ext_authz decodes,
+// validates and routes the calls whose whole body it receives, and Envoy
+// skips ext_proc for them; ext_proc still runs for DDL, for bodies larger
+// than ext_authz's buffer and for db_name rewrites. With single_pass off,
+// every such call takes ext_proc. Clients see the same answers either way.
+func TestSinglePass(t *testing.T) {
+	for _, on := range []bool{true, false} {
+		t.Run(fmt.Sprintf("single_pass=%v", on), func(t *testing.T) {
+			testenv.Setup(t)
+			backend := testenv.MilvusLite(t)
+			p := testenv.NewPorts(t)
+			head := strings.Replace(p.ConfigHead(), "edge: {", fmt.Sprintf("edge: {single_pass: %v, ", on), 1)
+			e := testenv.Run(t, head+fmt.Sprintf(`clusters:
+  - name: default
+    endpoints: [{address: %s}]
+routes:
+  - cluster: default
+auth: {max_body_bytes: 8192}
+`, backend), p)
+			c := testenv.Client(t, e.Ports.Listener)
+			ctx, cancel := context.WithTimeout(testenv.Root(context.Background()), 30*time.Second)
+			defer cancel()
+			streams := func() int { return testenv.Counter(t, e.Ports.EnvoyAdmin, extProcStreams) }
+			upstream := func() int { return testenv.Counter(t, e.Ports.EnvoyAdmin, upstreamTotal) }
+			// expect runs one call and checks whether ext_proc saw it and
+			// whether it reached the backend.
+			expect := func(what string, proc, reached bool, call func() *commonpb.Status, wantCode int32, wantReason string) {
+				t.Helper()
+				s0, u0 := streams(), upstream()
+				st := call()
+				if st.GetCode() != wantCode || !strings.HasPrefix(st.GetReason(), wantReason) {
+					t.Fatalf("%s: status %v, want code %d %q", what, st, wantCode, wantReason)
+				}
+				if got := streams() - s0; got != b2i(proc) {
+					t.Errorf("%s: ext_proc streams +%d, want +%d", what, got, b2i(proc))
+				}
+				if got := upstream() - u0; got != b2i(reached) {
+					t.Errorf("%s: backend saw +%d requests, want +%d", what, got, b2i(reached))
+				}
+			}
+			schema, _ := proto.Marshal(&schemapb.CollectionSchema{Name: "sp", Fields: []*schemapb.FieldSchema{
+				{FieldID: 100, Name: "id", IsPrimaryKey: true, DataType: schemapb.DataType_Int64},
+				{FieldID: 101, Name: "vec", DataType: schemapb.DataType_FloatVector, TypeParams: []*commonpb.KeyValuePair{{Key: "dim", Value: "8"}}},
+			}})
+			expect("CreateCollection (DDL)", true, true, func() *commonpb.Status {
+				st, err := c.CreateCollection(ctx, &milvuspb.CreateCollectionRequest{CollectionName: "sp", Schema: schema})
+				must(t, err)
+				return st
+			}, 0, "")
+			insert := func(n int) func() *commonpb.Status {
+				return func() *commonpb.Status {
+					r, err := c.Insert(ctx, insertRequest("sp", n, 8))
+					must(t, err)
+					return r.GetStatus()
+				}
+			}
+			// The first validated call fills the schema cache and may be the
+			// sampled watch (ext_proc); the ones after are steady state.
+			insert(1)()
+			time.Sleep(60 * time.Millisecond)
+			insert(1)()
+			expect("small Insert", !on, true, insert(10), 0, "")
+			expect("Insert larger than auth.max_body_bytes", true, true, insert(400), 0, "")
+			search := func(dim int) func() *commonpb.Status {
+				return func() *commonpb.Status {
+					r, err := c.Search(ctx, searchRequest("sp", dim))
+					must(t, err)
+					return r.GetStatus()
+				}
+			}
+			expect("Search", !on, true, search(8), 0, "")
+			expect("Search with the wrong dim (refused, typed)", !on, false, search(4), 65535, "vector dimension mismatch, expected vector size(byte) 32, actual 16.")
+			expect("Query of an unknown collection (refused, typed)", !on, false, func() *commonpb.Status {
+				r, err := c.Query(ctx, &milvuspb.QueryRequest{CollectionName: "nope", Expr: "id > 0"})
+				must(t, err)
+				return r.GetStatus()
+			}, 100, "collection not found[database=default][collection=nope]")
+			expect("dbname header without db_name (body rewrite)", true, true, func() *commonpb.Status {
+				r, err := c.HasCollection(metadata.AppendToOutgoingContext(ctx, "dbname", "default"), &milvuspb.HasCollectionRequest{CollectionName: "sp"})
+				must(t, err)
+				return r.GetStatus()
+			}, 0, "")
+			// A client's copy of the edge's header is stripped before ext_authz.
+			expect("spoofed x-milvus-edge-checked on a body rewrite", true, true, func() *commonpb.Status {
+				md := metadata.AppendToOutgoingContext(ctx, "dbname", "default", "x-milvus-edge-checked", "1")
+				r, err := c.HasCollection(md, &milvuspb.HasCollectionRequest{CollectionName: "sp"})
+				must(t, err)
+				return r.GetStatus()
+			}, 0, "")
+			expect("HasCollection", !on, true, func() *commonpb.Status {
+				r, err := c.HasCollection(ctx, &milvuspb.HasCollectionRequest{CollectionName: "sp"})
+				must(t, err)
+				if !r.GetValue() {
+					t.Fatalf("HasCollection(sp) = false")
+				}
+				return r.GetStatus()
+			}, 0, "")
+		})
+	}
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func insertRequest(coll string, n, dim int) *milvuspb.InsertRequest {
+	ids := make([]int64, n)
+	vec := make([]float32, n*dim)
+	for i := range ids {
+		ids[i] = int64(i + 1)
+		for j := 0; j < dim; j++ {
+			vec[i*dim+j] = float32(i+j) / 10
+		}
+	}
+	return &milvuspb.InsertRequest{CollectionName: coll, NumRows: uint32(n), FieldsData: []*schemapb.FieldData{
+		{FieldName: "id", Type: schemapb.DataType_Int64, Field: &schemapb.FieldData_Scalars{Scalars: &schemapb.ScalarField{
+			Data: &schemapb.ScalarField_LongData{LongData: &schemapb.LongArray{Data: ids}}}}},
+		{FieldName: "vec", Type: schemapb.DataType_FloatVector, Field: &schemapb.FieldData_Vectors{Vectors: &schemapb.VectorField{
+			Dim: int64(dim), Data: &schemapb.VectorField_FloatVector{FloatVector: &schemapb.FloatArray{Data: vec}}}}},
+	}}
+}
+
+func searchRequest(coll string, dim int) *milvuspb.SearchRequest {
+	v := make([]byte, 4*dim)
+	for i := 0; i < dim; i++ {
+		binary.LittleEndian.PutUint32(v[4*i:], math.Float32bits(float32(i)/10))
+	}
+	pg, _ := proto.Marshal(&commonpb.PlaceholderGroup{Placeholders: []*commonpb.PlaceholderValue{
+		{Tag: "$0", Type: commonpb.PlaceholderType_FloatVector, Values: [][]byte{v}},
+	}})
+	return &milvuspb.SearchRequest{CollectionName: coll, Dsl: "", DslType: commonpb.DslType_BoolExprV1, SearchInput: &milvuspb.SearchRequest_PlaceholderGroup{PlaceholderGroup: pg}, Nq: 1,
+		SearchParams: []*commonpb.KeyValuePair{{Key: "anns_field", Value: "vec"}, {Key: "topk", Value: "3"}, {Key: "metric_type", Value: "L2"}, {Key: "params", Value: "{}"}}}
+}
