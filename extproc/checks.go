@@ -14,7 +14,8 @@ import (
 )
 
 // dataChecks validate a data-path request against its collection's schema.
-var dataChecks = map[string]func(msg []byte, s *validate.Schema) *validate.Error{
+// decoded is the request already decoded (by ext_authz), or nil.
+var dataChecks = map[string]func(msg []byte, decoded proto.Message, s *validate.Schema) *validate.Error{
 	"Search":       checkOf("Search", validate.Search),
 	"HybridSearch": checkOf("HybridSearch", validate.HybridSearch),
 	"Query":        checkOf("Query", validate.Query),
@@ -23,15 +24,19 @@ var dataChecks = map[string]func(msg []byte, s *validate.Schema) *validate.Error
 	"Delete":       checkOf("Delete", validate.Delete),
 }
 
-// checkOf decodes the whole request into its milvuspb type and validates it.
+// checkOf decodes the whole request into its milvuspb type, unless it comes
+// decoded, and validates it.
 func checkOf[T any, R interface {
 	*T
 	proto.Message
-}](api string, fn func(R, *validate.Schema) *validate.Error) func([]byte, *validate.Schema) *validate.Error {
-	return func(msg []byte, s *validate.Schema) *validate.Error {
-		r := R(new(T))
-		if err := proto.Unmarshal(msg, r); err != nil {
-			return badMessage(api, err)
+}](api string, fn func(R, *validate.Schema) *validate.Error) func([]byte, proto.Message, *validate.Schema) *validate.Error {
+	return func(msg []byte, decoded proto.Message, s *validate.Schema) *validate.Error {
+		r, ok := decoded.(R)
+		if !ok {
+			r = R(new(T))
+			if err := proto.Unmarshal(msg, r); err != nil {
+				return badMessage(api, err)
+			}
 		}
 		return fn(r, s)
 	}

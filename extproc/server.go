@@ -16,6 +16,7 @@ import (
 	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/milvus-edge/milvus-edge/extproc/milvusgrpc"
 	"github.com/milvus-edge/milvus-edge/extproc/validate"
@@ -216,7 +217,7 @@ func (p *processor) requestBody(b *extprocsvc.HttpBody) *extprocsvc.ProcessingRe
 }
 
 func (p *processor) grpcBody(body []byte) *extprocsvc.ProcessingResponse {
-	d := p.decide(body)
+	d := p.decide(body, nil)
 	switch {
 	case d.bad != "":
 		return p.reject(codes.InvalidArgument, d.bad)
@@ -242,7 +243,8 @@ type decision struct {
 	newMsg []byte
 }
 
-func (p *processor) decide(body []byte) decision {
+// decide makes the decision; decoded is the message already decoded, or nil.
+func (p *processor) decide(body []byte, decoded proto.Message) decision {
 	m := p.method
 	if m == nil {
 		return decision{routeKey: orDefault(p.dbHeader) + "/"}
@@ -264,7 +266,7 @@ func (p *processor) decide(body []byte) decision {
 			d.newMsg = m.WithDB(msg, p.dbHeader)
 		}
 	}
-	if d.refuse = p.validate(m, msg, req); d.refuse == nil {
+	if d.refuse = p.validate(m, msg, decoded, req); d.refuse == nil {
 		d.routeKey = req.RouteKey()
 	}
 	return d
@@ -273,7 +275,7 @@ func (p *processor) decide(body []byte) decision {
 // validate checks the request against Milvus's rules and the collection's
 // schema; it resolves an alias to its collection for routing and records
 // DDL targets for invalidation.
-func (p *processor) validate(m *milvusgrpc.Method, msg []byte, req *Request) *validate.Error {
+func (p *processor) validate(m *milvusgrpc.Method, msg []byte, decoded proto.Message, req *Request) *validate.Error {
 	if req.Collection != "" {
 		if e := validate.Names(req.DB, req.Collection); e != nil {
 			return e
@@ -313,7 +315,7 @@ func (p *processor) validate(m *milvusgrpc.Method, msg []byte, req *Request) *va
 	if real != "" {
 		req.Collection = real // an alias routes as its collection
 	}
-	return check(msg, schema)
+	return check(msg, decoded, schema)
 }
 
 // responseBody sees DDL responses only: a success invalidates the cache.

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/milvus-edge/milvus-edge/extproc/milvusgrpc"
 	"github.com/milvus-edge/milvus-edge/internal/edgehdr"
@@ -20,7 +21,10 @@ import (
 // buffer) or does not decode, DDL (its response invalidates the cache), the
 // call chosen to have its response watched, and a body that needs db_name
 // added from the dbname header (ext_authz cannot replace a body).
-func (s *Server) Preprocess(ctx context.Context, path, dbHeader, encoding string, body []byte) []*corev3.HeaderValueOption {
+//
+// decoded is the request message ext_authz already decoded from body (or
+// nil); validation uses it instead of decoding the body again.
+func (s *Server) Preprocess(ctx context.Context, path, dbHeader, encoding string, body []byte, decoded proto.Message) []*corev3.HeaderValueOption {
 	m, ok := milvusgrpc.Lookup(path)
 	switch {
 	case !ok || len(body) > s.c.MaxLen:
@@ -29,7 +33,7 @@ func (s *Server) Preprocess(ctx context.Context, path, dbHeader, encoding string
 		return nil
 	}
 	p := processor{s: s, ctx: ctx, path: path, dbHeader: dbHeader, encoding: encoding, grpcCall: true, method: m}
-	d := p.decide(body)
+	d := p.decide(body, decoded)
 	switch {
 	case d.bad != "" || d.newMsg != nil:
 		return nil

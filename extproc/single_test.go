@@ -9,6 +9,7 @@ import (
 
 	extprocsvc "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 	"github.com/milvus-io/milvus-proto/go-api/v2/milvuspb"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/milvus-edge/milvus-edge/internal/edgehdr"
 )
@@ -45,7 +46,7 @@ func TestPreprocessAgreesWithExtProc(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := map[string]string{}
-			hs := srv.Preprocess(context.Background(), svc+tc.method, tc.dbHeader, "", tc.body)
+			hs := srv.Preprocess(context.Background(), svc+tc.method, tc.dbHeader, "", tc.body, nil)
 			for _, h := range hs {
 				got[h.GetHeader().GetKey()] = h.GetHeader().GetValue()
 			}
@@ -76,9 +77,19 @@ func TestPreprocessAgreesWithExtProc(t *testing.T) {
 			t.Logf("%v", got)
 		})
 	}
+	t.Run("validates the message ext_authz decoded, not a second decode", func(t *testing.T) {
+		other := &milvuspb.SearchRequest{}
+		if err := proto.Unmarshal(searchBody(t, 4)[5:], other); err != nil {
+			t.Fatal(err)
+		}
+		hs := srv.Preprocess(context.Background(), svc+"Search", "", "", searchBody(t, dim), other)
+		if len(hs) != 1 || hs[0].GetHeader().GetKey() != edgehdr.Reject {
+			t.Fatalf("Preprocess = %v, want the refusal of the decoded (dim 4) message", hs)
+		}
+	})
 	t.Run("the sampled response watch stays with ext_proc", func(t *testing.T) {
 		now = now.Add(50 * time.Millisecond)
-		if hs := srv.Preprocess(context.Background(), svc+"Search", "", "", searchBody(t, dim)); hs != nil {
+		if hs := srv.Preprocess(context.Background(), svc+"Search", "", "", searchBody(t, dim), nil); hs != nil {
 			t.Fatal("Preprocess took the call due for the response watch")
 		}
 		if !srv.claimWatch() {

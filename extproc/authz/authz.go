@@ -19,6 +19,7 @@ import (
 	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
 	"google.golang.org/genproto/googleapis/rpc/code"
 	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -60,7 +61,7 @@ type Options struct {
 // extproc.Server.Preprocess): it returns the headers to set, or nil to leave
 // the call to ext_proc.
 type Preprocessor interface {
-	Preprocess(ctx context.Context, path, dbHeader, encoding string, body []byte) []*corev3.HeaderValueOption
+	Preprocess(ctx context.Context, path, dbHeader, encoding string, body []byte, decoded proto.Message) []*corev3.HeaderValueOption
 }
 
 // Server implements envoy.service.auth.v3.Authorization.
@@ -172,7 +173,7 @@ func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.C
 		ok := resp.GetOkResponse()
 		dbHeader, _, _ := strings.Cut(h.GetHeaders()["dbname"], ",")
 		path, _, _ := strings.Cut(h.GetPath(), "?")
-		ok.Headers = append(ok.Headers, s.pre.Preprocess(ctx, path, dbHeader, h.GetHeaders()["grpc-encoding"], h.GetRawBody())...)
+		ok.Headers = append(ok.Headers, s.pre.Preprocess(ctx, path, dbHeader, h.GetHeaders()["grpc-encoding"], h.GetRawBody(), sum.decoded)...)
 	}
 	return resp, nil
 }

@@ -185,10 +185,13 @@ func TestMalformedFrameIsInvalidArgument(t *testing.T) {
 }
 
 // recordingPre is a Preprocessor that records its calls.
-type recordingPre struct{ paths []string }
+type recordingPre struct {
+	paths   []string
+	decoded []proto.Message
+}
 
-func (r *recordingPre) Preprocess(_ context.Context, path, _, _ string, _ []byte) []*corev3.HeaderValueOption {
-	r.paths = append(r.paths, path)
+func (r *recordingPre) Preprocess(_ context.Context, path, _, _ string, _ []byte, decoded proto.Message) []*corev3.HeaderValueOption {
+	r.paths, r.decoded = append(r.paths, path), append(r.decoded, decoded)
 	return []*corev3.HeaderValueOption{{Header: &corev3.HeaderValue{Key: "x-milvus-edge-checked", Value: "1"}}}
 }
 
@@ -229,6 +232,12 @@ func TestSinglePassOnlyForAllowedWholeGRPCCalls(t *testing.T) {
 			}
 			if set != tc.called {
 				t.Fatalf("checked header set=%v, want %v", set, tc.called)
+			}
+			if tc.called {
+				// The message BuildInput decoded is handed on, not decoded again.
+				if m, ok := pre.decoded[0].(*milvuspb.SearchRequest); !ok || m.GetCollectionName() != "docs" {
+					t.Fatalf("decoded message %T %v, want the *milvuspb.SearchRequest", pre.decoded[0], pre.decoded[0])
+				}
 			}
 		})
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/milvus-io/milvus-proto/go-api/v2/commonpb"
 	"github.com/milvus-io/milvus-proto/go-api/v2/milvuspb"
 	"github.com/open-policy-agent/opa/v1/ast"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/milvus-edge/milvus-edge/extproc/milvusgrpc"
@@ -24,6 +25,8 @@ import (
 // Summary is what messages and decision logs say about a request.
 type Summary struct {
 	Surface, API, Privilege, ObjectType, ObjectName, DB, Collection string
+	// decoded is the whole gRPC request message, when the body was whole.
+	decoded proto.Message
 }
 
 // terms holds the strings inputs repeat — the document's keys, protobuf
@@ -293,6 +296,9 @@ func shortOfContentLength(cl string, have int) bool {
 
 func (d *decoded) summarize(s *Summary) {
 	s.DB = d.db
+	if d.info != nil && d.info.Msg != nil && !d.truncated {
+		s.decoded = d.info.Msg.Interface()
+	}
 	if d.info != nil {
 		s.API, s.ObjectName, s.Collection = d.info.API, d.info.ObjectName, d.info.Collection
 	}

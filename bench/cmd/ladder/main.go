@@ -19,6 +19,8 @@ import (
 	"runtime"
 	"strings"
 	"time"
+
+	"gopkg.in/yaml.v3"
 )
 
 type options struct {
@@ -31,6 +33,7 @@ type options struct {
 	edgeYAML                        string
 	filtersUnix                     bool
 	profileDir                      string
+	edgeEnv                         string
 }
 
 func main() {
@@ -43,15 +46,23 @@ func main() {
 	flag.BoolVar(&o.lite, "lite", true, "add the milvus-lite Search row set")
 	flag.BoolVar(&o.filtersUnix, "filters-unix", false, "serve the edge's filters on a Unix socket (lever)")
 	flag.StringVar(&o.edgeYAML, "edge-yaml", "", `extra top-level config for the full-chain edge, e.g. "auth: {decision_cache_ttl: 10s}" (levers)`)
+	flag.StringVar(&o.edgeEnv, "edge-env", "", `extra environment for the edge, comma-separated KEY=VALUE (levers), e.g. "GOGC=400"`)
 	flag.StringVar(&o.profileDir, "edge-profile", "", "write a CPU profile of the edge over each measured window into this folder (<step>_<backend>_<op>.pprof)")
 	flag.StringVar(&o.out, "out", "bench/results", "where latest.json and latest.md go")
 	flag.StringVar(&o.edgeBin, "edge", envOr("MILVUS_EDGE_BIN", "bin/milvus-edge"), "milvus-edge binary")
 	flag.StringVar(&o.envoyBin, "envoy", os.Getenv("ENVOY_BIN"), "envoy binary")
 	flag.StringVar(&o.liteBin, "milvus-lite", envOr("MILVUS_LITE_BIN", ".venv/bin/milvus-lite"), "milvus-lite binary")
 	flag.BoolVar(&o.keep, "keep", false, "keep the work folder (configs, child logs)")
-	flag.StringVar(&o.steps, "steps", "", "comma-separated subset of steps (default all): direct,envoy,envoy+authz,envoy+authz+proc")
+	flag.StringVar(&o.steps, "steps", "", "comma-separated subset of steps (default all): direct,envoy,envoy+noop-authz,envoy+authz,envoy+authz+proc")
 	flag.StringVar(&o.ops, "ops", "", "comma-separated subset of ops (default all): Search,Insert,Query")
 	flag.Parse()
+	if flag.Arg(0) == "noop-authz" {
+		if err := serveNoopAuthz(flag.Arg(1)); err != nil {
+			fmt.Fprintln(os.Stderr, "noop-authz:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
@@ -85,13 +96,18 @@ func logf(format string, args ...any) {
 const (
 	stepDirect = "direct"
 	stepPass   = "envoy"
+	stepNoop   = "envoy+noop-authz"
 	stepAuthz  = "envoy+authz"
 	stepFull   = "envoy+authz+proc"
 )
 
+// steps is the ladder, in order.
+var steps = []string{stepDirect, stepPass, stepNoop, stepAuthz, stepFull}
+
 var stepDesc = map[string]string{
 	stepDirect: "loader → backend",
 	stepPass:   "loader → Envoy (static: HCM + router) → backend",
+	stepNoop:   "loader → Envoy (static: HCM + ext_authz + router) → backend; a no-op ext_authz fixture (its own process, shown in the edge column) allows every call unread: the floor of one ext_authz call",
 	stepAuthz:  "loader → Envoy (static: HCM + edge ext_authz + router) → backend; the edge's filter server answers ext_authz",
 	stepFull:   "loader → Envoy driven by the edge's xDS (ext_authz + ext_proc + route table) → backend: the real milvus-edge chain",
 }
@@ -142,12 +158,26 @@ func run(o options) (err error) {
 
 	wls := workloads(o.lite)
 	var rows []Row
-	for _, step := range []string{stepDirect, stepPass, stepAuthz, stepFull} {
+	for _, step := range steps {
 		if !selected(o.steps, step) {
 			continue
 		}
-		envoyProc, targets, err := startStep(dir, o, step, fx.Addr, liteAddr, edgePorts)
+		filterProc, ports := edge, edgePorts
+		if step == stepNoop {
+			ports.filters = freeAddr()
+			self, err := os.Executable()
+			if err != nil {
+				return err
+			}
+			if filterProc, err = startChild(dir, "noop-authz", self, "noop-authz", ports.filters); err != nil {
+				return err
+			}
+		}
+		envoyProc, targets, err := startStep(dir, o, step, fx.Addr, liteAddr, ports)
 		if err != nil {
+			if step == stepNoop {
+				filterProc.Stop()
+			}
 			return fmt.Errorf("step %s: %w", step, err)
 		}
 		if envoyProc != nil {
@@ -162,7 +192,10 @@ func run(o options) (err error) {
 			if o.profileDir != "" {
 				prof = filepath.Join(o.profileDir, strings.NewReplacer("+", "-").Replace(step)+"_"+w.Backend+"_"+w.Op+".pprof")
 			}
-			r, err := measure(o, w, step, targets[w.Backend], edge, envoyProc, lite, edgePorts.admin, prof)
+			if step == stepNoop {
+				prof = ""
+			}
+			r, err := measure(o, w, step, targets[w.Backend], filterProc, envoyProc, lite, edgePorts.admin, prof)
 			if err != nil {
 				envoyProc.Stop()
 				return err
@@ -170,7 +203,7 @@ func run(o options) (err error) {
 			logf("  %.0f req/s, p50 %.2f ms, p99 %.2f ms, edge %.1f µs/req, Envoy %.1f µs/req, %d errors",
 				r.RPS, r.P50us/1e3, r.P99us/1e3, r.EdgeCPUus, r.EnvoyCPUus, r.Errors)
 			rows = append(rows, r)
-			for _, c := range []*Child{edge, envoyProc, lite} {
+			for _, c := range []*Child{edge, filterProc, envoyProc, lite} {
 				if c != nil {
 					if err := c.Alive(); err != nil {
 						return fmt.Errorf("during %s %s: %w", step, w.Op, err)
@@ -179,6 +212,9 @@ func run(o options) (err error) {
 			}
 		}
 		envoyProc.Stop()
+		if step == stepNoop {
+			filterProc.Stop()
+		}
 	}
 	ratios(rows)
 	rep := Report{Meta: meta(o, started), Steps: stepDesc, Rows: rows,
@@ -221,7 +257,7 @@ func startEdge(dir string, o options, fakeAddr, liteAddr string) (*Child, edgeAd
 		clusters += fmt.Sprintf("  - name: lite\n    endpoints: [{address: %s}]\n", liteAddr)
 		routes = "  - name: lite\n    collection: " + liteCollection + "\n    cluster: lite\n"
 	}
-	yaml := fmt.Sprintf(`# milvus-edge bench: the full chain. Defaults everywhere else (embedded
+	base := fmt.Sprintf(`# milvus-edge bench: the full chain. Defaults everywhere else (embedded
 # policy bundle: Milvus RBAC, root / Milvus; validation on).
 log: {level: warn}
 listener: {address: %s}
@@ -231,12 +267,19 @@ clusters:
 %sroutes:
 %s  - name: default
     cluster: fake
-%s
-`, p.listener, p.envoyAdmin, o.concurrency, p.xds, p.filters, p.admin, clusters, routes, o.edgeYAML)
-	if err := os.WriteFile(p.config, []byte(yaml), 0o644); err != nil {
+`, p.listener, p.envoyAdmin, o.concurrency, p.xds, p.filters, p.admin, clusters, routes)
+	yml, err := mergeYAML(base, o.edgeYAML)
+	if err != nil {
+		return nil, p, fmt.Errorf("-edge-yaml: %w", err)
+	}
+	if err := os.WriteFile(p.config, yml, 0o644); err != nil {
 		return nil, p, err
 	}
-	c, err := startChild(dir, "milvus-edge", o.edgeBin, "serve", "--config", p.config)
+	var env []string
+	if o.edgeEnv != "" {
+		env = strings.Split(o.edgeEnv, ",")
+	}
+	c, err := startChildEnv(dir, "milvus-edge", env, o.edgeBin, "serve", "--config", p.config)
 	if err != nil {
 		return nil, p, err
 	}
@@ -255,6 +298,32 @@ clusters:
 		return nil, p, err
 	}
 	return c, p, nil
+}
+
+// mergeYAML lays the top-level mappings of extra over base, key by key and
+// recursively (so extra "edge: {single_pass: false}" keeps base's edge.*).
+func mergeYAML(base, extra string) ([]byte, error) {
+	var b, e map[string]any
+	if err := yaml.Unmarshal([]byte(base), &b); err != nil {
+		return nil, err
+	}
+	if err := yaml.Unmarshal([]byte(extra), &e); err != nil {
+		return nil, err
+	}
+	merge(b, e)
+	return yaml.Marshal(b)
+}
+
+func merge(dst, src map[string]any) {
+	for k, v := range src {
+		dm, ok1 := dst[k].(map[string]any)
+		sm, ok2 := v.(map[string]any)
+		if ok1 && ok2 {
+			merge(dm, sm)
+			continue
+		}
+		dst[k] = v
+	}
 }
 
 // startStep starts the Envoy of a step (none for direct) and returns the
@@ -281,7 +350,7 @@ func startStep(dir string, o options, step, fakeAddr, liteAddr string, e edgeAdd
 			targets[k] = v[1]
 		}
 		filters := ""
-		if step == stepAuthz {
+		if step == stepAuthz || step == stepNoop {
 			filters = e.filters
 		}
 		bs, err = staticBootstrap(step, admin, backends, filters)

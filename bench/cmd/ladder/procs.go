@@ -29,6 +29,11 @@ type Child struct {
 }
 
 func startChild(dir, name, bin string, args ...string) (*Child, error) {
+	return startChildEnv(dir, name, nil, bin, args...)
+}
+
+// startChildEnv starts a child with extra environment variables (KEY=VALUE).
+func startChildEnv(dir, name string, env []string, bin string, args ...string) (*Child, error) {
 	logPath := filepath.Join(dir, name+".log")
 	f, err := os.Create(logPath)
 	if err != nil {
@@ -36,6 +41,9 @@ func startChild(dir, name, bin string, args ...string) (*Child, error) {
 	}
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = f, f
+	if len(env) > 0 {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	// The child dies with the bench if the bench is killed.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {

@@ -97,14 +97,14 @@ func (r Report) Markdown() string {
 			x.EdgeCPUus, x.EnvoyCPUus, x.BenchCPUus, lite, x.MachineBusyPct, x.Errors)
 	}
 	b.WriteString("\nSteps: ")
-	for i, s := range []string{stepDirect, stepPass, stepAuthz, stepFull} {
+	for i, s := range steps {
 		if i > 0 {
 			b.WriteString("; ")
 		}
 		fmt.Fprintf(&b, "**%s** = %s", s, r.Steps[s])
 	}
 	b.WriteString(".\nCPU µs/req = user+system CPU of that process over the measured window ÷ successful requests (/proc/<pid>/stat, 10 ms ticks). " +
-		"edge = the `milvus-edge serve` child (ext_authz + ext_proc + xDS); loader+fixture = the bench process (load generator and fake backend, in one process).\n")
+		"edge = the `milvus-edge serve` child (ext_authz + ext_proc + xDS), and on the envoy+noop-authz rows the no-op ext_authz fixture's process; loader+fixture = the bench process (load generator and fake backend, in one process).\n")
 	var errs []string
 	for _, x := range r.Rows {
 		keys := make([]string, 0, len(x.ErrorSamples))
