@@ -52,6 +52,10 @@ type Options struct {
 	RefuseUserRPCs bool
 	// DecisionCache keys decisions for the policy's decision cache.
 	DecisionCache bool
+	// Metadata puts the decision id and user into Envoy's dynamic metadata
+	// (for the access log). Without it and without a decision log, no
+	// decision id is made: Envoy then has no metadata to merge per call.
+	Metadata bool
 	// SinglePass lets the Preprocessor do ext_proc's request-side work for
 	// allowed gRPC calls whose whole body is here (edge.single_pass).
 	SinglePass bool
@@ -132,12 +136,15 @@ func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.C
 	if err != nil {
 		return deny(grpcCall, code.Code_INVALID_ARGUMENT, 400, err.Error(), nil), nil
 	}
+	o := s.opts.Load()
 	rec := DecisionRecord{
-		DecisionID: newDecisionID(), Time: start.UTC(), User: id.User, AuthMethod: id.Method,
+		Time: start.UTC(), User: id.User, AuthMethod: id.Method,
 		Surface: sum.Surface, API: sum.API, Privilege: sum.Privilege, DB: sum.DB,
 		ObjectType: sum.ObjectType, Object: sum.ObjectName, PolicyVer: b.Version,
 	}
-	o := s.opts.Load()
+	if o.Metadata || o.DryRun || s.dlog != nil {
+		rec.DecisionID = newDecisionID()
+	}
 	var d policy.Decision
 	if o.RefuseUserRPCs && isUserRPC(sum) {
 		d = policy.Decision{Reason: sum.API + " is refused by milvus-edge: users, roles and grants are managed in the edge's policy files, not by RPC (auth.user_rpcs: refuse)"}
@@ -166,9 +173,9 @@ func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.C
 		if status == 0 {
 			status = 403
 		}
-		return deny(grpcCall, grpcCode(status), status, d.Reason, metadata(rec)), nil
+		return deny(grpcCall, grpcCode(status), status, d.Reason, metadata(o, rec)), nil
 	}
-	resp := allow(id.User, d.Headers, metadata(rec))
+	resp := allow(id.User, d.Headers, metadata(o, rec))
 	if o.SinglePass && s.pre != nil && grpcCall && h.GetHeaders()[PartialBodyHeader] != "true" {
 		ok := resp.GetOkResponse()
 		dbHeader, _, _ := strings.Cut(h.GetHeaders()["dbname"], ",")
@@ -203,7 +210,10 @@ func cacheKey(id Identity, input astValue) string {
 	return b.String()
 }
 
-func metadata(r DecisionRecord) *structpb.Struct {
+func metadata(o *Options, r DecisionRecord) *structpb.Struct {
+	if !o.Metadata {
+		return nil
+	}
 	return &structpb.Struct{Fields: map[string]*structpb.Value{
 		"decision_id": structpb.NewStringValue(r.DecisionID),
 		"user":        structpb.NewStringValue(r.User),

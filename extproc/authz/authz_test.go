@@ -99,7 +99,7 @@ func TestCheckAnswers(t *testing.T) {
 		{"rest unauthenticated", "application/json", "Bearer root:x", deny, code.Code_UNAUTHENTICATED, 401, `"code":1800`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := newServer(t, &fakePolicy{d: tc.decision}, Options{}, nil)
+			s := newServer(t, &fakePolicy{d: tc.decision}, Options{Metadata: true}, nil)
 			body := framed(t, &milvuspb.SearchRequest{CollectionName: "docs"})
 			path := searchPath
 			if tc.ct == "application/json" {
@@ -115,6 +115,11 @@ func TestCheckAnswers(t *testing.T) {
 			if tc.wantCode == code.Code_OK {
 				if resp.GetDynamicMetadata().GetFields()["decision_id"].GetStringValue() == "" {
 					t.Fatal("no decision id in dynamic metadata")
+				}
+				// Without an access log nothing reads it: Envoy gets none.
+				s.SetOptions(Options{})
+				if resp, _ := s.Check(context.Background(), checkReq(tc.ct, tc.auth, path, body)); resp.GetDynamicMetadata() != nil {
+					t.Fatalf("dynamic metadata %v without Options.Metadata", resp.GetDynamicMetadata())
 				}
 				return
 			}

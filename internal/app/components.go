@@ -136,6 +136,7 @@ func AuthzOptions(cfg *config.Config) authz.Options {
 		RefuseUserRPCs: cfg.Auth.UserRPCs == "refuse",
 		DecisionCache:  cfg.Auth.DecisionCacheTTL > 0,
 		SinglePass:     cfg.Edge.SinglePassOn(),
+		Metadata:       cfg.Listener.AccessLog != "",
 	}
 }
 

@@ -166,6 +166,9 @@ func waitReady(ctx context.Context, cfg *config.Config, xds *xdsserver.Server, e
 		switch {
 		case !envoyLive(ctx, cfg.Envoy.AdminAddress):
 			last = errors.New("envoy admin /ready is not LIVE")
+		case xds.Status().Nack != "":
+			// Nothing changes the config while starting: a rejection stays.
+			return fmt.Errorf("envoy rejected the configuration: %s", xds.Status().Nack)
 		case !xds.Synced():
 			last = fmt.Errorf("envoy has not ACKed xDS version %s", xds.Status().Version)
 		default:

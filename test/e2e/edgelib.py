@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import random
 import signal
 import socket
 import subprocess
@@ -71,12 +72,30 @@ def require_binaries() -> None:
 
 
 def free_ports(n: int) -> List[int]:
-    """n distinct free TCP ports on 127.0.0.1 (all held open while picking)."""
+    """n distinct free TCP ports on 127.0.0.1 (all held open while picking),
+    picked at random below the kernel's ephemeral range: a port from bind(0)
+    is an ephemeral one that the kernel may hand to an outgoing connection
+    before the server meant to get it binds (as internal/testenv does)."""
+    lo, hi = 20000, 32767
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            first = int(f.read().split()[0])
+        if first > 1024:
+            hi = first - 1
+            lo = min(lo, hi - 1000) if hi - 1000 > 1024 else 1025
+    except (OSError, ValueError, IndexError):
+        pass
     socks = []
     try:
-        for _ in range(n):
+        tries = 0
+        while len(socks) < n:
             s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.bind(("127.0.0.1", 0))
+            try:
+                s.bind(("127.0.0.1", random.randint(lo, hi) if tries < 500 else 0))
+            except OSError:
+                s.close()
+                tries += 1
+                continue
             socks.append(s)
         return [s.getsockname()[1] for s in socks]
     finally:

@@ -1,10 +1,15 @@
 package integration
 
 import (
+	"context"
+	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/milvus-edge/milvus-edge/internal/app"
 	"github.com/milvus-edge/milvus-edge/internal/config"
@@ -33,4 +38,31 @@ func TestEnvoyAcceptsBootstraps(t *testing.T) {
 			t.Fatalf("envoy rejects the bootstrap of %q: %v\n%s", path, err, out)
 		}
 	}
+}
+
+// TestListenerPortTakenFailsFast: when Envoy cannot bind the listener it
+// rejects the listener; the edge stops at once with Envoy's reason instead
+// of waiting out the readiness limit.
+func TestListenerPortTakenFailsFast(t *testing.T) {
+	testenv.Setup(t)
+	p := testenv.NewPorts(t)
+	taken, err := net.Listen("tcp", p.Listener)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	path := filepath.Join(t.TempDir(), "edge.yaml")
+	testenv.WriteFile(t, path, p.ConfigHead()+"clusters:\n  - name: default\n    endpoints: [{address: 127.0.0.1:1}]\nroutes:\n  - cluster: default\n")
+	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
+	defer cancel()
+	start := time.Now()
+	err = app.Run(ctx, app.Options{ConfigPath: path, Launch: true, Stdout: io.Discard, Stderr: io.Discard})
+	took := time.Since(start)
+	if err == nil || !strings.Contains(err.Error(), "envoy rejected the configuration") || !strings.Contains(err.Error(), "already in use") {
+		t.Fatalf("run error %v, want Envoy's rejection naming the taken address", err)
+	}
+	if took > 20*time.Second {
+		t.Fatalf("failed after %s, want at once", took)
+	}
+	t.Logf("failed in %s: %v", took.Round(time.Millisecond), err)
 }

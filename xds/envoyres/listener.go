@@ -62,6 +62,12 @@ func buildListener(g *ir.Gateway) *listenerv3.Listener {
 		Address: socketAddress(g.Listener.Address),
 		// ext_proc buffers whole request bodies; this bounds one body.
 		PerConnectionBufferLimitBytes: wrapperspb.UInt32(g.Listener.MaxRequestBytes),
+		// Milvus clients hold a few long-lived HTTP/2 connections; left to the
+		// kernel (SO_REUSEPORT hashing) they often land on one worker while
+		// another idles. Exact balance spreads them evenly over the workers.
+		ConnectionBalanceConfig: &listenerv3.Listener_ConnectionBalanceConfig{
+			BalanceType: &listenerv3.Listener_ConnectionBalanceConfig_ExactBalance_{ExactBalance: &listenerv3.Listener_ConnectionBalanceConfig_ExactBalance{}},
+		},
 		FilterChains: []*listenerv3.FilterChain{{
 			Filters: []*listenerv3.Filter{{
 				Name:       "envoy.filters.network.http_connection_manager",

@@ -9,7 +9,8 @@ import (
 // staticBootstrap is the hand-written Envoy config of the two partial steps.
 // "passthrough": per backend one listener whose HCM (codec AUTO, HTTP/2 with
 // the edge's max_concurrent_streams and the edge listener's
-// per-connection buffer limit) has only the router, one route "/" → the
+// per-connection buffer limit, connections spread evenly over the workers
+// (exact balance)) has only the router, one route "/" → the
 // backend cluster, HTTP/2 upstream. "ext_authz": the same plus, before the
 // router, the edge's ext_authz filter exactly as the edge's xDS renders it
 // (xds/testdata/out/default.listeners.yaml: envoy_grpc to the edge's filter
@@ -28,6 +29,7 @@ static_resources:
     - name: {{.Name}}
       address: {socket_address: {address: 127.0.0.1, port_value: {{.Port}}}}
       per_connection_buffer_limit_bytes: 67108864
+      connection_balance_config: {exact_balance: {}}
       filter_chains:
         - filters:
             - name: envoy.filters.network.http_connection_manager

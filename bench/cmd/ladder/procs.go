@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/milvus-edge/milvus-edge/internal/testenv"
 	"net"
 	"net/http"
 	"os"
@@ -97,12 +98,11 @@ func (c *Child) Stop() {
 }
 
 func freeAddr() string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := testenv.FreeLoopbackAddr()
 	if err != nil {
 		panic(err)
 	}
-	defer l.Close()
-	return l.Addr().String()
+	return addr
 }
 
 func port(addr string) string {
