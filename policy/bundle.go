@@ -34,6 +34,13 @@ type Bundle struct {
 	// RootBypass is data.milvus.settings.root_bypass (true when absent).
 	RootBypass bool
 
+	// Input is what the decision reads of the input document (nil: all).
+	Input *InputShape
+	// cacheable: deterministic, and Input is not the whole input; keyPaths
+	// are Input's paths as terms, for CacheKey.
+	cacheable bool
+	keyPaths  [][]*ast.Term
+
 	query    rego.PreparedEvalQuery
 	compiler *ast.Compiler // what query was prepared from (benchmarks)
 	store    storage.Store
@@ -229,6 +236,16 @@ func build(ctx context.Context, s *snapshot) (*compiled, error) {
 	out := &compiled{}
 	out.results, err = runTests(ctx, modules, store)
 	b := &Bundle{Version: s.version, query: q, compiler: c, store: store}
+	var deterministic bool
+	b.Input, deterministic = analyze(c, decisionRef)
+	b.cacheable = deterministic && b.Input != nil
+	for _, p := range b.Input.Paths() {
+		ts := make([]*ast.Term, len(p))
+		for i, k := range p {
+			ts[i] = ast.StringTerm(k)
+		}
+		b.keyPaths = append(b.keyPaths, ts)
+	}
 	if err := errors.Join(err, parseData(data, b)); err != nil {
 		return out, err
 	}

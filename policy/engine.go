@@ -37,6 +37,14 @@ type Status struct {
 	LastError string
 	// Source is the bundle folder, or "embedded".
 	Source string
+	// Reads is what the running bundle's decision reads of the input
+	// ("input.identity.user, input.milvus.db, ..."; "input" for all of it):
+	// the edge builds only that, and caches decisions by its values.
+	Reads string `json:",omitempty"`
+	// Cacheable says the running bundle's decisions may be cached: they read
+	// parts of the input, not all of it, and call no non-deterministic
+	// built-in (time, http.send, random).
+	Cacheable bool
 }
 
 // Engine evaluates the current bundle and replaces it on Load. Eval is safe
@@ -117,6 +125,7 @@ func (e *Engine) Load(ctx context.Context) error {
 	e.status.LastError = ""
 	if cur := e.current.Load(); cur.Version != e.status.Version {
 		e.status.Version, e.status.LoadedAt = cur.Version, e.now()
+		e.status.Reads, e.status.Cacheable = cur.Input.String(), cur.cacheable
 	}
 	return nil
 }

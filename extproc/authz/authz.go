@@ -132,7 +132,7 @@ func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.C
 	if err != nil {
 		return deny(grpcCall, code.Code_UNAUTHENTICATED, 401, err.Error(), nil), nil
 	}
-	input, sum, err := BuildInput(req, id, "default")
+	input, sum, err := BuildInput(req, id, "default", b.Input)
 	if err != nil {
 		return deny(grpcCall, code.Code_INVALID_ARGUMENT, 400, err.Error(), nil), nil
 	}
@@ -151,7 +151,7 @@ func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.C
 	} else {
 		key := ""
 		if o.DecisionCache {
-			key = cacheKey(id, input)
+			key, _ = b.CacheKey(input) // "" (no caching) unless the bundle allows it
 		}
 		d, err = s.policy.Eval(ctx, b, input, key)
 		if err != nil {
@@ -193,22 +193,6 @@ var userPrivileges = map[string]bool{
 }
 
 func isUserRPC(s *Summary) bool { return userPrivileges[s.Privilege] }
-
-// cacheKey identifies a decision by identity and the Milvus request; policies
-// that read more of the input must not enable the decision cache.
-func cacheKey(id Identity, input astValue) string {
-	var b strings.Builder
-	b.WriteString(id.Method)
-	b.WriteByte(0)
-	b.WriteString(id.User)
-	for _, r := range id.Roles {
-		b.WriteByte(0)
-		b.WriteString(r)
-	}
-	b.WriteByte(0)
-	b.WriteString(milvusPart(input))
-	return b.String()
-}
 
 func metadata(o *Options, r DecisionRecord) *structpb.Struct {
 	if !o.Metadata {
@@ -288,14 +272,3 @@ type astValue = ast.Value
 
 var errNoPolicy = errors.New("no policy bundle loaded")
 
-// milvusPart renders input.milvus, the part of the input a cached decision depends on.
-func milvusPart(v ast.Value) string {
-	obj, ok := v.(ast.Object)
-	if !ok {
-		return ""
-	}
-	if t := obj.Get(ast.StringTerm("milvus")); t != nil {
-		return t.Value.String()
-	}
-	return ""
-}

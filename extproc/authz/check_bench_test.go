@@ -63,7 +63,9 @@ func benchBundle(b *testing.B) string {
 
 // BenchmarkCheck measures the whole ext_authz Check (authenticate with a
 // cached password, decode the body prefix, build the input, evaluate the
-// default bundle, answer) beside raw prepared-query evaluation of the same input.
+// default bundle, answer) beside raw prepared-query evaluation of the same
+// input — the one Check builds, holding what the bundle reads — and of the
+// whole input document.
 func BenchmarkCheck(b *testing.B) {
 	dir := benchBundle(b)
 	ctx := context.Background()
@@ -92,16 +94,37 @@ func BenchmarkCheck(b *testing.B) {
 		}
 		creds.Wait()
 		id, _ := srv.authn.Authenticate(srv.identities(engine.Current()), tc.req.GetAttributes().GetRequest().GetHttp().GetHeaders()["authorization"], true)
-		input, _, err := BuildInput(tc.req, id, "default")
+		whole, _, err := BuildInput(tc.req, id, "default", nil)
 		if err != nil {
 			b.Fatal(err)
 		}
+		input, _, _ := BuildInput(tc.req, id, "default", engine.Current().Input)
 		b.Run("raw-eval/"+tc.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				if _, err := raw.Eval(ctx, rego.EvalParsedInput(input)); err != nil {
 					b.Fatal(err)
 				}
+			}
+		})
+		b.Run("raw-eval-whole-input/"+tc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := raw.Eval(ctx, rego.EvalParsedInput(whole)); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run("build-input/"+tc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				BuildInput(tc.req, id, "default", engine.Current().Input)
+			}
+		})
+		b.Run("build-whole-input/"+tc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				BuildInput(tc.req, id, "default", nil)
 			}
 		})
 		b.Run("check/"+tc.name, func(b *testing.B) {

@@ -20,6 +20,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/milvus-edge/milvus-edge/extproc/milvusgrpc"
+	"github.com/milvus-edge/milvus-edge/policy"
 )
 
 // Summary is what messages and decision logs say about a request.
@@ -144,7 +145,10 @@ const (
 // an error: their api and privilege are "". A complete body that does not
 // decode is an error wrapping ErrInvalidBody; the Summary is filled as far as
 // it is known either way.
-func BuildInput(req *authv3.CheckRequest, id Identity, dbHeaderDefault string) (ast.Value, *Summary, error) {
+//
+// shape is what the policy reads of the input (policy.Bundle.Input; nil
+// for all of it): parts it never reads are not built.
+func BuildInput(req *authv3.CheckRequest, id Identity, dbHeaderDefault string, shape *policy.InputShape) (ast.Value, *Summary, error) {
 	h := req.GetAttributes().GetRequest().GetHttp()
 	hdr := newHeaders(h)
 	path, rawQuery, _ := strings.Cut(h.GetPath(), "?")
@@ -154,9 +158,10 @@ func BuildInput(req *authv3.CheckRequest, id Identity, dbHeaderDefault string) (
 	var b decoded
 	var err error
 	sum := &Summary{}
+	bodyShape, wantBody := shape.Child("parsed_body")
 	if grpcCall {
 		sum.Surface = "grpc"
-		b, err = decodeGRPC(path, h.GetRawBody(), hdr.get("grpc-encoding"), partial)
+		b, err = decodeGRPC(path, h.GetRawBody(), hdr.get("grpc-encoding"), partial, bodyShape, wantBody)
 		// Milvus checks the dbname metadata (its first value), not db_name.
 		b.db, _, _ = strings.Cut(hdr.get("dbname"), ",")
 	} else {
@@ -166,7 +171,7 @@ func BuildInput(req *authv3.CheckRequest, id Identity, dbHeaderDefault string) (
 			body = []byte(h.GetBody())
 		}
 		partial = partial || shortOfContentLength(hdr.get("content-length"), len(body))
-		b, err = decodeREST(path, body, hdr.get("content-type"), partial)
+		b, err = decodeREST(path, body, hdr.get("content-type"), partial, bodyShape, wantBody)
 		if b.db = b.info.DB; b.db == "" {
 			b.db = hdr.get("db-name")
 		}
@@ -179,19 +184,32 @@ func BuildInput(req *authv3.CheckRequest, id Identity, dbHeaderDefault string) (
 	if err != nil {
 		return nil, sum, fmt.Errorf("%w: %w", ErrInvalidBody, err)
 	}
-	claims, err := claimsTerm(id.Claims)
-	if err != nil {
-		return nil, sum, fmt.Errorf("identity claims: %w", err)
-	}
 	var buf [7][2]*ast.Term
-	items := append(buf[:0],
-		ast.Item(strTerm("attributes"), ast.NewTerm(attributesObject(req, hdr))),
-		ast.Item(strTerm("parsed_path"), parsedPath(path)),
-		ast.Item(strTerm("parsed_query"), parsedQuery(rawQuery)),
-		ast.Item(strTerm("truncated_body"), ast.InternedTerm(b.truncated)),
-		ast.Item(strTerm("milvus"), ast.NewTerm(b.milvusObject(sum))),
-		ast.Item(strTerm("identity"), identityTerm(id, claims)),
-	)
+	items := buf[:0]
+	reads := func(key string) bool { _, ok := shape.Child(key); return ok }
+	if reads("attributes") {
+		items = append(items, ast.Item(strTerm("attributes"), ast.NewTerm(attributesObject(req, hdr))))
+	}
+	if reads("parsed_path") {
+		items = append(items, ast.Item(strTerm("parsed_path"), parsedPath(path)))
+	}
+	if reads("parsed_query") {
+		items = append(items, ast.Item(strTerm("parsed_query"), parsedQuery(rawQuery)))
+	}
+	if reads("truncated_body") {
+		items = append(items, ast.Item(strTerm("truncated_body"), ast.InternedTerm(b.truncated)))
+	}
+	milvus := b.milvusObject(sum) // fills sum's privilege and object type
+	if reads("milvus") {
+		items = append(items, ast.Item(strTerm("milvus"), ast.NewTerm(milvus)))
+	}
+	if reads("identity") {
+		claims, err := claimsTerm(id.Claims)
+		if err != nil {
+			return nil, sum, fmt.Errorf("identity claims: %w", err)
+		}
+		items = append(items, ast.Item(strTerm("identity"), identityTerm(id, claims)))
+	}
 	if b.body != nil {
 		items = append(items, ast.Item(strTerm("parsed_body"), b.body))
 	}
@@ -210,7 +228,7 @@ type decoded struct {
 // decodeGRPC decodes the first gRPC frame of raw. A frame cut short is fine
 // when Envoy says the body is partial; a frame or message that is broken
 // although complete is an error.
-func decodeGRPC(path string, raw []byte, encoding string, partial bool) (decoded, error) {
+func decodeGRPC(path string, raw []byte, encoding string, partial bool, body *policy.InputShape, wantBody bool) (decoded, error) {
 	d := decoded{info: &milvusgrpc.Info{}}
 	m, ok := milvusgrpc.Lookup(path)
 	if !ok {
@@ -235,8 +253,8 @@ func decodeGRPC(path string, raw []byte, encoding string, partial bool) (decoded
 		return d, err
 	}
 	d.truncated = cut
-	if info.Msg != nil {
-		d.body = messageTerm(info.Msg)
+	if info.Msg != nil && wantBody {
+		d.body = messageTerm(info.Msg, body)
 	}
 	return d, nil
 }
@@ -265,7 +283,7 @@ func grpcMessage(raw []byte, encoding string, partial bool) (msg []byte, cut boo
 // decodeREST reads a REST v2 body (Milvus parses it as JSON whatever the
 // content-type). Other paths get parsed_body only for JSON bodies, and their
 // bodies never make an error.
-func decodeREST(path string, body []byte, contentType string, partial bool) (decoded, error) {
+func decodeREST(path string, body []byte, contentType string, partial bool, shape *policy.InputShape, wantBody bool) (decoded, error) {
 	m, ok := milvusgrpc.LookupREST(path)
 	if !ok {
 		m = nil
@@ -282,8 +300,8 @@ func decodeREST(path string, body []byte, contentType string, partial bool) (dec
 	case err != nil:
 		return d, err
 	}
-	if doc != nil {
-		d.body = jsonTerm(doc)
+	if doc != nil && wantBody {
+		d.body = jsonTerm(doc, shape)
 	}
 	return d, nil
 }
@@ -529,19 +547,22 @@ func bytesTerm(b []byte) *ast.Term {
 
 // messageTerm renders a protobuf message with protobuf JSON names; int64s
 // are numbers and enums names, large bytes and lists become {"size": N}.
-func messageTerm(m protoreflect.Message) *ast.Term {
+// Only the fields shape reads are rendered (nil shape: all).
+func messageTerm(m protoreflect.Message, shape *policy.InputShape) *ast.Term {
 	var buf [16][2]*ast.Term
 	items := buf[:0]
 	fields := m.Descriptor().Fields()
 	for i := 0; i < fields.Len(); i++ {
-		if fd := fields.Get(i); m.Has(fd) {
-			items = append(items, ast.Item(strTerm(fd.JSONName()), fieldTerm(fd, m.Get(fd))))
+		fd := fields.Get(i)
+		sub, read := shape.Child(fd.JSONName())
+		if read && m.Has(fd) {
+			items = append(items, ast.Item(strTerm(fd.JSONName()), fieldTerm(fd, m.Get(fd), sub)))
 		}
 	}
 	return ast.ObjectTerm(items...)
 }
 
-func fieldTerm(fd protoreflect.FieldDescriptor, v protoreflect.Value) *ast.Term {
+func fieldTerm(fd protoreflect.FieldDescriptor, v protoreflect.Value, shape *policy.InputShape) *ast.Term {
 	switch {
 	case fd.IsList():
 		l := v.List()
@@ -550,21 +571,23 @@ func fieldTerm(fd protoreflect.FieldDescriptor, v protoreflect.Value) *ast.Term 
 		}
 		ts := make([]*ast.Term, l.Len())
 		for i := range ts {
-			ts[i] = scalarTerm(fd, l.Get(i))
+			ts[i] = scalarTerm(fd, l.Get(i), nil) // refs through an index read it all
 		}
 		return ast.ArrayTerm(ts...)
 	case fd.IsMap():
 		items := make([][2]*ast.Term, 0, v.Map().Len())
 		v.Map().Range(func(k protoreflect.MapKey, mv protoreflect.Value) bool {
-			items = append(items, ast.Item(strTerm(k.String()), scalarTerm(fd.MapValue(), mv)))
+			if sub, read := shape.Child(k.String()); read {
+				items = append(items, ast.Item(strTerm(k.String()), scalarTerm(fd.MapValue(), mv, sub)))
+			}
 			return true
 		})
 		return ast.ObjectTerm(items...)
 	}
-	return scalarTerm(fd, v)
+	return scalarTerm(fd, v, shape)
 }
 
-func scalarTerm(fd protoreflect.FieldDescriptor, v protoreflect.Value) *ast.Term {
+func scalarTerm(fd protoreflect.FieldDescriptor, v protoreflect.Value, shape *policy.InputShape) *ast.Term {
 	switch fd.Kind() {
 	case protoreflect.BoolKind:
 		return ast.InternedTerm(v.Bool())
@@ -593,19 +616,22 @@ func scalarTerm(fd protoreflect.FieldDescriptor, v protoreflect.Value) *ast.Term
 		}
 		return int64Term(int64(v.Enum()))
 	case protoreflect.MessageKind, protoreflect.GroupKind:
-		return messageTerm(v.Message())
+		return messageTerm(v.Message(), shape)
 	}
 	return ast.NullTerm()
 }
 
 // jsonTerm renders a JSON document decoded with UseNumber, with the same
 // limits as messageTerm.
-func jsonTerm(v any) *ast.Term {
+// Only the keys shape reads are rendered (nil shape: all).
+func jsonTerm(v any, shape *policy.InputShape) *ast.Term {
 	switch v := v.(type) {
 	case map[string]any:
 		items := make([][2]*ast.Term, 0, len(v))
 		for k, e := range v {
-			items = append(items, ast.Item(strTerm(k), jsonTerm(e)))
+			if sub, read := shape.Child(k); read {
+				items = append(items, ast.Item(strTerm(k), jsonTerm(e, sub)))
+			}
 		}
 		return ast.ObjectTerm(items...)
 	case []any:
@@ -614,7 +640,7 @@ func jsonTerm(v any) *ast.Term {
 		}
 		ts := make([]*ast.Term, len(v))
 		for i, e := range v {
-			ts[i] = jsonTerm(e)
+			ts[i] = jsonTerm(e, nil)
 		}
 		return ast.ArrayTerm(ts...)
 	case string:

@@ -122,7 +122,7 @@ var reader = Identity{User: "reader", Roles: []string{"reader", "public", "reade
 // build runs BuildInput and returns the input as plain JSON values.
 func build(t testing.TB, req *authv3.CheckRequest, id Identity) (map[string]any, *Summary) {
 	t.Helper()
-	v, sum, err := BuildInput(req, id, "")
+	v, sum, err := BuildInput(req, id, "", nil)
 	if err != nil {
 		t.Fatalf("BuildInput: %v", err)
 	}
@@ -376,7 +376,7 @@ func TestBuildInputErrors(t *testing.T) {
 		"rest bad json":                 restCheck("/v2/vectordb/entities/search", `{"collectionName":`, nil),
 	} {
 		t.Run(name, func(t *testing.T) {
-			v, sum, err := BuildInput(req, reader, "")
+			v, sum, err := BuildInput(req, reader, "", nil)
 			if !errors.Is(err, ErrInvalidBody) || v != nil || sum == nil || sum.API != "Search" {
 				t.Errorf("got %v, %+v, %v; want ErrInvalidBody with a summary", v, sum, err)
 			}
@@ -387,7 +387,7 @@ func TestBuildInputErrors(t *testing.T) {
 func TestBuildInputAllocs(t *testing.T) {
 	req := benchSearchRequest(t)
 	allocs := testing.AllocsPerRun(50, func() {
-		if _, _, err := BuildInput(req, reader, ""); err != nil {
+		if _, _, err := BuildInput(req, reader, "", nil); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -409,7 +409,7 @@ func BenchmarkBuildInputSearch768(b *testing.B) {
 	req := benchSearchRequest(b)
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, _, err := BuildInput(req, reader, ""); err != nil {
+		if _, _, err := BuildInput(req, reader, "", nil); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -446,7 +446,7 @@ func FuzzBuildInput(f *testing.F) {
 }
 
 func fuzzCheck(t *testing.T, req *authv3.CheckRequest) {
-	v, sum, err := BuildInput(req, reader, "")
+	v, sum, err := BuildInput(req, reader, "", nil)
 	if sum == nil {
 		t.Fatal("nil summary")
 	}

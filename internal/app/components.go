@@ -134,7 +134,7 @@ func AuthzOptions(cfg *config.Config) authz.Options {
 	return authz.Options{
 		DryRun:         cfg.Auth.DryRun,
 		RefuseUserRPCs: cfg.Auth.UserRPCs == "refuse",
-		DecisionCache:  cfg.Auth.DecisionCacheTTL > 0,
+		DecisionCache:  cfg.Auth.DecisionCacheTTL.D() > 0,
 		SinglePass:     cfg.Edge.SinglePassOn(),
 		Metadata:       cfg.Listener.AccessLog != "",
 	}

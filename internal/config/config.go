@@ -135,9 +135,12 @@ type Auth struct {
 	DryRun bool `yaml:"dry_run"`
 	// DecisionLog is where one JSON line per decision goes: "" (off), "stderr", or a file path. Default "".
 	DecisionLog string `yaml:"decision_log"`
-	// DecisionCacheTTL caches decisions per identity, API and object for this long;
-	// 0 turns the cache off. Dropped on every policy reload. Default 0.
-	DecisionCacheTTL Duration `yaml:"decision_cache_ttl"`
+	// DecisionCacheTTL caches decisions for this long, keyed by the values of
+	// exactly the input paths the bundle's decision reads (found by analysing
+	// the bundle; bundles that read the whole input or call time/http/random
+	// built-ins are never cached). Dropped on every policy reload. 0 turns it
+	// off. Default 10s.
+	DecisionCacheTTL *Duration `yaml:"decision_cache_ttl"`
 	// CredentialCacheTTL is how long a verified password is remembered, so bcrypt runs
 	// once per TTL and user. Default 5m.
 	CredentialCacheTTL Duration `yaml:"credential_cache_ttl"`

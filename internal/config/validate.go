@@ -40,6 +40,10 @@ func (c *Config) Default() {
 	setStr(&c.Edge.FiltersAdvertiseAddress, c.Edge.FiltersAddress)
 	setDur(&c.Edge.FilterTimeout, Duration(2e9))
 	setDur(&c.Auth.CredentialCacheTTL, Duration(5*60e9))
+	if c.Auth.DecisionCacheTTL == nil {
+		d := Duration(10e9)
+		c.Auth.DecisionCacheTTL = &d
+	}
 	setDur(&c.Validation.SchemaTTL, Duration(30e9))
 	setDur(&c.Validation.NegativeTTL, Duration(2e9))
 	if c.Validation.WatchEvery == nil {
