@@ -271,4 +271,3 @@ func quote(s string) string {
 type astValue = ast.Value
 
 var errNoPolicy = errors.New("no policy bundle loaded")
-
