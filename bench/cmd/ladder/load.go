@@ -25,9 +25,12 @@ import (
 // loader spends no CPU on protobuf marshalling during the run.
 type Workload struct {
 	Backend string // "fake" or "milvus-lite"
-	Op      string // Search, Insert, Query
+	Op      string // Search, Insert, Query; "Search c1": one stream
 	Method  string // full gRPC method
 	Req     []byte
+	// Streams, when not 0, replaces -streams and -conns: one stream on one
+	// connection measures a call's latency on an unloaded machine.
+	Streams int
 }
 
 func vector(seed int) []float32 {
@@ -88,12 +91,13 @@ func mustEncode(m proto.Message) []byte {
 // Query (filter "id < 100", limit 10) on the fixture; Search on milvus-lite.
 func workloads(lite bool) []Workload {
 	w := []Workload{
-		{"fake", "Search", svc + "Search", mustEncode(searchRequest(fixtureCollection))},
-		{"fake", "Insert", svc + "Insert", mustEncode(insertRequest(fixtureCollection, insertRows, 0))},
-		{"fake", "Query", svc + "Query", mustEncode(queryRequest(fixtureCollection))},
+		{"fake", "Search", svc + "Search", mustEncode(searchRequest(fixtureCollection)), 0},
+		{"fake", "Insert", svc + "Insert", mustEncode(insertRequest(fixtureCollection, insertRows, 0)), 0},
+		{"fake", "Query", svc + "Query", mustEncode(queryRequest(fixtureCollection)), 0},
+		{"fake", "Search c1", svc + "Search", mustEncode(searchRequest(fixtureCollection)), 1},
 	}
 	if lite {
-		w = append(w, Workload{"milvus-lite", "Search", svc + "Search", mustEncode(searchRequest(liteCollection))})
+		w = append(w, Workload{"milvus-lite", "Search", svc + "Search", mustEncode(searchRequest(liteCollection)), 0})
 	}
 	return w
 }

@@ -408,7 +408,11 @@ func take(edge, envoy, lite *Child) sample {
 func measure(o options, w Workload, step, target string, edge, envoy, lite *Child, edgeAdmin, profile string) (Row, error) {
 	var s0, s1 sample
 	profDone := make(chan error, 1)
-	res, err := Run(target, w, o.conns, o.streams, Window{Warmup: o.warmup, Duration: o.duration,
+	conns, streams := o.conns, o.streams
+	if w.Streams > 0 {
+		conns, streams = 1, w.Streams
+	}
+	res, err := Run(target, w, conns, streams, Window{Warmup: o.warmup, Duration: o.duration,
 		OnStart: func() {
 			s0 = take(edge, envoy, lite)
 			if profile != "" {

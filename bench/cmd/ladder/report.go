@@ -126,6 +126,9 @@ func (r Report) Markdown() string {
 		}
 		line := fmt.Sprintf("- %s: p50 %s (goal ≤ 1.30×) %s; req/s %s (goal ≥ 0.70×) %s",
 			x.Op, ratio(x.RatioP50), mark(x.RatioP50 <= 1.3), ratio(x.RatioRPS), mark(x.RatioRPS >= 0.7))
+		if x.RatioP50 > 0 {
+			line += fmt.Sprintf("; the chain adds %.0f µs to the p50", x.P50us-x.P50us/x.RatioP50)
+		}
 		if x.Op == "Search" {
 			line += fmt.Sprintf("; edge CPU %.1f µs/req (goal ≤ 30) %s", x.EdgeCPUus, mark(x.EdgeCPUus <= 30))
 		}
