@@ -85,11 +85,6 @@ func (s *Server) claimWatch() bool {
 	return now-last >= int64(s.c.WatchEvery) && s.lastWatch.CompareAndSwap(last, now)
 }
 
-// watchDue says the next validated call would be sampled (without claiming it).
-func (s *Server) watchDue() bool {
-	return s.c.WatchEvery > 0 && s.c.Now().UnixNano()-s.lastWatch.Load() >= int64(s.c.WatchEvery)
-}
-
 // Process serves one HTTP request's stream: one processor, one method per phase.
 func (s *Server) Process(stream extprocsvc.ExternalProcessor_ProcessServer) error {
 	p := processor{s: s, ctx: stream.Context()}
@@ -126,7 +121,9 @@ type processor struct {
 	dbHeader string
 	encoding string
 	grpcCall bool
-	method   *milvusgrpc.Method
+	// watchClaimed: ext_authz claimed this call for the response watch.
+	watchClaimed bool
+	method       *milvusgrpc.Method
 	// ddl is set for successful-DDL cache invalidation in the response phase.
 	ddl *ddlTarget
 	// watching says this call's response comes back (sampled); watched is
@@ -150,6 +147,8 @@ func (p *processor) requestHeaders(h *extprocsvc.HttpHeaders) *extprocsvc.Proces
 			p.encoding = v
 		case "content-type":
 			p.grpcCall = strings.HasPrefix(v, "application/grpc")
+		case edgehdr.Watch:
+			p.watchClaimed = true
 		}
 	}
 	resp := &extprocsvc.ProcessingResponse{Response: &extprocsvc.ProcessingResponse_RequestHeaders{
@@ -162,7 +161,7 @@ func (p *processor) requestHeaders(h *extprocsvc.HttpHeaders) *extprocsvc.Proces
 		case ddlKinds[p.method.Name] != 0:
 			// DDL responses come back to ext_proc: a success invalidates the cache.
 			resp.ModeOverride = ddlMode
-		case dataChecks[p.method.Name] != nil && p.s.claimWatch():
+		case dataChecks[p.method.Name] != nil && (p.watchClaimed || p.s.claimWatch()):
 			resp.ModeOverride = watchMode
 			p.watching = true
 		}

@@ -19,8 +19,10 @@ import (
 // It returns nil, leaving the call to ext_proc, whenever ext_proc has more to
 // do than the request side: a body that is not whole (larger than ext_authz's
 // buffer) or does not decode, DDL (its response invalidates the cache), the
-// call chosen to have its response watched, and a body that needs db_name
-// added from the dbname header (ext_authz cannot replace a body).
+// call chosen to have its response watched (claimed here and marked with
+// edgehdr.Watch, so exactly one call per WatchEvery takes ext_proc for it),
+// and a body that needs db_name added from the dbname header (ext_authz
+// cannot replace a body).
 //
 // decoded is the request message ext_authz already decoded from body (or
 // nil); validation uses it instead of decoding the body again.
@@ -29,8 +31,10 @@ func (s *Server) Preprocess(ctx context.Context, path, dbHeader, encoding string
 	switch {
 	case !ok || len(body) > s.c.MaxLen:
 		return nil
-	case s.c.Schemas != nil && (ddlKinds[m.Name] != 0 || dataChecks[m.Name] != nil && s.watchDue()):
+	case s.c.Schemas != nil && ddlKinds[m.Name] != 0:
 		return nil
+	case s.c.Schemas != nil && dataChecks[m.Name] != nil && s.claimWatch():
+		return []*corev3.HeaderValueOption{setHeader(edgehdr.Watch, "1")}
 	}
 	p := processor{s: s, ctx: ctx, path: path, dbHeader: dbHeader, encoding: encoding, grpcCall: true, method: m}
 	d := p.decide(body, decoded)

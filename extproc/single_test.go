@@ -87,13 +87,19 @@ func TestPreprocessAgreesWithExtProc(t *testing.T) {
 			t.Fatalf("Preprocess = %v, want the refusal of the decoded (dim 4) message", hs)
 		}
 	})
-	t.Run("the sampled response watch stays with ext_proc", func(t *testing.T) {
+	t.Run("the sampled response watch: one call, marked for ext_proc", func(t *testing.T) {
 		now = now.Add(50 * time.Millisecond)
-		if hs := srv.Preprocess(context.Background(), svc+"Search", "", "", searchBody(t, dim), nil); hs != nil {
-			t.Fatal("Preprocess took the call due for the response watch")
+		hs := srv.Preprocess(context.Background(), svc+"Search", "", "", searchBody(t, dim), nil)
+		if len(hs) != 1 || hs[0].GetHeader().GetKey() != edgehdr.Watch {
+			t.Fatalf("the call due for the watch: %v, want only %s", hs, edgehdr.Watch)
 		}
-		if !srv.claimWatch() {
-			t.Fatal("Preprocess claimed the watch ext_proc is to take")
+		if hs := srv.Preprocess(context.Background(), svc+"Search", "", "", searchBody(t, dim), nil); len(hs) != 2 {
+			t.Fatalf("the next call: %v, want it checked (the watch is taken)", hs)
+		}
+		p := processor{s: srv, ctx: context.Background()}
+		r := p.requestHeaders(headers(":path", svc+"Search", "content-type", "application/grpc", edgehdr.Watch, "1"))
+		if r.GetModeOverride() != watchMode || !p.watching {
+			t.Fatalf("ext_proc on the marked call: mode %v watching %v", r.GetModeOverride(), p.watching)
 		}
 	})
 }

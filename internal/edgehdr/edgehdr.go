@@ -16,7 +16,10 @@ const (
 	// Checked marks a request ext_authz already decoded, validated and gave
 	// its route key: Envoy's routes for it skip ext_proc.
 	Checked = "x-milvus-edge-checked"
+	// Watch marks the call ext_authz chose to have its response status read
+	// by ext_proc (the sampled backend-answer watch).
+	Watch = "x-milvus-edge-watch"
 )
 
 // Internal lists every header the edge owns.
-var Internal = []string{Route, User, Reject, Checked}
+var Internal = []string{Route, User, Reject, Checked, Watch}
