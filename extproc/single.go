@@ -2,6 +2,7 @@ package extproc
 
 import (
 	"context"
+	"strings"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	"google.golang.org/protobuf/proto"
@@ -10,8 +11,9 @@ import (
 	"github.com/milvus-edge/milvus-edge/internal/edgehdr"
 )
 
-// Preprocess does ext_proc's request-side work for a gRPC call whose whole
-// body ext_authz already holds: decode, validate, route key. It returns the
+// Preprocess does ext_proc's request-side work for a gRPC or REST v2 call
+// whose whole body ext_authz already holds: decode, validate, route key. It
+// returns the
 // headers for ext_authz to set — the route key and edgehdr.Checked, or the
 // typed refusal for the responder — and Envoy's routes then skip ext_proc
 // for the call, saving Envoy and the edge one more gRPC stream per request.
@@ -21,12 +23,16 @@ import (
 // buffer) or does not decode, DDL (its response invalidates the cache), the
 // call chosen to have its response watched (claimed here and marked with
 // edgehdr.Watch, so exactly one call per WatchEvery takes ext_proc for it),
-// and a body that needs db_name added from the dbname header (ext_authz
-// cannot replace a body).
+// a body that needs db_name added from the dbname header (ext_authz cannot
+// replace a body), and a REST call it would refuse (ext_proc answers it with
+// Milvus's JSON error; ext_authz could only deny).
 //
 // decoded is the request message ext_authz already decoded from body (or
 // nil); validation uses it instead of decoding the body again.
-func (s *Server) Preprocess(ctx context.Context, path, dbHeader, encoding string, body []byte, decoded proto.Message) []*corev3.HeaderValueOption {
+func (s *Server) Preprocess(ctx context.Context, grpcCall bool, path, dbHeader, encoding string, body []byte, decoded proto.Message) []*corev3.HeaderValueOption {
+	if !grpcCall {
+		return s.preprocessREST(path, dbHeader, body)
+	}
 	m, ok := milvusgrpc.Lookup(path)
 	switch {
 	case !ok || len(body) > s.c.MaxLen:
@@ -47,6 +53,22 @@ func (s *Server) Preprocess(ctx context.Context, path, dbHeader, encoding string
 	h := []*corev3.HeaderValueOption{setHeader(edgehdr.Checked, "1")}
 	if d.routeKey != "" {
 		h = append(h, setHeader(edgehdr.Route, d.routeKey))
+	}
+	return h
+}
+
+// preprocessREST is requestBody's REST branch.
+func (s *Server) preprocessREST(path, dbHeader string, body []byte) []*corev3.HeaderValueOption {
+	if !strings.HasPrefix(path, "/v2/vectordb/") || len(body) > s.c.MaxLen {
+		return nil
+	}
+	req, err := decodeREST(path, body, dbHeader)
+	if err != nil || checkRESTNames(req) != nil {
+		return nil
+	}
+	h := []*corev3.HeaderValueOption{setHeader(edgehdr.Checked, "1")}
+	if key := req.RouteKey(); key != "" {
+		h = append(h, setHeader(edgehdr.Route, key))
 	}
 	return h
 }

@@ -31,7 +31,14 @@ func TestPreprocessAgreesWithExtProc(t *testing.T) {
 		name, method, dbHeader string
 		body                   []byte
 		declines               bool
+		rest                   bool
 	}{
+		{name: "REST search", method: "/v2/vectordb/entities/search", body: []byte(`{"collectionName":"docs","data":[[0.1]]}`), rest: true},
+		{name: "REST db from the header", method: "/v2/vectordb/entities/query", dbHeader: "tenant", body: []byte(`{"collectionName":"docs"}`), rest: true},
+		{name: "REST no collection", method: "/v2/vectordb/collections/list", body: []byte(`{}`), rest: true},
+		{name: "REST bad name (ext_proc answers)", method: "/v2/vectordb/entities/search", body: []byte(`{"collectionName":"1abc"}`), rest: true, declines: true},
+		{name: "REST bad JSON (ext_proc answers)", method: "/v2/vectordb/entities/search", body: []byte(`{"collectionName":`), rest: true, declines: true},
+		{name: "REST other path", method: "/healthz", body: nil, rest: true, declines: true},
 		{name: "search", method: "Search", body: searchBody(t, dim)},
 		{name: "search wrong dim", method: "Search", body: searchBody(t, 4)},
 		{name: "insert", method: "Insert", body: insertBody(t, 3, dim)},
@@ -46,7 +53,11 @@ func TestPreprocessAgreesWithExtProc(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := map[string]string{}
-			hs := srv.Preprocess(context.Background(), svc+tc.method, tc.dbHeader, "", tc.body, nil)
+			path, ct := svc+tc.method, "application/grpc"
+			if tc.rest {
+				path, ct = tc.method, "application/json"
+			}
+			hs := srv.Preprocess(context.Background(), !tc.rest, path, tc.dbHeader, "", tc.body, nil)
 			for _, h := range hs {
 				got[h.GetHeader().GetKey()] = h.GetHeader().GetValue()
 			}
@@ -57,7 +68,7 @@ func TestPreprocessAgreesWithExtProc(t *testing.T) {
 				return
 			}
 			p := processor{s: srv, ctx: context.Background()}
-			p.requestHeaders(headers(":path", svc+tc.method, "content-type", "application/grpc", "dbname", tc.dbHeader))
+			p.requestHeaders(headers(":path", path, "content-type", ct, "dbname", tc.dbHeader))
 			r := p.requestBody(&extprocsvc.HttpBody{Body: tc.body, EndOfStream: true})
 			want := map[string]string{}
 			for _, h := range r.GetRequestBody().GetResponse().GetHeaderMutation().GetSetHeaders() {
@@ -82,18 +93,18 @@ func TestPreprocessAgreesWithExtProc(t *testing.T) {
 		if err := proto.Unmarshal(searchBody(t, 4)[5:], other); err != nil {
 			t.Fatal(err)
 		}
-		hs := srv.Preprocess(context.Background(), svc+"Search", "", "", searchBody(t, dim), other)
+		hs := srv.Preprocess(context.Background(), true, svc+"Search", "", "", searchBody(t, dim), other)
 		if len(hs) != 1 || hs[0].GetHeader().GetKey() != edgehdr.Reject {
 			t.Fatalf("Preprocess = %v, want the refusal of the decoded (dim 4) message", hs)
 		}
 	})
 	t.Run("the sampled response watch: one call, marked for ext_proc", func(t *testing.T) {
 		now = now.Add(50 * time.Millisecond)
-		hs := srv.Preprocess(context.Background(), svc+"Search", "", "", searchBody(t, dim), nil)
+		hs := srv.Preprocess(context.Background(), true, svc+"Search", "", "", searchBody(t, dim), nil)
 		if len(hs) != 1 || hs[0].GetHeader().GetKey() != edgehdr.Watch {
 			t.Fatalf("the call due for the watch: %v, want only %s", hs, edgehdr.Watch)
 		}
-		if hs := srv.Preprocess(context.Background(), svc+"Search", "", "", searchBody(t, dim), nil); len(hs) != 2 {
+		if hs := srv.Preprocess(context.Background(), true, svc+"Search", "", "", searchBody(t, dim), nil); len(hs) != 2 {
 			t.Fatalf("the next call: %v, want it checked (the watch is taken)", hs)
 		}
 		p := processor{s: srv, ctx: context.Background()}

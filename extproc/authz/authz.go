@@ -6,6 +6,7 @@
 package authz
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -65,7 +66,7 @@ type Options struct {
 // extproc.Server.Preprocess): it returns the headers to set, or nil to leave
 // the call to ext_proc.
 type Preprocessor interface {
-	Preprocess(ctx context.Context, path, dbHeader, encoding string, body []byte, decoded proto.Message) []*corev3.HeaderValueOption
+	Preprocess(ctx context.Context, grpcCall bool, path, dbHeader, encoding string, body []byte, decoded proto.Message) []*corev3.HeaderValueOption
 }
 
 // Server implements envoy.service.auth.v3.Authorization.
@@ -176,11 +177,12 @@ func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.C
 		return deny(grpcCall, grpcCode(status), status, d.Reason, metadata(o, rec)), nil
 	}
 	resp := allow(id.User, d.Headers, metadata(o, rec))
-	if o.SinglePass && s.pre != nil && grpcCall && h.GetHeaders()[PartialBodyHeader] != "true" {
-		ok := resp.GetOkResponse()
-		dbHeader, _, _ := strings.Cut(h.GetHeaders()["dbname"], ",")
+	if o.SinglePass && s.pre != nil && !sum.partial {
+		hs := h.GetHeaders()
+		dbHeader, _, _ := strings.Cut(cmp.Or(hs["dbname"], hs["db-name"]), ",")
 		path, _, _ := strings.Cut(h.GetPath(), "?")
-		ok.Headers = append(ok.Headers, s.pre.Preprocess(ctx, path, dbHeader, h.GetHeaders()["grpc-encoding"], h.GetRawBody(), sum.decoded)...)
+		ok := resp.GetOkResponse()
+		ok.Headers = append(ok.Headers, s.pre.Preprocess(ctx, grpcCall, path, dbHeader, hs["grpc-encoding"], h.GetRawBody(), sum.decoded)...)
 	}
 	return resp, nil
 }

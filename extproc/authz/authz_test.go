@@ -195,18 +195,20 @@ type recordingPre struct {
 	decoded []proto.Message
 }
 
-func (r *recordingPre) Preprocess(_ context.Context, path, _, _ string, _ []byte, decoded proto.Message) []*corev3.HeaderValueOption {
+func (r *recordingPre) Preprocess(_ context.Context, _ bool, path, _, _ string, _ []byte, decoded proto.Message) []*corev3.HeaderValueOption {
 	r.paths, r.decoded = append(r.paths, path), append(r.decoded, decoded)
 	return []*corev3.HeaderValueOption{{Header: &corev3.HeaderValue{Key: "x-milvus-edge-checked", Value: "1"}}}
 }
 
-// TestSinglePassOnlyForAllowedWholeGRPCCalls: the preprocessor runs for
-// allowed gRPC calls whose whole body is here, and its headers are set; never
-// for denials, partial bodies, REST, or with the option off.
-func TestSinglePassOnlyForAllowedWholeGRPCCalls(t *testing.T) {
+// TestSinglePassOnlyForAllowedWholeCalls: the preprocessor runs for allowed
+// calls whose whole body is here, and its headers are set; never for
+// denials, partial bodies, or with the option off.
+func TestSinglePassOnlyForAllowedWholeCalls(t *testing.T) {
 	body := framed(t, &milvuspb.SearchRequest{CollectionName: "docs"})
 	partial := checkReq("application/grpc", b64("root:Milvus"), searchPath, body[:8])
 	partial.Attributes.Request.Http.Headers[PartialBodyHeader] = "true"
+	restShort := checkReq("application/json", "Bearer root:Milvus", "/v2/vectordb/entities/search", []byte(`{"collectionName":"docs"}`))
+	restShort.Attributes.Request.Http.Headers["content-length"] = "4000"
 	for _, tc := range []struct {
 		name   string
 		opts   Options
@@ -218,7 +220,8 @@ func TestSinglePassOnlyForAllowedWholeGRPCCalls(t *testing.T) {
 		{"option off", Options{}, true, checkReq("application/grpc", b64("root:Milvus"), searchPath, body), false},
 		{"denied", Options{SinglePass: true}, false, checkReq("application/grpc", b64("root:Milvus"), searchPath, body), false},
 		{"partial body", Options{SinglePass: true}, true, partial, false},
-		{"REST", Options{SinglePass: true}, true, checkReq("application/json", "Bearer root:Milvus", "/v2/vectordb/entities/search", []byte(`{"collectionName":"docs"}`)), false},
+		{"REST", Options{SinglePass: true}, true, checkReq("application/json", "Bearer root:Milvus", "/v2/vectordb/entities/search", []byte(`{"collectionName":"docs"}`)), true},
+		{"REST body shorter than its content-length", Options{SinglePass: true}, true, restShort, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newServer(t, &fakePolicy{d: policy.Decision{Allow: tc.allow, Reason: "no"}}, tc.opts, nil)
@@ -238,7 +241,7 @@ func TestSinglePassOnlyForAllowedWholeGRPCCalls(t *testing.T) {
 			if set != tc.called {
 				t.Fatalf("checked header set=%v, want %v", set, tc.called)
 			}
-			if tc.called {
+			if tc.called && tc.req.GetAttributes().GetRequest().GetHttp().GetHeaders()["content-type"] == "application/grpc" {
 				// The message BuildInput decoded is handed on, not decoded again.
 				if m, ok := pre.decoded[0].(*milvuspb.SearchRequest); !ok || m.GetCollectionName() != "docs" {
 					t.Fatalf("decoded message %T %v, want the *milvuspb.SearchRequest", pre.decoded[0], pre.decoded[0])

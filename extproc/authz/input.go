@@ -28,6 +28,9 @@ type Summary struct {
 	Surface, API, Privilege, ObjectType, ObjectName, DB, Collection string
 	// decoded is the whole gRPC request message, when the body was whole.
 	decoded proto.Message
+	// partial: Envoy sent a prefix of the body (or a REST body is shorter
+	// than its content-length).
+	partial bool
 }
 
 // terms holds the strings inputs repeat — the document's keys, protobuf
@@ -181,6 +184,7 @@ func BuildInput(req *authv3.CheckRequest, id Identity, dbHeaderDefault string, s
 		b.db = cmp.Or(dbHeaderDefault, DefaultDB)
 	}
 	b.summarize(sum)
+	sum.partial = partial
 	if err != nil {
 		return nil, sum, fmt.Errorf("%w: %w", ErrInvalidBody, err)
 	}

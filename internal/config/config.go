@@ -113,11 +113,11 @@ type Edge struct {
 	FiltersAdvertiseAddress string `yaml:"filters_advertise_address"`
 	// FilterTimeout bounds one ext_authz check or ext_proc message. Default 2s.
 	FilterTimeout Duration `yaml:"filter_timeout"`
-	// SinglePass lets ext_authz also decode, validate and route the gRPC calls
-	// whose whole body it receives (up to auth.max_body_bytes), so that Envoy
-	// skips ext_proc for them: one gRPC exchange per call instead of two.
-	// ext_proc still runs for larger bodies, DDL, REST, db_name rewrites and
-	// the sampled response watch. Default true.
+	// SinglePass lets ext_authz also decode, validate and route the gRPC and
+	// REST calls whose whole body it receives (up to auth.max_body_bytes), so
+	// that Envoy skips ext_proc for them: one gRPC exchange per call instead
+	// of two. ext_proc still runs for larger bodies, DDL, db_name rewrites,
+	// REST refusals and the sampled response watch. Default true.
 	SinglePass *bool `yaml:"single_pass"`
 }
 

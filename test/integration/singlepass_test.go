@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"io"
 	"math"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -112,6 +114,30 @@ validation: {watch_every: 1h}
 				must(t, err)
 				return r.GetStatus()
 			}, 0, "")
+			// REST v2: a refusal is Milvus's JSON, answered by ext_proc either way.
+			expectREST := func(what string, proc, reached bool, body, wantInBody string) {
+				t.Helper()
+				s0, u0 := streams(), upstream()
+				req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+e.Ports.Listener+"/v2/vectordb/entities/query", strings.NewReader(body))
+				req.Header.Set("content-type", "application/json")
+				req.Header.Set("authorization", "Bearer root:Milvus")
+				resp, err := http.DefaultClient.Do(req)
+				must(t, err)
+				got, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if wantInBody != "" && !strings.Contains(string(got), wantInBody) {
+					t.Fatalf("%s: %d %s, want %q in the body", what, resp.StatusCode, got, wantInBody)
+				}
+				if n := streams() - s0; n != b2i(proc) {
+					t.Errorf("%s: ext_proc streams +%d, want +%d", what, n, b2i(proc))
+				}
+				if n := upstream() - u0; n != b2i(reached) {
+					t.Errorf("%s: backend saw +%d requests, want +%d", what, n, b2i(reached))
+				}
+			}
+			// milvus-lite serves no REST; the call still shows where it went.
+			expectREST("REST query", !on, true, `{"collectionName":"sp","filter":"id > 0"}`, "")
+			expectREST("REST query with a bad name (refused)", true, false, `{"collectionName":"1abc"}`, `"code":1100`)
 			expect("HasCollection", !on, true, func() *commonpb.Status {
 				r, err := c.HasCollection(ctx, &milvuspb.HasCollectionRequest{CollectionName: "sp"})
 				must(t, err)
