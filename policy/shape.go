@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"maps"
 	"slices"
 	"strings"
 
@@ -39,7 +40,7 @@ func (s *InputShape) Paths() [][]string {
 		return [][]string{{}}
 	}
 	var out [][]string
-	for _, k := range slices.Sorted(mapKeys(s.kids)) {
+	for _, k := range slices.Sorted(maps.Keys(s.kids)) {
 		for _, p := range s.kids[k].Paths() {
 			out = append(out, append([]string{k}, p...))
 		}
@@ -57,16 +58,6 @@ func (s *InputShape) String() string {
 		b.WriteString(strings.Join(append([]string{"input"}, p...), "."))
 	}
 	return b.String()
-}
-
-func mapKeys(m map[string]*InputShape) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
 
 // add marks path as read.
