@@ -197,10 +197,12 @@ func socketAddress(a ir.Address) *corev3.Address {
 	}}}
 }
 
-// mustAny packs a message; packing a generated message cannot fail.
+// mustAny packs m deterministically (map fields sorted, e.g. the access log's
+// JSON format), so the snapshot's content hash is the same for the same
+// config. Packing a generated message cannot fail.
 func mustAny(m proto.Message) *anypb.Any {
-	a, err := anypb.New(m)
-	if err != nil {
+	a := &anypb.Any{}
+	if err := anypb.MarshalFrom(a, m, proto.MarshalOptions{Deterministic: true}); err != nil {
 		panic("envoyres: packing " + string(proto.MessageName(m)) + ": " + err.Error())
 	}
 	return a
