@@ -1,7 +1,10 @@
 package extproc
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
+	"encoding/binary"
 	"io"
 	"log/slog"
 	"testing"
@@ -32,7 +35,10 @@ func TestPreprocessAgreesWithExtProc(t *testing.T) {
 		body                   []byte
 		declines               bool
 		rest                   bool
+		encoding               string
 	}{
+		{name: "gzip search", method: "Search", body: gzipFrame(t, searchBody(t, dim)), encoding: "gzip"},
+		{name: "gzip search wrong dim", method: "Search", body: gzipFrame(t, searchBody(t, 4)), encoding: "gzip"},
 		{name: "REST search", method: "/v2/vectordb/entities/search", body: []byte(`{"collectionName":"docs","data":[[0.1]]}`), rest: true},
 		{name: "REST db from the header", method: "/v2/vectordb/entities/query", dbHeader: "tenant", body: []byte(`{"collectionName":"docs"}`), rest: true},
 		{name: "REST no collection", method: "/v2/vectordb/collections/list", body: []byte(`{}`), rest: true},
@@ -57,7 +63,7 @@ func TestPreprocessAgreesWithExtProc(t *testing.T) {
 			if tc.rest {
 				path, ct = tc.method, "application/json"
 			}
-			hs := srv.Preprocess(context.Background(), !tc.rest, path, tc.dbHeader, "", tc.body, nil)
+			hs := srv.Preprocess(context.Background(), !tc.rest, path, tc.dbHeader, tc.encoding, tc.body, nil)
 			for _, h := range hs {
 				got[h.GetHeader().GetKey()] = h.GetHeader().GetValue()
 			}
@@ -68,7 +74,7 @@ func TestPreprocessAgreesWithExtProc(t *testing.T) {
 				return
 			}
 			p := processor{s: srv, ctx: context.Background()}
-			p.requestHeaders(headers(":path", path, "content-type", ct, "dbname", tc.dbHeader))
+			p.requestHeaders(headers(":path", path, "content-type", ct, "dbname", tc.dbHeader, "grpc-encoding", tc.encoding))
 			r := p.requestBody(&extprocsvc.HttpBody{Body: tc.body, EndOfStream: true})
 			want := map[string]string{}
 			for _, h := range r.GetRequestBody().GetResponse().GetHeaderMutation().GetSetHeaders() {
@@ -113,4 +119,19 @@ func TestPreprocessAgreesWithExtProc(t *testing.T) {
 			t.Fatalf("ext_proc on the marked call: mode %v watching %v", r.GetModeOverride(), p.watching)
 		}
 	})
+}
+
+// gzipFrame re-frames an uncompressed gRPC frame as a gzip-compressed one.
+func gzipFrame(t *testing.T, frame []byte) []byte {
+	var zb bytes.Buffer
+	zw := gzip.NewWriter(&zb)
+	if _, err := zw.Write(frame[5:]); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	out := []byte{1, 0, 0, 0, 0}
+	binary.BigEndian.PutUint32(out[1:], uint32(zb.Len()))
+	return append(out, zb.Bytes()...)
 }
