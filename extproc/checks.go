@@ -1,6 +1,7 @@
 package extproc
 
 import (
+	"encoding/json"
 	"strconv"
 
 	"github.com/milvus-io/milvus-proto/go-api/v2/commonpb"
@@ -114,6 +115,42 @@ func newDDLTarget(kind ddlKind, m *milvusgrpc.Method, msg []byte, req *Request, 
 	}
 	t.cluster = route(req.DB, name)
 	return t
+}
+
+// restDDLNames are the REST v2 body keys a DDL target names besides
+// collectionName (Milvus handler_v2.go request types).
+type restDDLNames struct {
+	AliasName         string `json:"aliasName"`
+	NewCollectionName string `json:"newCollectionName"`
+}
+
+// newRESTDDLTarget is newDDLTarget for a REST v2 body (JSON).
+func newRESTDDLTarget(kind ddlKind, body []byte, req *Request, route Router) *ddlTarget {
+	var n restDDLNames
+	_ = json.Unmarshal(body, &n) // the body decoded already; absent keys stay ""
+	t := &ddlTarget{kind: kind, db: req.DB}
+	switch kind {
+	case ddlCollection:
+		t.names = []string{req.Collection}
+	case ddlAlias:
+		t.names = []string{req.Collection, n.AliasName}
+	case ddlRename:
+		t.names = []string{req.Collection, n.NewCollectionName}
+	}
+	name := req.Collection
+	if name == "" && len(t.names) > 1 {
+		name = t.names[1]
+	}
+	t.cluster = route(req.DB, name)
+	return t
+}
+
+// restResponseOK reads a REST v2 answer: {"code": 0, ...} is success.
+func restResponseOK(body []byte) bool {
+	var r struct {
+		Code *int64 `json:"code"`
+	}
+	return json.Unmarshal(body, &r) == nil && r.Code != nil && *r.Code == 0
 }
 
 func (t *ddlTarget) invalidate(s Schemas) {

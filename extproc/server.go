@@ -154,17 +154,22 @@ func (p *processor) requestHeaders(h *extprocsvc.HttpHeaders) *extprocsvc.Proces
 	resp := &extprocsvc.ProcessingResponse{Response: &extprocsvc.ProcessingResponse_RequestHeaders{
 		RequestHeaders: &extprocsvc.HeadersResponse{},
 	}}
-	if p.grpcCall {
-		p.method, _ = milvusgrpc.Lookup(p.path)
-		switch {
-		case p.method == nil || p.s.c.Schemas == nil:
-		case ddlKinds[p.method.Name] != 0:
-			// DDL responses come back to ext_proc: a success invalidates the cache.
+	if !p.grpcCall {
+		// REST DDL responses come back too, so that they invalidate as gRPC's do.
+		if p.method, _ = milvusgrpc.LookupREST(p.path); p.method != nil && p.s.c.Schemas != nil && ddlKinds[p.method.Name] != 0 {
 			resp.ModeOverride = ddlMode
-		case dataChecks[p.method.Name] != nil && (p.watchClaimed || p.s.claimWatch()):
-			resp.ModeOverride = watchMode
-			p.watching = true
 		}
+		return resp
+	}
+	p.method, _ = milvusgrpc.Lookup(p.path)
+	switch {
+	case p.method == nil || p.s.c.Schemas == nil:
+	case ddlKinds[p.method.Name] != 0:
+		// DDL responses come back to ext_proc: a success invalidates the cache.
+		resp.ModeOverride = ddlMode
+	case dataChecks[p.method.Name] != nil && (p.watchClaimed || p.s.claimWatch()):
+		resp.ModeOverride = watchMode
+		p.watching = true
 	}
 	return resp
 }
@@ -208,6 +213,9 @@ func (p *processor) requestBody(b *extprocsvc.HttpBody) *extprocsvc.ProcessingRe
 		}
 		if e := checkRESTNames(req); e != nil {
 			return p.rejectTyped(e)
+		}
+		if m := p.method; m != nil && p.s.c.Schemas != nil && ddlKinds[m.Name] != 0 {
+			p.ddl = newRESTDDLTarget(ddlKinds[m.Name], b.GetBody(), req, p.s.c.Router)
 		}
 		return bodyContinue(routeHeader(req.RouteKey()), nil)
 	default:
@@ -320,6 +328,10 @@ func (p *processor) validate(m *milvusgrpc.Method, msg []byte, decoded proto.Mes
 // responseBody sees DDL responses only: a success invalidates the cache.
 func (p *processor) responseBody(b *extprocsvc.HttpBody) *extprocsvc.ProcessingResponse {
 	switch {
+	case p.ddl != nil && !p.grpcCall:
+		if restResponseOK(b.GetBody()) {
+			p.ddl.invalidate(p.s.c.Schemas)
+		}
 	case p.ddl != nil && p.method != nil:
 		if msg, err := milvusgrpc.Frame(b.GetBody(), "", p.s.c.MaxLen); err == nil && responseOK(p.method, msg) {
 			p.ddl.invalidate(p.s.c.Schemas)

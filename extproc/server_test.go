@@ -164,3 +164,50 @@ func TestOversizedRequestIsInvalidArgument(t *testing.T) {
 		t.Fatalf("oversized request → %v", r)
 	}
 }
+
+// recordingSchemas records invalidations.
+type recordingSchemas struct {
+	nopSchemas
+	got []string
+}
+
+func (r *recordingSchemas) Invalidate(cluster, db, coll string) {
+	r.got = append(r.got, cluster+"/"+db+"/"+coll)
+}
+func (r *recordingSchemas) InvalidateDB(cluster, db string) {
+	r.got = append(r.got, cluster+"/"+db+"/*")
+}
+
+// TestRESTDDLInvalidates: a successful REST v2 DDL answer drops what it
+// changed from the schema cache, as gRPC DDL does; a failed one drops nothing.
+func TestRESTDDLInvalidates(t *testing.T) {
+	for _, tc := range []struct {
+		path, body, answer string
+		want               string
+	}{
+		{"/v2/vectordb/collections/drop", `{"collectionName":"docs"}`, `{"code":0,"data":{}}`, "[c/default/docs]"},
+		{"/v2/vectordb/collections/drop", `{"collectionName":"docs"}`, `{"code":100,"message":"collection not found"}`, "[]"},
+		{"/v2/vectordb/collections/create", `{"dbName":"t","collectionName":"docs","dimension":8}`, `{"code":0}`, "[c/t/docs]"},
+		{"/v2/vectordb/collections/rename", `{"collectionName":"a","newCollectionName":"b"}`, `{"code":0}`, "[c/default/a c/default/b]"},
+		{"/v2/vectordb/aliases/alter", `{"aliasName":"al","collectionName":"docs"}`, `{"code":0}`, "[c/default/docs c/default/al]"},
+		{"/v2/vectordb/partitions/drop", `{"collectionName":"docs","partitionName":"p"}`, `{"code":0}`, "[c/default/docs]"},
+		{"/v2/vectordb/databases/drop", `{"dbName":"t"}`, `{"code":0}`, "[c/t/*]"},
+	} {
+		t.Run(tc.path+" "+tc.answer, func(t *testing.T) {
+			rec := &recordingSchemas{}
+			p := processor{s: New(Config{Log: slog.New(slog.NewTextHandler(io.Discard, nil)), MaxLen: 1 << 20, Schemas: rec, Router: func(string, string) string { return "c" }})}
+			if r := p.requestHeaders(headers(":path", tc.path, "content-type", "application/json")); r.GetModeOverride() != ddlMode {
+				t.Fatalf("REST DDL did not ask for its response: %v", r.GetModeOverride())
+			}
+			p.requestBody(&extprocv3.HttpBody{Body: []byte(tc.body), EndOfStream: true})
+			p.responseBody(&extprocv3.HttpBody{Body: []byte(tc.answer), EndOfStream: true})
+			if got := fmt.Sprint(rec.got); got != tc.want {
+				t.Fatalf("invalidated %s, want %s", got, tc.want)
+			}
+		})
+	}
+	p := processor{s: New(Config{Log: slog.New(slog.NewTextHandler(io.Discard, nil)), MaxLen: 1 << 20, Schemas: nopSchemas{}, Router: func(string, string) string { return "c" }})}
+	if r := p.requestHeaders(headers(":path", "/v2/vectordb/entities/search", "content-type", "application/json")); r.GetModeOverride() != nil {
+		t.Fatal("a REST search asked for its response")
+	}
+}

@@ -62,6 +62,9 @@ func (s *Server) preprocessREST(path, dbHeader string, body []byte) []*corev3.He
 	if !strings.HasPrefix(path, "/v2/vectordb/") || len(body) > s.c.MaxLen {
 		return nil
 	}
+	if m, ok := milvusgrpc.LookupREST(path); ok && s.c.Schemas != nil && ddlKinds[m.Name] != 0 {
+		return nil // its response invalidates the cache: ext_proc's
+	}
 	req, err := decodeREST(path, body, dbHeader)
 	if err != nil || checkRESTNames(req) != nil {
 		return nil

@@ -45,6 +45,7 @@ func TestPreprocessAgreesWithExtProc(t *testing.T) {
 		{name: "REST bad name (ext_proc answers)", method: "/v2/vectordb/entities/search", body: []byte(`{"collectionName":"1abc"}`), rest: true, declines: true},
 		{name: "REST bad JSON (ext_proc answers)", method: "/v2/vectordb/entities/search", body: []byte(`{"collectionName":`), rest: true, declines: true},
 		{name: "REST other path", method: "/healthz", body: nil, rest: true, declines: true},
+		{name: "REST DDL (its answer invalidates: ext_proc's)", method: "/v2/vectordb/collections/drop", body: []byte(`{"collectionName":"docs"}`), rest: true, declines: true},
 		{name: "search", method: "Search", body: searchBody(t, dim)},
 		{name: "search wrong dim", method: "Search", body: searchBody(t, 4)},
 		{name: "insert", method: "Insert", body: insertBody(t, 3, dim)},

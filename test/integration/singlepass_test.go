@@ -115,10 +115,10 @@ validation: {watch_every: 1h}
 				return r.GetStatus()
 			}, 0, "")
 			// REST v2: a refusal is Milvus's JSON, answered by ext_proc either way.
-			expectREST := func(what string, proc, reached bool, body, wantInBody string) {
+			expectREST := func(what string, proc, reached bool, api, body, wantInBody string) {
 				t.Helper()
 				s0, u0 := streams(), upstream()
-				req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+e.Ports.Listener+"/v2/vectordb/entities/query", strings.NewReader(body))
+				req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+e.Ports.Listener+"/v2/vectordb/"+api, strings.NewReader(body))
 				req.Header.Set("content-type", "application/json")
 				req.Header.Set("authorization", "Bearer root:Milvus")
 				resp, err := http.DefaultClient.Do(req)
@@ -136,8 +136,9 @@ validation: {watch_every: 1h}
 				}
 			}
 			// milvus-lite serves no REST; the call still shows where it went.
-			expectREST("REST query", !on, true, `{"collectionName":"sp","filter":"id > 0"}`, "")
-			expectREST("REST query with a bad name (refused)", true, false, `{"collectionName":"1abc"}`, `"code":1100`)
+			expectREST("REST query", !on, true, "entities/query", `{"collectionName":"sp","filter":"id > 0"}`, "")
+			expectREST("REST query with a bad name (refused)", true, false, "entities/query", `{"collectionName":"1abc"}`, `"code":1100`)
+			expectREST("REST DDL (its answer may invalidate)", true, true, "collections/drop", `{"collectionName":"nope"}`, "")
 			expect("HasCollection", !on, true, func() *commonpb.Status {
 				r, err := c.HasCollection(ctx, &milvuspb.HasCollectionRequest{CollectionName: "sp"})
 				must(t, err)
