@@ -5,7 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/milvus-edge/milvus-edge/internal/testenv"
+	"github.com/milvus-edge/milvus-edge/internal/freeport"
 	"net"
 	"net/http"
 	"os"
@@ -98,7 +98,7 @@ func (c *Child) Stop() {
 }
 
 func freeAddr() string {
-	addr, err := testenv.FreeLoopbackAddr()
+	addr, err := freeport.Loopback()
 	if err != nil {
 		panic(err)
 	}
