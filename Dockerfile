@@ -13,7 +13,7 @@ RUN go build -ldflags="-s -w" -o /out/milvus-edge ./cmd/milvus-edge
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/milvus-edge /milvus-edge
 USER nonroot:nonroot
-# 18000 xDS (ADS), 18001 ext_authz/ext_proc, 9091 admin API.
-EXPOSE 18000 18001 9091
+# 18000 xDS (ADS), 18001 ext_authz/ext_proc, 18002 admin API.
+EXPOSE 18000 18001 18002
 ENTRYPOINT ["/milvus-edge"]
 CMD ["serve", "--config", "/etc/milvus-edge/config.yaml"]

@@ -103,7 +103,11 @@ type Edge struct {
 	// FiltersAddress serves ext_authz and ext_proc to Envoy: host:port, or
 	// unix:/path for a Unix socket (Envoy on the same host). Default 127.0.0.1:18001.
 	FiltersAddress string `yaml:"filters_address"`
-	// AdminAddress serves the edge admin API (/healthz, /v1/status). Default 127.0.0.1:9091.
+	// AdminAddress serves the edge admin API (/healthz, /v1/status). Default
+	// 127.0.0.1:18002, next to xds_address and filters_address. Avoid Milvus's
+	// well-known ports (9091 metrics/health, 19530 gRPC/REST, 2379 etcd, 19529
+	// and 19531) on a host that also runs Milvus: they are not refused here, but
+	// the bind fails at start.
 	AdminAddress string `yaml:"admin_address"`
 	// XDSAdvertiseAddress is how Envoy reaches the xDS server (the bootstrap's ADS
 	// cluster). Default xds_address; set it when Envoy runs elsewhere (containers).

@@ -10,7 +10,7 @@ func TestDefaultConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Listener.Address != "127.0.0.1:19530" || c.Envoy.AdminAddress != "127.0.0.1:9901" || c.Edge.AdminAddress != "127.0.0.1:9091" {
+	if c.Listener.Address != "127.0.0.1:19530" || c.Envoy.AdminAddress != "127.0.0.1:9901" || c.Edge.AdminAddress != "127.0.0.1:18002" {
 		t.Errorf("default addresses: %+v %+v %+v", c.Listener, c.Envoy, c.Edge)
 	}
 	if len(c.Launch.MilvusLite) != 1 || c.Launch.MilvusLite[0].Address != "127.0.0.1:19531" {

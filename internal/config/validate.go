@@ -35,7 +35,7 @@ func (c *Config) Default() {
 	}
 	setStr(&c.Edge.XDSAddress, "127.0.0.1:18000")
 	setStr(&c.Edge.FiltersAddress, "127.0.0.1:18001")
-	setStr(&c.Edge.AdminAddress, "127.0.0.1:9091")
+	setStr(&c.Edge.AdminAddress, "127.0.0.1:18002")
 	setStr(&c.Edge.XDSAdvertiseAddress, c.Edge.XDSAddress)
 	setStr(&c.Edge.FiltersAdvertiseAddress, c.Edge.FiltersAddress)
 	setDur(&c.Edge.FilterTimeout, Duration(2e9))
