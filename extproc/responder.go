@@ -7,6 +7,10 @@ import (
 	"github.com/milvus-io/milvus-proto/go-api/v2/commonpb"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	// Registers gzip: a refused call keeps the client's grpc-encoding and,
+	// when ext_authz refused it, its compressed body, which the responder
+	// reads before it answers.
+	_ "google.golang.org/grpc/encoding/gzip"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"

@@ -363,6 +363,13 @@ func bodyContinue(m *extprocsvc.HeaderMutation, body []byte) *extprocsvc.Process
 	cr := &extprocsvc.CommonResponse{HeaderMutation: m, ClearRouteCache: m != nil}
 	if body != nil {
 		cr.BodyMutation = &extprocsvc.BodyMutation{Mutation: &extprocsvc.BodyMutation_Body{Body: body}}
+		// Envoy keeps the client's content-length when a buffered body is
+		// replaced: the next hop would then wait for bytes that never come
+		// (the client saw UNAVAILABLE). HTTP/2 needs none; drop it.
+		if cr.HeaderMutation == nil {
+			cr.HeaderMutation = &extprocsvc.HeaderMutation{}
+		}
+		cr.HeaderMutation.RemoveHeaders = append(cr.HeaderMutation.RemoveHeaders, "content-length")
 	}
 	return &extprocsvc.ProcessingResponse{Response: &extprocsvc.ProcessingResponse_RequestBody{
 		RequestBody: &extprocsvc.BodyResponse{Response: cr},

@@ -165,6 +165,7 @@ func BuildInput(req *authv3.CheckRequest, id Identity, dbHeaderDefault string, s
 	if grpcCall {
 		sum.Surface = "grpc"
 		b, err = decodeGRPC(path, h.GetRawBody(), hdr.get("grpc-encoding"), partial, bodyShape, wantBody)
+		partial = partial || b.truncated
 		// Milvus checks the dbname metadata (its first value), not db_name.
 		b.db, _, _ = strings.Cut(hdr.get("dbname"), ",")
 	} else {
@@ -175,6 +176,13 @@ func BuildInput(req *authv3.CheckRequest, id Identity, dbHeaderDefault string, s
 		}
 		partial = partial || shortOfContentLength(hdr.get("content-length"), len(body))
 		b, err = decodeREST(path, body, hdr.get("content-type"), partial, bodyShape, wantBody)
+		if err != nil && !partial && hdr.get("content-length") == "" {
+			// Without a content-length nothing says the body is whole (see
+			// grpcMessage on Envoy's partial-body header): read it as a
+			// prefix; ext_proc checks the whole body.
+			partial = true
+			b, err = decodeREST(path, body, hdr.get("content-type"), partial, bodyShape, wantBody)
+		}
 		if b.db = b.info.DB; b.db == "" {
 			b.db = hdr.get("db-name")
 		}
@@ -240,7 +248,7 @@ func decodeGRPC(path string, raw []byte, encoding string, partial bool, body *po
 		return d, nil
 	}
 	d.method, d.info.API = m, m.Name
-	msg, cut, err := grpcMessage(raw, encoding, partial)
+	msg, cut, err := grpcMessage(raw, encoding)
 	if err != nil || msg == nil {
 		d.truncated = cut
 		return d, err
@@ -265,15 +273,24 @@ func decodeGRPC(path string, raw []byte, encoding string, partial bool, body *po
 
 // grpcMessage returns the message bytes of the first frame of raw. cut
 // reports that they are a prefix (or that nothing is known: no body).
-func grpcMessage(raw []byte, encoding string, partial bool) (msg []byte, cut bool, err error) {
+//
+// A frame shorter than its declared length is always taken as a prefix,
+// whatever Envoy's partial-body header says: Envoy stops buffering for
+// ext_authz when the next DATA frame would pass max_request_bytes, and then
+// marks the body partial only if it held more than it sent — so a 100 KB
+// call arrives as its first ~64 KB with "x-envoy-auth-partial-body: false".
+// Deciding on the prefix is safe: the names come first in protobuf, and the
+// whole body is ext_proc's to check (a frame truly cut short by the client
+// is refused there, or by the backend).
+func grpcMessage(raw []byte, encoding string) (msg []byte, cut bool, err error) {
 	switch {
 	case len(raw) == 0:
 		// No body was sent to us (a unary call has at least the 5-byte
 		// prefix): nothing about the request is known.
 		return nil, true, nil
-	case len(raw) < 5 && partial:
+	case len(raw) < 5:
 		return nil, true, nil
-	case len(raw) >= 5 && uint64(len(raw)-5) < uint64(binary.BigEndian.Uint32(raw[1:5])) && partial:
+	case uint64(len(raw)-5) < uint64(binary.BigEndian.Uint32(raw[1:5])):
 		if raw[0] != 0 {
 			// A compressed prefix cannot be inflated reliably.
 			return nil, true, nil

@@ -368,17 +368,39 @@ func TestBuildInputNoBody(t *testing.T) {
 func TestBuildInputErrors(t *testing.T) {
 	msg := marshalMsg(t, searchReq(t, 1, 8))
 	for name, req := range map[string]*authv3.CheckRequest{
-		"short frame":                   grpcCheck("Search", []byte{0, 0}, nil),
-		"frame cut, not partial":        grpcCheck("Search", grpcFrame(msg, 0)[:20], nil),
 		"field cut in a complete frame": grpcCheck("Search", grpcFrame(msg[:20], 0), map[string]string{PartialBodyHeader: "true"}),
 		"bad protobuf":                  grpcCheck("Search", grpcFrame([]byte{0x00, 0x01}, 0), nil),
 		"compressed, no encoding":       grpcCheck("Search", grpcFrame(msg, 1), nil),
-		"rest bad json":                 restCheck("/v2/vectordb/entities/search", `{"collectionName":`, nil),
+		"rest bad json, whole":          restCheck("/v2/vectordb/entities/search", `{"collectionName":`, map[string]string{"content-length": "18"}),
 	} {
 		t.Run(name, func(t *testing.T) {
 			v, sum, err := BuildInput(req, reader, "", nil)
 			if !errors.Is(err, ErrInvalidBody) || v != nil || sum == nil || sum.API != "Search" {
 				t.Errorf("got %v, %+v, %v; want ErrInvalidBody with a summary", v, sum, err)
+			}
+		})
+	}
+}
+
+// TestBuildInputPrefix: a body shorter than its frame (or, for REST without
+// a content-length, one that does not parse) is a prefix whatever Envoy's
+// partial-body header says — Envoy sends "false" when it stopped buffering
+// below max_request_bytes, as it does for every body of a few DATA frames
+// past the limit. The prefix is decided on; the call is not single-pass.
+func TestBuildInputPrefix(t *testing.T) {
+	msg := marshalMsg(t, searchReq(t, 1, 8))
+	for name, tc := range map[string]struct {
+		req  *authv3.CheckRequest
+		coll string
+	}{
+		"short frame":                        {grpcCheck("Search", []byte{0, 0}, nil), ""},
+		"frame cut, header says not partial": {grpcCheck("Search", grpcFrame(msg, 0)[:40], map[string]string{PartialBodyHeader: "false"}), "docs"},
+		"rest cut, no content-length":        {restCheck("/v2/vectordb/entities/search", `{"collectionName":"docs","data":[[0.1,`, nil), ""},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, sum, err := BuildInput(tc.req, reader, "", nil)
+			if err != nil || !sum.partial || sum.decoded != nil || sum.API != "Search" || sum.Collection != tc.coll {
+				t.Errorf("got %+v, %v; want a prefix naming collection %q", sum, err, tc.coll)
 			}
 		})
 	}
