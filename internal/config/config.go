@@ -9,7 +9,9 @@ package config
 
 import (
 	_ "embed"
+	"encoding/base64"
 	"fmt"
+	"log/slog"
 	"os"
 	"time"
 
@@ -185,7 +187,120 @@ type Cluster struct {
 	ConnectTimeout Duration `yaml:"connect_timeout"`
 	// Endpoints are the Milvus serving endpoints; all serve the same data.
 	Endpoints []Endpoint `yaml:"endpoints"`
+	// Forward says which Milvus credential goes on with a client's call:
+	//   - "passthrough" (the default): the client's own authorization header
+	//     goes on unchanged, so a Milvus with authentication on checks the
+	//     caller again against its own users and RBAC. Nothing is hidden: the
+	//     edge only adds its checks in front.
+	//   - "service": once ext_authz has authenticated and authorized the
+	//     caller, Envoy replaces the authorization header with this cluster's
+	//     credential. This is how API-key, JWT and mTLS callers, which have
+	//     no Milvus login, reach a Milvus with authentication on; Milvus then
+	//     sees one service user and the edge's policy is the only authorization.
+	// "service" requires Credential.
+	Forward string `yaml:"forward"`
+	// Credential is the edge's own Milvus login for this cluster. The edge
+	// uses it for its schema fills (DescribeCollection, ShowPartitions,
+	// ListAliases) whatever Forward is, and sends it instead of the client's
+	// in "service" mode. Default none: fills go without authorization (a
+	// Milvus with authentication off, milvus-lite).
+	Credential *Credential `yaml:"credential"`
 }
+
+// Credential is a Milvus login: a user with a password, or a token (an API
+// key of Zilliz Cloud, or "user:password"). Secrets are never written in the
+// config itself: each comes from a file (read again on every config reload)
+// or an environment variable (read at start and on every reload), and is held
+// as a Secret, which prints as [redacted].
+type Credential struct {
+	// User is the Milvus user name; it needs PasswordFile or PasswordEnv.
+	User string `yaml:"user"`
+	// PasswordFile is a file holding the user's password (one trailing newline is ignored).
+	PasswordFile string `yaml:"password_file"`
+	// PasswordEnv names an environment variable holding the user's password.
+	PasswordEnv string `yaml:"password_env"`
+	// TokenFile is a file holding a token (instead of User), sent as Milvus sends tokens.
+	TokenFile string `yaml:"token_file"`
+	// TokenEnv names an environment variable holding a token.
+	TokenEnv string `yaml:"token_env"`
+
+	// secret is the password or token, read by Validate.
+	secret Secret
+}
+
+// Secret is a password or token. It prints, logs and marshals as
+// "[redacted]"; Reveal returns the value for the one place that sends it.
+type Secret string
+
+// Redacted is how a Secret prints.
+const Redacted = "[redacted]"
+
+// String implements fmt.Stringer (%v, %s, %q).
+func (Secret) String() string { return Redacted }
+
+// GoString implements fmt.GoStringer (%#v).
+func (Secret) GoString() string { return Redacted }
+
+// LogValue implements slog.LogValuer.
+func (Secret) LogValue() slog.Value { return slog.StringValue(Redacted) }
+
+// MarshalYAML writes [redacted].
+func (Secret) MarshalYAML() (any, error) { return Redacted, nil }
+
+// MarshalText writes [redacted] (encoding/json uses it too).
+func (Secret) MarshalText() ([]byte, error) { return []byte(Redacted), nil }
+
+// Reveal returns the secret's value.
+func (s Secret) Reveal() string { return string(s) }
+
+// GRPCAuthorization is the authorization metadata value Milvus's gRPC API
+// expects for the credential, as pymilvus sends it: base64("user:password"),
+// or base64(token). Empty when no secret was read.
+func (c *Credential) GRPCAuthorization() Secret {
+	if c == nil || c.secret == "" {
+		return ""
+	}
+	return Secret(base64.StdEncoding.EncodeToString([]byte(c.plain())))
+}
+
+// RESTAuthorization is the Authorization header value of Milvus's REST API:
+// "Bearer user:password" or "Bearer token". Empty when no secret was read.
+func (c *Credential) RESTAuthorization() Secret {
+	if c == nil || c.secret == "" {
+		return ""
+	}
+	return Secret("Bearer " + c.plain())
+}
+
+// String describes the credential without its secret (fmt does not call
+// Secret's methods on an unexported field, so the struct must not print itself).
+func (c Credential) String() string {
+	src := "password"
+	if c.User == "" {
+		src = "token"
+	}
+	switch {
+	case c.PasswordFile != "" || c.TokenFile != "":
+		src += " from file " + c.PasswordFile + c.TokenFile
+	case c.PasswordEnv != "" || c.TokenEnv != "":
+		src += " from $" + c.PasswordEnv + c.TokenEnv
+	}
+	if c.User != "" {
+		return "user " + c.User + ", " + src
+	}
+	return src
+}
+
+// GoString implements fmt.GoStringer (%#v) as String.
+func (c Credential) GoString() string { return c.String() }
+
+func (c *Credential) plain() string {
+	if c.User != "" {
+		return c.User + ":" + string(c.secret)
+	}
+	return string(c.secret)
+}
+
 
 // Endpoint is one Milvus serving endpoint.
 type Endpoint struct {

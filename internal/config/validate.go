@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -62,6 +63,7 @@ func (c *Config) Default() {
 	for i := range c.Clusters {
 		cl := &c.Clusters[i]
 		setStr(&cl.LBPolicy, "round_robin")
+		setStr(&cl.Forward, ForwardPassthrough)
 		setDur(&cl.ConnectTimeout, Duration(1e9))
 		for j := range cl.Endpoints {
 			if cl.Endpoints[j].Weight == 0 {
@@ -182,6 +184,13 @@ func validateClusters(bad badFunc, cs []Cluster) map[string]bool {
 		}
 		names[cl.Name] = true
 		oneOf(bad, p+".lb_policy", cl.LBPolicy, "round_robin", "least_request", "random")
+		oneOf(bad, p+".forward", cl.Forward, ForwardPassthrough, ForwardService)
+		if cl.Forward == ForwardService && cl.Credential == nil {
+			bad(p+".forward", "service sends the cluster's credential: set %s.credential", p)
+		}
+		if cl.Credential != nil {
+			loadCredential(bad, p+".credential", cl.Credential)
+		}
 		if cl.ConnectTimeout.D() <= 0 {
 			bad(p+".connect_timeout", "must be positive")
 		}
@@ -203,6 +212,64 @@ func validateClusters(bad badFunc, cs []Cluster) map[string]bool {
 		}
 	}
 	return names
+}
+
+// Forwarding modes (Cluster.Forward).
+const (
+	ForwardPassthrough = "passthrough"
+	ForwardService     = "service"
+)
+
+// loadCredential checks a credential's shape and reads its secret from the
+// file or environment variable it names. Errors name the field and the file
+// or variable, never the secret.
+func loadCredential(bad badFunc, p string, c *Credential) {
+	c.secret = ""
+	pw := c.PasswordFile != "" || c.PasswordEnv != ""
+	tok := c.TokenFile != "" || c.TokenEnv != ""
+	switch {
+	case c.User != "" && tok:
+		bad(p, "set user with password_file or password_env, or token_file or token_env, not both")
+		return
+	case c.User != "" && !pw:
+		bad(p+".user", "user %q needs password_file or password_env", c.User)
+		return
+	case c.User == "" && pw:
+		bad(p+".user", "is required with a password (or use token_file or token_env)")
+		return
+	case c.User == "" && !tok:
+		bad(p, "set user with password_file or password_env, or token_file or token_env")
+		return
+	case strings.Contains(c.User, ":"):
+		bad(p+".user", "must not contain ':', got %q", c.User)
+		return
+	}
+	kind, file, env := "password", c.PasswordFile, c.PasswordEnv
+	if tok {
+		kind, file, env = "token", c.TokenFile, c.TokenEnv
+	}
+	switch {
+	case file != "" && env != "":
+		bad(p, "set %s_file or %s_env, not both", kind, kind)
+	case file != "":
+		b, err := os.ReadFile(file)
+		if err != nil {
+			bad(p+"."+kind+"_file", "cannot read the %s: %v", kind, err)
+			return
+		}
+		if c.secret = Secret(strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")); c.secret == "" {
+			bad(p+"."+kind+"_file", "%s is empty", file)
+		}
+	default:
+		v, ok := os.LookupEnv(env)
+		switch {
+		case !ok:
+			bad(p+"."+kind+"_env", "environment variable %s is not set", env)
+		case v == "":
+			bad(p+"."+kind+"_env", "environment variable %s is empty", env)
+		}
+		c.secret = Secret(v)
+	}
 }
 
 func validateRoutes(bad badFunc, rs []Route, clusters map[string]bool) {
