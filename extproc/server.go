@@ -3,7 +3,6 @@ package extproc
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"strings"
@@ -201,7 +200,9 @@ func (p *processor) requestBody(b *extprocsvc.HttpBody) *extprocsvc.ProcessingRe
 	if n := len(b.GetBody()); n > p.s.c.MaxLen {
 		// Envoy buffers HTTP/2 bodies past the listener's buffer limit, so the
 		// limit is enforced here, where the whole body is seen.
-		return p.reject(codes.InvalidArgument, fmt.Sprintf("request of %d bytes exceeds the limit of %d bytes (listener.max_request_bytes)", n, p.s.c.MaxLen))
+		// Milvus's own answer to a message over its receive limit (gRPC's
+		// text), naming the edge's knob.
+		return p.reject(codes.ResourceExhausted, milvusgrpc.TooLarge(int64(n), int64(p.s.c.MaxLen)))
 	}
 	switch {
 	case p.grpcCall:

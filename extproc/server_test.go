@@ -155,12 +155,14 @@ func TestWatchSampling(t *testing.T) {
 	}
 }
 
-func TestOversizedRequestIsInvalidArgument(t *testing.T) {
+// TestOversizedRequestIsResourceExhausted: Milvus's answer to a message over
+// its receive limit.
+func TestOversizedRequestIsResourceExhausted(t *testing.T) {
 	p := processor{s: New(Config{Log: slog.New(slog.NewTextHandler(io.Discard, nil)), MaxLen: 64})}
 	p.requestHeaders(headers(":path", "/milvus.proto.milvus.MilvusService/Query", "content-type", "application/grpc"))
 	r := p.requestBody(&extprocv3.HttpBody{Body: grpcBody(t, &milvuspb.QueryRequest{CollectionName: "docs", Expr: strings.Repeat("x", 100)}), EndOfStream: true})
 	ir := r.GetImmediateResponse()
-	if ir.GetGrpcStatus().GetStatus() != uint32(codes.InvalidArgument) || !strings.Contains(string(ir.GetBody()), "listener.max_request_bytes") {
+	if ir.GetGrpcStatus().GetStatus() != uint32(codes.ResourceExhausted) || !strings.Contains(string(ir.GetBody()), "larger than max (113 vs. 64): milvus-edge listener.max_request_bytes") {
 		t.Fatalf("oversized request → %v", r)
 	}
 }

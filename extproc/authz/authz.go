@@ -8,9 +8,11 @@ package authz
 import (
 	"cmp"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -25,6 +27,7 @@ import (
 
 	"github.com/open-policy-agent/opa/v1/ast"
 
+	"github.com/milvus-edge/milvus-edge/extproc/milvusgrpc"
 	"github.com/milvus-edge/milvus-edge/internal/edgehdr"
 	"github.com/milvus-edge/milvus-edge/policy"
 )
@@ -60,6 +63,11 @@ type Options struct {
 	// SinglePass lets the Preprocessor do ext_proc's request-side work for
 	// allowed gRPC calls whose whole body is here (edge.single_pass).
 	SinglePass bool
+	// MaxRequestBytes refuses a call whose declared size (its gRPC frame's
+	// length, or a REST content-length) is larger, before anything else —
+	// as Milvus's gRPC server does before its auth interceptor — so that
+	// it is never buffered whole. 0: no limit here.
+	MaxRequestBytes int64
 }
 
 // Preprocessor is ext_proc's request side run inside Check (see
@@ -125,6 +133,10 @@ func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.C
 	start := time.Now()
 	h := req.GetAttributes().GetRequest().GetHttp()
 	grpcCall := strings.HasPrefix(h.GetHeaders()["content-type"], "application/grpc")
+	o := s.opts.Load()
+	if n := declaredSize(grpcCall, h); o.MaxRequestBytes > 0 && n > o.MaxRequestBytes {
+		return deny(grpcCall, code.Code_RESOURCE_EXHAUSTED, 413, milvusgrpc.TooLarge(n, o.MaxRequestBytes), nil), nil
+	}
 	b := s.policy.Current()
 	if b == nil {
 		return nil, errNoPolicy // fail closed: Envoy answers 503 / UNAVAILABLE
@@ -137,7 +149,6 @@ func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.C
 	if err != nil {
 		return deny(grpcCall, code.Code_INVALID_ARGUMENT, 400, err.Error(), nil), nil
 	}
-	o := s.opts.Load()
 	rec := DecisionRecord{
 		Time: start.UTC(), User: id.User, AuthMethod: id.Method,
 		Surface: sum.Surface, API: sum.API, Privilege: sum.Privilege, DB: sum.DB,
@@ -243,9 +254,9 @@ func deny(grpcCall bool, c code.Code, httpStatus int, msg string, md *structpb.S
 	switch {
 	case grpcCall:
 		denied.Body = msg
-		if c == code.Code_INVALID_ARGUMENT {
-			// Envoy would map HTTP 400 to INTERNAL; say what it is.
-			denied.Headers = []*corev3.HeaderValueOption{{Header: &corev3.HeaderValue{Key: "grpc-status", Value: "3"}}}
+		if c == code.Code_INVALID_ARGUMENT || c == code.Code_RESOURCE_EXHAUSTED {
+			// Envoy would map HTTP 400 and 413 to INTERNAL and UNKNOWN; say what it is.
+			denied.Headers = []*corev3.HeaderValueOption{{Header: &corev3.HeaderValue{Key: "grpc-status", Value: strconv.Itoa(int(c))}}}
 		}
 	case c == code.Code_UNAUTHENTICATED:
 		denied.Body = restUnauthenticated
@@ -262,6 +273,20 @@ func deny(grpcCall bool, c code.Code, httpStatus int, msg string, md *structpb.S
 		HttpResponse:    &authv3.CheckResponse_DeniedResponse{DeniedResponse: denied},
 		DynamicMetadata: md,
 	}
+}
+
+// declaredSize is the size a call says it has: the 5-byte prefix plus its
+// gRPC frame's declared length, or a REST body's content-length; 0 when
+// nothing says.
+func declaredSize(grpcCall bool, h *authv3.AttributeContext_HttpRequest) int64 {
+	if !grpcCall {
+		n, _ := strconv.ParseInt(h.GetHeaders()["content-length"], 10, 64)
+		return n
+	}
+	if raw := h.GetRawBody(); len(raw) >= 5 {
+		return 5 + int64(binary.BigEndian.Uint32(raw[1:5]))
+	}
+	return 0
 }
 
 func quote(s string) string {

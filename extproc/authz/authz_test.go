@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"strings"
@@ -128,6 +130,35 @@ func TestCheckAnswers(t *testing.T) {
 				t.Fatalf("denied %v %q, want %v containing %q", d.GetStatus().GetCode(), d.GetBody(), tc.wantHTTP, tc.wantInBody)
 			}
 		})
+	}
+}
+
+// TestCheckTooLarge: a call whose frame (or REST content-length) declares
+// more than Options.MaxRequestBytes is refused from its prefix, before
+// authentication (as Milvus's gRPC server checks size first), with Milvus's
+// RESOURCE_EXHAUSTED text; one at the limit goes on.
+func TestCheckTooLarge(t *testing.T) {
+	body := framed(t, &milvuspb.SearchRequest{CollectionName: "docs", Dsl: strings.Repeat("x", 990)})
+	limit := int64(len(body))
+	s := newServer(t, &fakePolicy{d: policy.Decision{Allow: true}}, Options{MaxRequestBytes: limit}, nil)
+	over := bytes.Clone(body)
+	binary.BigEndian.PutUint32(over[1:5], uint32(limit-4)) // declares one byte more than it holds
+	resp, _ := s.Check(context.Background(), checkReq("application/grpc", "", searchPath, over))
+	d := resp.GetDeniedResponse()
+	if code.Code(resp.GetStatus().GetCode()) != code.Code_RESOURCE_EXHAUSTED ||
+		d.GetBody() != fmt.Sprintf("grpc: received message larger than max (%d vs. %d): milvus-edge listener.max_request_bytes", limit+1, limit) ||
+		len(d.GetHeaders()) != 1 || d.GetHeaders()[0].GetHeader().GetValue() != "8" {
+		t.Fatalf("over the limit: %v", resp)
+	}
+	if resp, _ := s.Check(context.Background(), checkReq("application/grpc", b64("root:Milvus"), searchPath, body)); code.Code(resp.GetStatus().GetCode()) != code.Code_OK {
+		t.Fatalf("at the limit: %v", resp.GetStatus())
+	}
+	s.SetOptions(Options{MaxRequestBytes: 1000})
+	rest := checkReq("application/json", "Bearer root:Milvus", "/v2/vectordb/entities/insert", []byte(`{"collectionName":"docs","data":[`))
+	rest.Attributes.Request.Http.Headers["content-length"] = "1001"
+	resp, _ = s.Check(context.Background(), rest)
+	if d := resp.GetDeniedResponse(); d.GetStatus().GetCode() != 413 || !strings.Contains(d.GetBody(), "larger than max (1001 vs. 1000)") {
+		t.Fatalf("REST over the limit: %v", resp)
 	}
 }
 

@@ -103,6 +103,14 @@ var (
 	ErrTooLarge       = errors.New("decompressed grpc message exceeds the size limit")
 )
 
+// TooLarge is the answer to a call over listener.max_request_bytes (n and
+// limit count the whole body, frame prefix included): gRPC's own text, which
+// Milvus clients get from Milvus for a message over its receive limit, naming
+// the edge's knob. gRPC callers get it with RESOURCE_EXHAUSTED.
+func TooLarge(n, limit int64) string {
+	return fmt.Sprintf("grpc: received message larger than max (%d vs. %d): milvus-edge listener.max_request_bytes", n, limit)
+}
+
 // Frame returns the message of the first length-prefixed gRPC frame in body,
 // decompressing it when the frame's flag says so and encoding is gzip.
 // maxLen bounds the decompressed size.

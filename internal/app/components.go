@@ -132,11 +132,12 @@ func XDSOptions() translate.Options {
 // AuthzOptions returns the authz switches of cfg.
 func AuthzOptions(cfg *config.Config) authz.Options {
 	return authz.Options{
-		DryRun:         cfg.Auth.DryRun,
-		RefuseUserRPCs: cfg.Auth.UserRPCs == "refuse",
-		DecisionCache:  cfg.Auth.DecisionCacheTTL.D() > 0,
-		SinglePass:     cfg.Edge.SinglePassOn(),
-		Metadata:       cfg.Listener.AccessLog != "",
+		DryRun:          cfg.Auth.DryRun,
+		RefuseUserRPCs:  cfg.Auth.UserRPCs == "refuse",
+		DecisionCache:   cfg.Auth.DecisionCacheTTL.D() > 0,
+		SinglePass:      cfg.Edge.SinglePassOn(),
+		Metadata:        cfg.Listener.AccessLog != "",
+		MaxRequestBytes: int64(cfg.Listener.MaxRequestBytes),
 	}
 }
 

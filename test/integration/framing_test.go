@@ -208,20 +208,24 @@ routes:
 			})
 		}
 	}
-	// Over the size limit: the size-limit answer, never a frame error, and
+	// Over the size limit — a little, and by more than the filter server's
+	// own gRPC receive limit — Milvus's answer to an oversized message
+	// (RESOURCE_EXHAUSTED "… larger than max …"), never a frame error, and
 	// the backend never sees it.
-	big, _ := proto.Marshal(insertRequest("framing", maxRequest/(4*dim+8)+100, dim))
-	for _, f := range []framing{{}, {contentLength: true}} {
-		t.Run("over max_request_bytes "+f.String(), func(t *testing.T) {
-			u0 := upstream()
-			a := rawCall(t, e.Ports.Listener, "Insert", big, f)
-			if a.grpcStatus != 8 || !strings.Contains(a.grpcMsg, "larger than max") {
-				t.Fatalf("grpc-status %d %q, want 8 (RESOURCE_EXHAUSTED) with the size limit", a.grpcStatus, a.grpcMsg)
-			}
-			if got := upstream() - u0; got != 0 {
-				t.Errorf("the backend saw %d calls, want 0", got)
-			}
-		})
+	for _, rows := range []int{maxRequest/(4*dim) + 1000, 3 * maxRequest / (4 * dim)} {
+		big, _ := proto.Marshal(insertRequest("framing", rows, dim))
+		for _, f := range []framing{{}, {contentLength: true}} {
+			t.Run(fmt.Sprintf("over max_request_bytes %d bytes %s", len(big), f), func(t *testing.T) {
+				u0 := upstream()
+				a := rawCall(t, e.Ports.Listener, "Insert", big, f)
+				if a.grpcStatus != 8 || !strings.Contains(a.grpcMsg, fmt.Sprintf("larger than max (%d vs. %d)", len(big)+5, maxRequest)) {
+					t.Fatalf("grpc-status %d %q, want 8 (RESOURCE_EXHAUSTED) with the size limit", a.grpcStatus, a.grpcMsg)
+				}
+				if got := upstream() - u0; got != 0 {
+					t.Errorf("the backend saw %d calls, want 0", got)
+				}
+			})
+		}
 	}
 }
 
