@@ -46,8 +46,4 @@ if ! .venv-milvus/bin/milvus-server --help >/dev/null; then
   echo "setup: milvus-server (PyPI milvus ${MILVUS_VERSION}) does not run on this machine" >&2
   exit 1
 fi
-if ! .venv-milvus/bin/milvus-server --help >/dev/null; then
-  echo "setup: milvus-server (PyPI milvus ${MILVUS_VERSION}) does not run on this machine" >&2
-  exit 1
-fi
 echo "setup: envoy $("$envoy_bin" --version | grep -o "version: [^ ]*" | cut -d/ -f2), milvus-lite ${MILVUS_LITE_VERSION}, pymilvus ${PYMILVUS_VERSION} in .venv; milvus ${MILVUS_VERSION} in .venv-milvus"
