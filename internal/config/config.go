@@ -185,6 +185,13 @@ type Cluster struct {
 	LBPolicy string `yaml:"lb_policy"`
 	// ConnectTimeout bounds a TCP connect to an endpoint. Default 1s.
 	ConnectTimeout Duration `yaml:"connect_timeout"`
+	// REST says the endpoints also serve Milvus's REST v2 API (/v2/vectordb/...)
+	// on the same port, as Milvus ≥ 2.4 does. Set it false for backends that
+	// speak gRPC only (milvus-lite): the edge then answers REST calls routed
+	// here itself, with Milvus's JSON error (code 10, service unimplemented),
+	// instead of passing on Envoy's 502 protocol error. A weighted route sends
+	// REST calls to its REST clusters only. Default true.
+	REST *bool `yaml:"rest"`
 	// Endpoints are the Milvus serving endpoints; all serve the same data.
 	Endpoints []Endpoint `yaml:"endpoints"`
 	// Forward says which Milvus credential goes on with a client's call:
@@ -301,6 +308,9 @@ func (c *Credential) plain() string {
 	return string(c.secret)
 }
 
+
+// ServesREST reports clusters[].rest (default true).
+func (c Cluster) ServesREST() bool { return c.REST == nil || *c.REST }
 
 // Endpoint is one Milvus serving endpoint.
 type Endpoint struct {

@@ -10,12 +10,14 @@ import (
 	mutationv3 "github.com/envoyproxy/go-control-plane/envoy/config/common/mutation_rules/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	filelogv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/access_loggers/file/v3"
 	extauthzv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_authz/v3"
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
 	routerv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	earlyhdrv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/http/early_header_mutation/header_mutation/v3"
+	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
@@ -51,6 +53,7 @@ func buildListener(g *ir.Gateway) *listenerv3.Listener {
 		Http2ProtocolOptions:          &corev3.Http2ProtocolOptions{MaxConcurrentStreams: wrapperspb.UInt32(1024)},
 		EarlyHeaderMutationExtensions: []*corev3.TypedExtensionConfig{buildStripInternalHeaders()},
 		AccessLog:                     buildAccessLog(g.Listener.AccessLog),
+		LocalReplyConfig:              buildRESTLocalReply(),
 		HttpFilters: []*hcmv3.HttpFilter{
 			httpFilter(ExtAuthzName, buildExtAuthz(g.Filters)),
 			httpFilter(ExtProcName, buildExtProc(g.Filters)),
@@ -92,6 +95,61 @@ func buildStripInternalHeaders() *corev3.TypedExtensionConfig {
 	}
 }
 
+// buildRESTLocalReply gives REST v2 callers Milvus's JSON {code, message}
+// when Envoy itself answers because the backend failed at the transport
+// level, instead of Envoy's plain text ("upstream connect error or disconnect/
+// reset before headers ..."). Only local replies carrying an upstream response
+// flag on a /v2/vectordb/ path are touched: gRPC calls keep Envoy's
+// grpc-status mapping (UNAVAILABLE), and the edge's own REST answers
+// (ext_authz denials, flagged UAEX; ext_proc refusals; the rest: false
+// direct response) already have the shape and carry no such flag.
+//
+// The HTTP status stays Envoy's 502/503/504: Milvus's REST server also
+// leaves 200 for answers of its handlers (its own request timeout is HTTP 408
+// with code 10001), and the status tells load balancers and metrics that a
+// gateway, not Milvus, failed. The code says whether a retry is safe:
+//   - 2, merr.ErrServiceUnavailable (retriable): the call never reached a
+//     backend (connect failure after the route's retries, no healthy or no
+//     free endpoint, no cluster, DNS failure);
+//   - 65535, Milvus's code for an unexpected error: the connection broke after
+//     the call was sent (reset, termination, protocol error), so a write may
+//     or may not have been applied;
+//   - 10001, merr.TimeoutCode, as Milvus's REST timeout: no answer in time.
+//
+// The message names what failed and ends with Envoy's response code details
+// (e.g. upstream_reset_before_response_started{remote_connection_failure...}).
+func buildRESTLocalReply() *hcmv3.LocalReplyConfig {
+	mapper := func(code float64, msg string, flags ...string) *hcmv3.ResponseMapper {
+		body, _ := structpb.NewStruct(map[string]any{ // plain values cannot fail
+			"code":    code,
+			"message": msg + ": %RESPONSE_CODE_DETAILS%",
+		})
+		return &hcmv3.ResponseMapper{
+			Filter: &accesslogv3.AccessLogFilter{FilterSpecifier: &accesslogv3.AccessLogFilter_AndFilter{AndFilter: &accesslogv3.AndFilter{
+				Filters: []*accesslogv3.AccessLogFilter{
+					{FilterSpecifier: &accesslogv3.AccessLogFilter_HeaderFilter{HeaderFilter: &accesslogv3.HeaderFilter{
+						Header: &routev3.HeaderMatcher{
+							Name: ":path",
+							HeaderMatchSpecifier: &routev3.HeaderMatcher_StringMatch{StringMatch: &matcherv3.StringMatcher{
+								MatchPattern: &matcherv3.StringMatcher_Prefix{Prefix: RESTPrefix},
+							}},
+						},
+					}}},
+					{FilterSpecifier: &accesslogv3.AccessLogFilter_ResponseFlagFilter{ResponseFlagFilter: &accesslogv3.ResponseFlagFilter{Flags: flags}}},
+				},
+			}}},
+			BodyFormatOverride: &corev3.SubstitutionFormatString{
+				Format: &corev3.SubstitutionFormatString_JsonFormat{JsonFormat: body},
+			},
+		}
+	}
+	return &hcmv3.LocalReplyConfig{Mappers: []*hcmv3.ResponseMapper{
+		mapper(2, "no Milvus backend reachable, the request was not sent", "UF", "URX", "UH", "UO", "NC", "DF"),
+		mapper(65535, "the Milvus backend connection failed during the request, its outcome is unknown", "UC", "UR", "UPE"),
+		mapper(10001, "request timeout: the Milvus backend did not answer in time", "UT", "UMSDR"),
+	}}
+}
+
 // buildExtAuthz calls the edge's ext_authz server for every request with a
 // prefix of the body (raw protobuf bytes; names, limits and output fields come
 // before large payloads). It fails closed: an unreachable, slow or erroring
@@ -131,6 +189,9 @@ func buildAccessLog(path string) []*accesslogv3.AccessLog {
 		"route_key":   "%REQ(X-MILVUS-EDGE-ROUTE)%",
 		"decision_id": "%DYNAMIC_METADATA(envoy.filters.http.ext_authz:decision_id)%",
 		"user":        "%DYNAMIC_METADATA(envoy.filters.http.ext_authz:user)%",
+		// Which authorization went upstream: passthrough (the client's) or
+		// service (the cluster's credential); "-" when no cluster was reached.
+		"forward": "%CLUSTER_METADATA(milvus_edge:forward)%",
 		"request_id":  "%REQ(X-REQUEST-ID)%",
 		"client":      "%DOWNSTREAM_REMOTE_ADDRESS%",
 	})

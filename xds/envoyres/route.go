@@ -1,9 +1,12 @@
 package envoyres
 
 import (
+	"encoding/json"
 	"regexp"
+	"strconv"
 	"strings"
 
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
 	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
@@ -73,6 +76,7 @@ func buildRouteConfig(g *ir.Gateway) *routev3.RouteConfiguration {
 				}},
 			}}
 		}
+		vh.Routes = append(vh.Routes, buildRESTRoutes(g, r, match, checked, skipProc)...)
 		action := buildRouteAction(r)
 		vh.Routes = append(vh.Routes, &routev3.Route{
 			Name: r.Name + "/checked",
@@ -89,6 +93,83 @@ func buildRouteConfig(g *ir.Gateway) *routev3.RouteConfiguration {
 		})
 	}
 	return &routev3.RouteConfiguration{Name: RouteConfigName, VirtualHosts: []*routev3.VirtualHost{vh}}
+}
+
+// buildRESTRoutes returns the REST v2 twins of a rule some of whose clusters
+// serve no REST (clusters[].rest: false), placed before the rule so that they
+// win for /v2/vectordb/ paths. They send REST calls to the rule's REST
+// clusters only, with their weights; when it has none, the edge answers
+// itself with Milvus's JSON error rather than let Envoy send a REST call to a
+// gRPC-only backend (a 502 protocol error in plain text). Like the rule,
+// each comes as a checked twin (ext_proc skipped) and a plain one.
+func buildRESTRoutes(g *ir.Gateway, r ir.Route, match *routev3.RouteMatch, checked *routev3.HeaderMatcher, skipProc map[string]*anypb.Any) []*routev3.Route {
+	targets, noREST := g.RESTTargets(r)
+	if len(noREST) == 0 {
+		return nil
+	}
+	var action func() *routev3.Route
+	if len(targets) > 0 {
+		rr := r
+		rr.Targets = targets
+		a := buildRouteAction(rr)
+		action = func() *routev3.Route { return &routev3.Route{Action: &routev3.Route_Route{Route: a}} }
+	} else {
+		body := restNoREST(noREST)
+		action = func() *routev3.Route {
+			return &routev3.Route{
+				Action: &routev3.Route_DirectResponse{DirectResponse: &routev3.DirectResponseAction{
+					// Milvus REST answers errors with HTTP 200 and a code in the body.
+					Status: 200,
+					Body:   &corev3.DataSource{Specifier: &corev3.DataSource_InlineString{InlineString: body}},
+				}},
+				ResponseHeadersToAdd: []*corev3.HeaderValueOption{{
+					Header:       &corev3.HeaderValue{Key: "content-type", Value: "application/json"},
+					AppendAction: corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD,
+				}},
+			}
+		}
+	}
+	prefix := &routev3.RouteMatch_Prefix{Prefix: RESTPrefix}
+	checkedRt, plainRt := action(), action()
+	checkedRt.Name = r.Name + "/rest/checked"
+	checkedRt.Match = &routev3.RouteMatch{
+		PathSpecifier: prefix,
+		Headers:       append([]*routev3.HeaderMatcher{checked}, match.Headers...),
+	}
+	checkedRt.TypedPerFilterConfig = skipProc
+	plainRt.Name = r.Name + "/rest"
+	plainRt.Match = &routev3.RouteMatch{PathSpecifier: prefix, Headers: match.Headers}
+	return []*routev3.Route{checkedRt, plainRt}
+}
+
+// RESTPrefix starts the paths of Milvus's REST v2 API (extproc/milvusgrpc has
+// the same constant; the control plane does not import the data path).
+const RESTPrefix = "/v2/vectordb/"
+
+// CodeServiceUnimplemented is the Milvus code of the edge's answer to a REST
+// call routed to clusters that serve no REST: merr.ErrServiceUnimplemented
+// ("service unimplemented", not retriable), which Milvus returns for an API
+// its deployment does not provide. The request is well formed (not 1100,
+// parameter invalid) and the failure is not unexpected (65535): this backend
+// will never serve it, and retrying will not help.
+const CodeServiceUnimplemented = 10
+
+// restNoREST is the JSON body of that answer.
+func restNoREST(clusters []string) string {
+	q := make([]string, len(clusters))
+	for i, c := range clusters {
+		q[i] = strconv.Quote(c)
+	}
+	msg := "cluster " + q[0] + " serves no REST v2 API (its backend speaks gRPC only)"
+	if len(q) > 1 {
+		msg = "clusters " + strings.Join(q, ", ") + " serve no REST v2 API (their backends speak gRPC only)"
+	}
+	msg += "; use a gRPC client or a Milvus ≥ 2.4 backend"
+	b, _ := json.Marshal(struct {
+		Code    int    `json:"code"`
+		Message string `json:"message"`
+	}{CodeServiceUnimplemented, msg}) // cannot fail
+	return string(b)
 }
 
 func buildRouteAction(r ir.Route) *routev3.RouteAction {

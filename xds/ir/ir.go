@@ -67,6 +67,9 @@ type Cluster struct {
 	LB             LBPolicy
 	ConnectTimeout time.Duration
 	Endpoints      []Endpoint
+	// REST says the endpoints serve Milvus's REST v2 API too (Milvus ≥ 2.4);
+	// false for gRPC-only backends (milvus-lite).
+	REST bool
 }
 
 // UsesDNS says the cluster's endpoints are names resolved by Envoy, so their
@@ -96,6 +99,26 @@ type Route struct {
 
 // MatchesAll says the route is a catch-all (the default).
 func (r Route) MatchesAll() bool { return r.Database == "*" && r.Collection == "*" }
+
+// RESTTargets splits the route's targets for REST v2 calls: targets are
+// those whose clusters serve REST, with their weights (a weighted route sends
+// REST calls to its REST clusters only); noREST names the others. With
+// noREST empty REST calls go as gRPC calls do; with targets empty the edge
+// answers REST calls itself.
+func (g *Gateway) RESTTargets(r Route) (targets []Target, noREST []string) {
+	rest := make(map[string]bool, len(g.Clusters))
+	for _, c := range g.Clusters {
+		rest[c.Name] = c.REST
+	}
+	for _, t := range r.Targets {
+		if rest[t.Cluster] {
+			targets = append(targets, t)
+		} else {
+			noREST = append(noREST, t.Cluster)
+		}
+	}
+	return targets, noREST
+}
 
 // Target is a cluster and its relative weight within a route.
 type Target struct {

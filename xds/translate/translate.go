@@ -35,7 +35,7 @@ func Translate(c *config.Config, o Options) (*ir.Gateway, error) {
 		SkipProcessing: o.SkipProcessing,
 	}
 	for i, cl := range c.Clusters {
-		out := ir.Cluster{Name: cl.Name, LB: lbPolicy(cl.LBPolicy), ConnectTimeout: cl.ConnectTimeout.D()}
+		out := ir.Cluster{Name: cl.Name, LB: lbPolicy(cl.LBPolicy), ConnectTimeout: cl.ConnectTimeout.D(), REST: cl.ServesREST()}
 		for j, ep := range cl.Endpoints {
 			a, err := addr(ep.Address)
 			if err != nil {
