@@ -404,6 +404,11 @@ func checkAligned(c *schemapb.FieldData, f *fieldInfo, rows int) *Error {
 		if n, err = vectorRows(c, f); err != nil {
 			return err
 		}
+		if f.GetNullable() && len(c.GetValidData()) > 0 {
+			// A nullable vector column carries its valid rows only (Milvus
+			// 2.6): they are what must match.
+			rows = countTrue(c.GetValidData())
+		}
 	} else {
 		if f.GetNullable() || f.GetDefaultValue() != nil {
 			return nil // filled to num_rows by the previous step
@@ -496,9 +501,16 @@ func dimMismatch(name string, dataDim, dim int64) *Error {
 }
 
 // scalarRows is funcutil.GetNumRowOfFieldDataWithSchema: rows counted in
-// the data the schema type implies.
+// the data the schema type implies. A column that carries its values in
+// another form is not counted (false): clients send some types in a form the
+// backend converts first — pymilvus sends Timestamptz as ISO strings, which
+// Milvus parses before it counts — and what the edge does not model it
+// leaves to the backend.
 func scalarRows(c *schemapb.FieldData, t schemapb.DataType) (int, bool) {
 	s := c.GetScalars()
+	if t == schemapb.DataType_Timestamptz && s.GetTimestamptzData() == nil {
+		return 0, false
+	}
 	switch t {
 	case schemapb.DataType_Bool:
 		return len(s.GetBoolData().GetData()), true
