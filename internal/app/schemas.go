@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/milvus-edge/milvus-edge/backends"
 	"github.com/milvus-edge/milvus-edge/cache"
@@ -25,11 +26,17 @@ type schemaEntry struct {
 type SchemaStore struct {
 	c    *cache.Schemas[*schemaEntry]
 	pool *backends.Pool
+	// auth maps a cluster to the gRPC authorization value of its credential
+	// (clusters[].credential), replaced whole on every config reload.
+	auth atomic.Pointer[map[string]string]
 }
 
 // NewSchemaStore returns the schema cache over the clusters of cfg.
 func NewSchemaStore(cfg *config.Config) (*SchemaStore, error) {
-	pool := backends.NewPool(endpointsOf(cfg), nil)
+	s := &SchemaStore{}
+	s.auth.Store(authOf(cfg))
+	// The pool asks on every fill, so a reloaded credential applies at once.
+	pool := backends.NewPool(endpointsOf(cfg), func(cluster string) string { return (*s.auth.Load())[cluster] })
 	load := func(ctx context.Context, k cache.SchemaKey) (*schemaEntry, error) {
 		col, err := pool.Describe(ctx, k.Cluster, k.DB, k.Collection)
 		if err != nil {
@@ -53,7 +60,20 @@ func NewSchemaStore(cfg *config.Config) (*SchemaStore, error) {
 		pool.Close()
 		return nil, err
 	}
-	return &SchemaStore{c: c, pool: pool}, nil
+	s.c, s.pool = c, pool
+	return s, nil
+}
+
+// authOf returns each cluster's gRPC authorization value, for schema fills
+// in either forwarding mode.
+func authOf(cfg *config.Config) *map[string]string {
+	out := make(map[string]string, len(cfg.Clusters))
+	for _, cl := range cfg.Clusters {
+		if a := cl.Credential.GRPCAuthorization(); a != "" {
+			out[cl.Name] = a.Reveal()
+		}
+	}
+	return &out
 }
 
 func endpointsOf(cfg *config.Config) map[string][]string {
@@ -93,7 +113,10 @@ func (s *SchemaStore) InvalidateAll() { s.c.InvalidateAll() }
 func (s *SchemaStore) Stats() cache.SchemaStats { return s.c.Stats() }
 
 // Update follows a config reload.
-func (s *SchemaStore) Update(cfg *config.Config) { s.pool.Update(endpointsOf(cfg)) }
+func (s *SchemaStore) Update(cfg *config.Config) {
+	s.auth.Store(authOf(cfg))
+	s.pool.Update(endpointsOf(cfg))
+}
 
 // Close stops the cache and closes backend connections.
 func (s *SchemaStore) Close() {

@@ -308,7 +308,6 @@ func (c *Credential) plain() string {
 	return string(c.secret)
 }
 
-
 // ServesREST reports clusters[].rest (default true).
 func (c Cluster) ServesREST() bool { return c.REST == nil || *c.REST }
 

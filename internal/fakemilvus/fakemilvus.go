@@ -10,6 +10,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/http"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -59,6 +60,7 @@ type Fake struct {
 	unimpl  map[string]bool
 	fail    map[string]*commonpb.Status
 	md      map[string]metadata.MD // last incoming metadata per method
+	rest    map[string]http.Header // last REST request headers per path (StartWithREST)
 }
 
 // Start serves a new Fake on 127.0.0.1:0 until the test ends.
@@ -88,7 +90,7 @@ func New() *Fake {
 	f := &Fake{
 		calls: map[string]*atomic.Int64{}, colls: map[nameKey]*Collection{}, aliases: map[nameKey]string{},
 		dbs: map[string]bool{"default": true}, unimpl: map[string]bool{},
-		fail: map[string]*commonpb.Status{}, md: map[string]metadata.MD{},
+		fail: map[string]*commonpb.Status{}, md: map[string]metadata.MD{}, rest: map[string]http.Header{},
 	}
 	for _, m := range methods {
 		f.calls[m] = new(atomic.Int64)

@@ -25,6 +25,7 @@ func buildQueryNodeCluster(c ir.Cluster) *clusterv3.Cluster {
 		Name:           c.Name,
 		ConnectTimeout: durationpb.New(c.ConnectTimeout),
 		LbPolicy:       lbPolicy(c.LB),
+		Metadata:       buildClusterMetadata(c),
 		TypedExtensionProtocolOptions: map[string]*anypb.Any{
 			httpProtocolOptionsKey: mustAny(&upstreamhttpv3.HttpProtocolOptions{
 				UpstreamProtocolOptions: &upstreamhttpv3.HttpProtocolOptions_UseDownstreamProtocolConfig{
@@ -33,6 +34,8 @@ func buildQueryNodeCluster(c ir.Cluster) *clusterv3.Cluster {
 						Http2ProtocolOptions: &corev3.Http2ProtocolOptions{},
 					},
 				},
+				// Service mode: the cluster's credential replaces the client's.
+				HttpFilters: buildCredentialFilters(c),
 			}),
 		},
 	}

@@ -21,8 +21,10 @@ import (
 var update = flag.Bool("update", false, "rewrite the golden files in ../testdata/out")
 
 // TestGolden translates every ../testdata/in/<case>.yaml config and compares
-// the resources with ../testdata/out/<case>.{listeners,routes,clusters,endpoints}.yaml.
+// the resources with ../testdata/out/<case>.{listeners,routes,clusters,endpoints,secrets}.yaml.
+// Credential files are under ../testdata/secrets; the password variable is set here.
 func TestGolden(t *testing.T) {
+	t.Setenv("MILVUS_EDGE_GOLDEN_PASSWORD", "golden-Pw")
 	ins, err := filepath.Glob("../testdata/in/*.yaml")
 	if err != nil || len(ins) == 0 {
 		t.Fatalf("no golden inputs: %v", err)
@@ -51,6 +53,7 @@ func TestGolden(t *testing.T) {
 			for kind, msgs := range map[string][]proto.Message{
 				"listeners": toMsgs(r.Listeners), "routes": toMsgs(r.Routes),
 				"clusters": toMsgs(r.Clusters), "endpoints": toMsgs(r.Endpoints),
+				"secrets": toMsgs(r.Secrets),
 			} {
 				out := filepath.Join("../testdata/out", name+"."+kind+".yaml")
 				want[out] = true

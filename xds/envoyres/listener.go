@@ -171,7 +171,8 @@ func buildExtAuthz(f ir.FilterServer) *extauthzv3.ExtAuthz {
 }
 
 // buildAccessLog writes one JSON line per request, with the authz decision id
-// and user from ext_authz's dynamic metadata.
+// and user from ext_authz's dynamic metadata, and the forwarding mode of the
+// cluster the call went to (its metadata, buildClusterMetadata).
 func buildAccessLog(path string) []*accesslogv3.AccessLog {
 	if path == "" {
 		return nil
@@ -189,9 +190,7 @@ func buildAccessLog(path string) []*accesslogv3.AccessLog {
 		"route_key":   "%REQ(X-MILVUS-EDGE-ROUTE)%",
 		"decision_id": "%DYNAMIC_METADATA(envoy.filters.http.ext_authz:decision_id)%",
 		"user":        "%DYNAMIC_METADATA(envoy.filters.http.ext_authz:user)%",
-		// Which authorization went upstream: passthrough (the client's) or
-		// service (the cluster's credential); "-" when no cluster was reached.
-		"forward": "%CLUSTER_METADATA(milvus_edge:forward)%",
+		"forward":     "%CLUSTER_METADATA(milvus_edge:forward)%", // passthrough or service; "-": no cluster reached
 		"request_id":  "%REQ(X-REQUEST-ID)%",
 		"client":      "%DOWNSTREAM_REMOTE_ADDRESS%",
 	})

@@ -5,6 +5,7 @@ import (
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 
 	"github.com/milvus-edge/milvus-edge/xds/ir"
 )
@@ -15,6 +16,8 @@ type Resources struct {
 	Routes    []*routev3.RouteConfiguration
 	Clusters  []*clusterv3.Cluster
 	Endpoints []*endpointv3.ClusterLoadAssignment
+	// Secrets are the service-mode credentials (SDS generic secrets).
+	Secrets []*tlsv3.Secret
 }
 
 // Build translates the gateway model into Envoy resources. It is pure: the same
@@ -27,6 +30,7 @@ func Build(g *ir.Gateway) *Resources {
 	}
 	for _, c := range g.Clusters {
 		r.Clusters = append(r.Clusters, buildQueryNodeCluster(c))
+		r.Secrets = append(r.Secrets, buildCredentialSecrets(c)...)
 		if !c.UsesDNS() {
 			r.Endpoints = append(r.Endpoints, buildLoadAssignment(c))
 		}

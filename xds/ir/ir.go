@@ -67,10 +67,54 @@ type Cluster struct {
 	LB             LBPolicy
 	ConnectTimeout time.Duration
 	Endpoints      []Endpoint
+	// Forward is which authorization goes to the cluster with a client's call.
+	Forward Forward
+	// Credential is what Service sends; nil in Passthrough.
+	Credential *Credential
 	// REST says the endpoints serve Milvus's REST v2 API too (Milvus ≥ 2.4);
 	// false for gRPC-only backends (milvus-lite).
 	REST bool
 }
+
+// Forward says which authorization a cluster receives with a client's call.
+type Forward int
+
+// Forwarding modes.
+const (
+	// Passthrough leaves the client's authorization header as it came.
+	Passthrough Forward = iota
+	// Service replaces it, after the edge's authn/authz, with the cluster's credential.
+	Service
+)
+
+// String is the mode's config name, also written in the access log.
+func (f Forward) String() string {
+	if f == Service {
+		return "service"
+	}
+	return "passthrough"
+}
+
+// Credential holds the authorization header values sent to a cluster in
+// Service mode, one per API surface.
+type Credential struct {
+	// GRPC is the gRPC authorization metadata value: base64("user:password") or base64(token).
+	GRPC Secret
+	// REST is the REST Authorization header value: "Bearer user:password" or "Bearer token".
+	REST Secret
+}
+
+// Secret is a credential value; it prints as [redacted].
+type Secret string
+
+// String implements fmt.Stringer.
+func (Secret) String() string { return "[redacted]" }
+
+// GoString implements fmt.GoStringer.
+func (Secret) GoString() string { return "[redacted]" }
+
+// Reveal returns the value, for the one builder that puts it in a resource.
+func (s Secret) Reveal() string { return string(s) }
 
 // UsesDNS says the cluster's endpoints are names resolved by Envoy, so their
 // weights travel in CDS rather than EDS.
@@ -138,6 +182,9 @@ func (g *Gateway) Validate() error {
 		names[c.Name] = true
 		if len(c.Endpoints) == 0 {
 			errs = append(errs, fmt.Errorf("cluster %q has no endpoints", c.Name))
+		}
+		if c.Forward == Service && (c.Credential == nil || c.Credential.GRPC == "" || c.Credential.REST == "") {
+			errs = append(errs, fmt.Errorf("cluster %q forwards in service mode without a credential", c.Name))
 		}
 	}
 	if len(g.Routes) == 0 || !g.Routes[len(g.Routes)-1].MatchesAll() {

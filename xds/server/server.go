@@ -16,6 +16,7 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/keepalive"
@@ -36,6 +37,7 @@ type Server struct {
 	// mu guards the fields below.
 	mu      sync.Mutex
 	version string            // version of the snapshot set last
+	secrets bool              // the snapshot set last holds SDS secrets
 	acked   map[string]string // type URL → version Envoy ACKed last
 	nack    string            // last NACK detail from Envoy, "" once ACKed again
 }
@@ -73,6 +75,7 @@ func (s *Server) Update(ctx context.Context, cfg *config.Config) (string, bool, 
 		return "", false, fmt.Errorf("setting snapshot: %w", err)
 	}
 	s.version = v
+	s.secrets = len(snap.GetResources(resourcev3.SecretType)) > 0
 	return v, true, nil
 }
 
@@ -96,14 +99,23 @@ func (s *Server) Status() Status {
 	return Status{Version: s.version, Acked: acked, Nack: s.nack}
 }
 
-// Synced says Envoy has ACKed the current version for every resource type.
+// Synced says Envoy has ACKed the current version for every resource type:
+// listeners, routes, clusters, endpoints, and secrets when the snapshot has
+// any (a secret ACK left from an older snapshot does not count against it).
 func (s *Server) Synced() bool {
+	s.mu.Lock()
+	secrets := s.secrets
+	s.mu.Unlock()
 	st := s.Status()
-	if st.Version == "" || len(st.Acked) < 4 {
+	if st.Version == "" {
 		return false
 	}
-	for _, v := range st.Acked {
-		if v != st.Version {
+	types := []string{resourcev3.ListenerType, resourcev3.RouteType, resourcev3.ClusterType, resourcev3.EndpointType}
+	if secrets {
+		types = append(types, resourcev3.SecretType)
+	}
+	for _, t := range types {
+		if st.Acked[t] != st.Version {
 			return false
 		}
 	}

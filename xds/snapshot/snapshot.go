@@ -29,11 +29,12 @@ func New(r *envoyres.Resources) (*cachev3.Snapshot, error) {
 		resourcev3.RouteType:    toResources(r.Routes),
 		resourcev3.ClusterType:  toResources(r.Clusters),
 		resourcev3.EndpointType: toResources(r.Endpoints),
+		resourcev3.SecretType:   toResources(r.Secrets),
 	}
 	// Each type is validated and hashed on its own goroutine (the route table
 	// and the endpoints dominate at scale); the hashes join in a fixed order,
 	// which keeps the version stable.
-	order := []resourcev3.Type{resourcev3.ListenerType, resourcev3.RouteType, resourcev3.ClusterType, resourcev3.EndpointType}
+	order := []resourcev3.Type{resourcev3.ListenerType, resourcev3.RouteType, resourcev3.ClusterType, resourcev3.EndpointType, resourcev3.SecretType}
 	sums := make([][]byte, len(order))
 	typeErrs := make([]error, len(order))
 	var wg sync.WaitGroup

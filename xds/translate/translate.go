@@ -36,6 +36,13 @@ func Translate(c *config.Config, o Options) (*ir.Gateway, error) {
 	}
 	for i, cl := range c.Clusters {
 		out := ir.Cluster{Name: cl.Name, LB: lbPolicy(cl.LBPolicy), ConnectTimeout: cl.ConnectTimeout.D(), REST: cl.ServesREST()}
+		if cl.Forward == config.ForwardService {
+			out.Forward = ir.Service
+			out.Credential = &ir.Credential{
+				GRPC: ir.Secret(cl.Credential.GRPCAuthorization().Reveal()),
+				REST: ir.Secret(cl.Credential.RESTAuthorization().Reveal()),
+			}
+		}
 		for j, ep := range cl.Endpoints {
 			a, err := addr(ep.Address)
 			if err != nil {
