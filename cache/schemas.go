@@ -50,6 +50,11 @@ type SchemaOptions struct {
 	NegativeTTL time.Duration
 	// FillTimeout bounds one Loader call. Default 5s.
 	FillTimeout time.Duration
+	// FailTTL is how long a failed fill (any error but not-found) is
+	// remembered: Gets in that time get its error at once instead of each
+	// paying a call to a backend that is down, slow or refusing the edge.
+	// Default 0: not remembered.
+	FailTTL time.Duration
 	// IsNotFound says a Loader error means "no such collection or database".
 	// Default: errors.Is(err, ErrNotFound).
 	IsNotFound func(error) bool
@@ -59,7 +64,8 @@ type SchemaOptions struct {
 
 // SchemaStats are cumulative counters; HitRatio derives the exported ratio.
 type SchemaStats struct {
-	Hits          uint64 // Gets answered from the cache (negative entries included)
+	Hits          uint64 // Gets answered from the cache (negative entries included, failures not)
+	FailHits      uint64 // Gets answered with a remembered fill failure (FailTTL)
 	Misses        uint64 // Gets that waited for a fill (started or joined)
 	Fills         uint64 // Loader calls completed
 	FillErrors    uint64 // Loader calls that failed with anything but not-found
@@ -94,6 +100,7 @@ type Schemas[T any] struct {
 	load   Loader[T]
 	o      SchemaOptions
 	hits   atomic.Uint64
+	fhits  atomic.Uint64
 	misses atomic.Uint64
 	fills  atomic.Uint64
 	errs   atomic.Uint64
@@ -115,11 +122,13 @@ type Schemas[T any] struct {
 
 type dbKey struct{ cluster, db string }
 
-// entry is one stored answer. err != nil makes it negative.
+// entry is one stored answer. err != nil makes it negative; failed marks a
+// remembered fill failure (FailTTL).
 type entry[T any] struct {
 	key     SchemaKey // checked on hit: the ristretto key is a 64-bit hash
 	val     T
 	err     error
+	failed  bool
 	expires time.Time
 	epoch   uint64
 	dbGen   uint64
@@ -194,10 +203,18 @@ func (o SchemaOptions) withDefaults() SchemaOptions {
 func (s *Schemas[T]) Get(ctx context.Context, k SchemaKey) (T, error) {
 	h := s.hash(k)
 	if e, ok := s.c.Get(h); ok && s.fresh(e, k) {
-		s.hits.Add(1)
-		return e.val, e.err
+		return s.hit(e)
 	}
 	return s.miss(ctx, k, h)
+}
+
+func (s *Schemas[T]) hit(e *entry[T]) (T, error) {
+	if e.failed {
+		s.fhits.Add(1)
+	} else {
+		s.hits.Add(1)
+	}
+	return e.val, e.err
 }
 
 func (s *Schemas[T]) miss(ctx context.Context, k SchemaKey, h uint64) (T, error) {
@@ -216,8 +233,7 @@ func (s *Schemas[T]) miss(ctx context.Context, k SchemaKey, h uint64) (T, error)
 		// and here: fills store before they leave flights, so look again.
 		if e, ok := s.c.Get(h); ok && s.fresh(e, k) {
 			s.mu.Unlock()
-			s.hits.Add(1)
-			return e.val, e.err
+			return s.hit(e)
 		}
 		f = s.startLocked(ctx, k, h)
 	}
@@ -279,7 +295,8 @@ func (s *Schemas[T]) finish(f *flight[T], v T, err error) {
 	default:
 		s.errs.Add(1)
 		f.err = fmt.Errorf("schema of %s: %w", f.key, err)
-		e = nil
+		e.err, e.failed = f.err, true
+		ttl = s.o.FailTTL // 0: not stored
 	}
 	s.mu.Lock()
 	stored := false
@@ -362,7 +379,7 @@ func (s *Schemas[T]) detachLocked(match func(SchemaKey) bool) {
 // Stats returns the counters.
 func (s *Schemas[T]) Stats() SchemaStats {
 	return SchemaStats{
-		Hits: s.hits.Load(), Misses: s.misses.Load(), Fills: s.fills.Load(),
+		Hits: s.hits.Load(), FailHits: s.fhits.Load(), Misses: s.misses.Load(), Fills: s.fills.Load(),
 		FillErrors: s.errs.Load(), Evictions: s.evicts.Load(), Invalidations: s.invals.Load(),
 	}
 }

@@ -570,3 +570,39 @@ func BenchmarkSchemaHitParallel(b *testing.B) {
 		}
 	})
 }
+
+// TestSchemasFailTTL: a failed fill is remembered for FailTTL — Gets in that
+// time get its error without a loader call, counted as FailHits, not Hits —
+// and tried again after it; without FailTTL every Get calls the loader.
+func TestSchemasFailTTL(t *testing.T) {
+	e := newEnv(t, cache.SchemaOptions{FailTTL: 2 * time.Second})
+	k := key("flaky1")
+	for i := 0; i < 3; i++ {
+		if _, err := e.s.Get(context.Background(), k); !errors.Is(err, errBoom) {
+			t.Fatalf("Get %d: %v, want %v", i, err, errBoom)
+		}
+	}
+	st := e.s.Stats()
+	if e.l.calls.Load() != 1 || st.FillErrors != 1 || st.FailHits != 2 || st.Hits != 0 {
+		t.Fatalf("after 3 Gets: %d loader calls, %+v; want 1 call, 1 fill error, 2 fail hits", e.l.calls.Load(), st)
+	}
+	e.clock.Advance(2 * time.Second)
+	_, _ = e.s.Get(context.Background(), k)
+	if e.l.calls.Load() != 2 {
+		t.Fatalf("after FailTTL: %d loader calls, want 2", e.l.calls.Load())
+	}
+	// An invalidation forgets a failure too.
+	e.s.Invalidate(k)
+	_, _ = e.s.Get(context.Background(), k)
+	if e.l.calls.Load() != 3 {
+		t.Fatalf("after Invalidate: %d loader calls, want 3", e.l.calls.Load())
+	}
+
+	off := newEnv(t, cache.SchemaOptions{})
+	for i := 0; i < 3; i++ {
+		_, _ = off.s.Get(context.Background(), k)
+	}
+	if off.l.calls.Load() != 3 {
+		t.Fatalf("without FailTTL: %d loader calls, want 3", off.l.calls.Load())
+	}
+}

@@ -55,6 +55,11 @@ type Config struct {
 	// waiting for its TTL. Every watched call costs two more ext_proc messages,
 	// hence the sampling. 0 turns it off.
 	WatchEvery time.Duration
+	// FillBudget bounds how long a call waits for its schema (a cache miss
+	// waits for the backend): past it the call passes unvalidated, and the
+	// fill goes on for later calls. Keep it below Envoy's filter timeout.
+	// Default 250ms.
+	FillBudget time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
@@ -65,6 +70,8 @@ type Server struct {
 	c Config
 	// lastWatch is when a response was last chosen to be watched (unix ns).
 	lastWatch atomic.Int64
+	// unvalidated limits the "passes unvalidated" warning to one a second.
+	unvalidated rateLog
 }
 
 // New returns an ext_proc server.
@@ -72,7 +79,27 @@ func New(c Config) *Server {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+	if c.FillBudget <= 0 {
+		c.FillBudget = 250 * time.Millisecond
+	}
 	return &Server{c: c}
+}
+
+// rateLog lets one log line through per second and counts the rest, so a
+// backend that is down does not turn every call into a log line.
+type rateLog struct {
+	last       atomic.Int64 // unix ns of the last line let through
+	suppressed atomic.Int64
+}
+
+// allow says whether to log now, and how many lines were held back since.
+func (r *rateLog) allow(now time.Time) (bool, int64) {
+	n, last := now.UnixNano(), r.last.Load()
+	if n-last < int64(time.Second) || !r.last.CompareAndSwap(last, n) {
+		r.suppressed.Add(1)
+		return false, 0
+	}
+	return true, r.suppressed.Swap(0)
 }
 
 // claimWatch says this call's response is the sampled one.
@@ -307,14 +334,18 @@ func (p *processor) validate(m *milvusgrpc.Method, msg []byte, decoded proto.Mes
 		return nil // Milvus answers a missing collection name itself
 	}
 	cluster := p.s.c.Router(req.DB, req.Collection)
-	schema, real, err := sc.Get(p.ctx, cluster, req.DB, req.Collection)
+	ctx, cancel := context.WithTimeout(p.ctx, p.s.c.FillBudget)
+	schema, real, err := sc.Get(ctx, cluster, req.DB, req.Collection)
+	cancel()
 	switch {
 	case errors.Is(err, ErrCollectionNotFound):
 		return collectionNotFound(req.DB, req.Collection)
 	case err != nil:
-		// The backend validates anyway: a failed schema fill must not take the
-		// data path down with it.
-		p.s.c.Log.Warn("schema lookup failed; request passes unvalidated", "cluster", cluster, "db", req.DB, "collection", req.Collection, "error", err)
+		// The backend validates anyway: a failed or slow schema fill must not
+		// take the data path down with it, nor flood the log.
+		if ok, held := p.s.unvalidated.allow(p.s.c.Now()); ok {
+			p.s.c.Log.Warn("schema lookup failed; request passes unvalidated", "cluster", cluster, "db", req.DB, "collection", req.Collection, "error", err, "similar_lines_held_back", held)
+		}
 		return nil
 	}
 	if p.watching {

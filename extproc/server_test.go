@@ -213,3 +213,50 @@ func TestRESTDDLInvalidates(t *testing.T) {
 		t.Fatal("a REST search asked for its response")
 	}
 }
+
+// stalledSchemas never answers: a backend that hangs (SIGSTOP).
+type stalledSchemas struct{ nopSchemas }
+
+func (stalledSchemas) Get(ctx context.Context, _, _, _ string) (*validate.Schema, string, error) {
+	<-ctx.Done()
+	return nil, "", ctx.Err()
+}
+
+// TestFillBudget: a call whose schema fill stalls waits FillBudget, then
+// passes unvalidated with its route key — it never waits out Envoy's filter
+// timeout (which clients see as UNAVAILABLE).
+func TestFillBudget(t *testing.T) {
+	s := New(Config{Log: slog.New(slog.NewTextHandler(io.Discard, nil)), MaxLen: 1 << 20, Schemas: stalledSchemas{},
+		Router: func(string, string) string { return "c" }, FillBudget: 50 * time.Millisecond})
+	p := processor{s: s, ctx: context.Background()}
+	p.requestHeaders(headers(":path", "/milvus.proto.milvus.MilvusService/Query", "content-type", "application/grpc"))
+	start := time.Now()
+	r := p.requestBody(&extprocv3.HttpBody{Body: grpcBody(t, &milvuspb.QueryRequest{CollectionName: "docs", Expr: "id > 0"}), EndOfStream: true})
+	took := time.Since(start)
+	if r.GetImmediateResponse() != nil || r.GetRequestBody() == nil {
+		t.Fatalf("stalled fill: %v, want the call to go on", r)
+	}
+	if hs := r.GetRequestBody().GetResponse().GetHeaderMutation().GetSetHeaders(); len(hs) != 1 || string(hs[0].GetHeader().GetRawValue()) != "default/docs" {
+		t.Fatalf("route key %v, want default/docs", hs)
+	}
+	if took < 50*time.Millisecond || took > time.Second {
+		t.Fatalf("waited %v, want the 50ms budget", took)
+	}
+}
+
+func TestRateLog(t *testing.T) {
+	var r rateLog
+	now := time.Unix(100, 0)
+	got := []bool{}
+	for _, d := range []time.Duration{0, 10 * time.Millisecond, 500 * time.Millisecond, time.Second} {
+		ok, _ := r.allow(now.Add(d))
+		got = append(got, ok)
+	}
+	if fmt.Sprint(got) != "[true false false true]" {
+		t.Fatalf("allowed %v", got)
+	}
+	r.allow(now.Add(1100 * time.Millisecond))
+	if ok, held := r.allow(now.Add(2 * time.Second)); !ok || held != 1 {
+		t.Fatalf("after a second: %v, %d held back; want true, 1", ok, held)
+	}
+}

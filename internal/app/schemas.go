@@ -55,6 +55,7 @@ func NewSchemaStore(cfg *config.Config) (*SchemaStore, error) {
 		IsNotFound:  func(err error) bool { return errors.Is(err, backends.ErrNotFound) },
 		TTL:         cfg.Validation.SchemaTTL.D(),
 		NegativeTTL: cfg.Validation.NegativeTTL.D(),
+		FailTTL:     cfg.Validation.FailureTTL.D(),
 	})
 	if err != nil {
 		pool.Close()

@@ -56,6 +56,17 @@ type Validation struct {
 	SchemaTTL Duration `yaml:"schema_ttl"`
 	// NegativeTTL is how long "collection not found" is remembered. Default 2s.
 	NegativeTTL Duration `yaml:"negative_ttl"`
+	// FillBudget is the longest a call waits for its collection's schema to
+	// be fetched from the backend; past it the call goes on unvalidated (the
+	// backend validates anyway) while the fetch finishes in the background
+	// for later calls. Must be below edge.filter_timeout, so that a slow or
+	// stopped backend never turns into an edge error. Default 250ms.
+	FillBudget Duration `yaml:"fill_budget"`
+	// FailureTTL is how long a failed schema fetch (backend down, refusing
+	// the edge's credential, …) is remembered: calls in that time pass
+	// unvalidated at once instead of each paying a failing call at the
+	// backend. Default 2s.
+	FailureTTL Duration `yaml:"failure_ttl"`
 	// WatchEvery samples backend answers: at most one validated data-path
 	// response every WatchEvery has its status read by ext_proc, and a
 	// CollectionNotFound or SchemaMismatch answer drops the cached schema at

@@ -47,6 +47,8 @@ func (c *Config) Default() {
 	}
 	setDur(&c.Validation.SchemaTTL, Duration(30e9))
 	setDur(&c.Validation.NegativeTTL, Duration(2e9))
+	setDur(&c.Validation.FillBudget, Duration(250e6))
+	setDur(&c.Validation.FailureTTL, Duration(2e9))
 	if c.Validation.WatchEvery == nil {
 		d := Duration(50e6)
 		c.Validation.WatchEvery = &d
@@ -128,6 +130,12 @@ func (c *Config) Validate() error {
 	validateAuth(bad, c.Auth)
 	if c.Validation.SchemaTTL.D() < 0 || c.Validation.NegativeTTL.D() < 0 || c.Validation.WatchEvery.D() < 0 {
 		bad("validation", "schema_ttl, negative_ttl and watch_every must not be negative")
+	}
+	if b := c.Validation.FillBudget.D(); b < 0 || b >= c.Edge.FilterTimeout.D() {
+		bad("validation.fill_budget", "must be below edge.filter_timeout (%s), got %s", c.Edge.FilterTimeout.D(), b)
+	}
+	if c.Validation.FailureTTL.D() < 0 {
+		bad("validation.failure_ttl", "must not be negative, got %s", c.Validation.FailureTTL.D())
 	}
 	clusters := validateClusters(bad, c.Clusters)
 	validateRoutes(bad, c.Routes, clusters)
