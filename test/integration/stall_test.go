@@ -1,0 +1,126 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/milvus-io/milvus-proto/go-api/v2/commonpb"
+	"github.com/milvus-io/milvus-proto/go-api/v2/milvuspb"
+	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/milvus-edge/milvus-edge/internal/testenv"
+)
+
+// TestStalledBackendColdCache: with the backend stopped (SIGSTOP) and the
+// schema cache cold, a call with a 10 s client timeout is not failed by the
+// edge — it reaches the backend within the fill budget and ends with the
+// client's own DEADLINE_EXCEEDED, never UNAVAILABLE — and once the stalled
+// fill has failed, calls pass at once (the failure is remembered).
+func TestStalledBackendColdCache(t *testing.T) {
+	testenv.Setup(t)
+	backend := testenv.MilvusLite(t)
+	p := testenv.NewPorts(t)
+	const budget = 250 * time.Millisecond
+	e := testenv.Run(t, p.ConfigHead()+fmt.Sprintf(`clusters:
+  - name: default
+    endpoints: [{address: %s}]
+routes:
+  - cluster: default
+validation: {fill_budget: %s, failure_ttl: 30s}
+`, backend, budget), p)
+	c := testenv.Client(t, e.Ports.Listener)
+	ctx := testenv.Root(context.Background())
+	schema, _ := proto.Marshal(&schemapb.CollectionSchema{Name: "stall", Fields: []*schemapb.FieldSchema{
+		{FieldID: 100, Name: "id", IsPrimaryKey: true, DataType: schemapb.DataType_Int64},
+		{FieldID: 101, Name: "vec", DataType: schemapb.DataType_FloatVector, TypeParams: []*commonpb.KeyValuePair{{Key: "dim", Value: "8"}}},
+	}})
+	st, err := c.CreateCollection(ctx, &milvuspb.CreateCollectionRequest{CollectionName: "stall", Schema: schema})
+	if err != nil || st.GetCode() != 0 {
+		t.Fatalf("CreateCollection: %v %v", st, err)
+	}
+
+	pid := listenerPID(t, backend)
+	must(t, syscall.Kill(pid, syscall.SIGSTOP))
+	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGCONT) })
+	resp, err := http.Post("http://"+e.Ports.Admin+"/v1/cache/invalidate", "application/json", strings.NewReader(`{}`))
+	must(t, err)
+	resp.Body.Close()
+
+	upstream := func() int { return testenv.Counter(t, e.Ports.EnvoyAdmin, upstreamTotal) }
+	// call sends a Query with a 10 s timeout and reports how long the edge
+	// held it before Envoy sent it upstream, and how the call ended.
+	call := func(what string) {
+		t.Helper()
+		u0 := upstream()
+		start := time.Now()
+		done := make(chan error, 1)
+		go func() {
+			cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			defer cancel()
+			_, err := c.Query(cctx, &milvuspb.QueryRequest{CollectionName: "stall", Expr: "id > 0"})
+			done <- err
+		}()
+		held := testenv.Eventually(t, 5*time.Second, what+": call sent upstream", func() bool { return upstream() > u0 })
+		t.Logf("%s: held %v by the edge", what, held)
+		if limit := budget + 750*time.Millisecond; held > limit {
+			t.Errorf("%s: the edge held the call %v before sending it on, want at most the fill budget (%v, %v with slack)", what, held, budget, limit)
+		}
+		err := <-done
+		if status.Code(err) != codes.DeadlineExceeded {
+			t.Errorf("%s: ended with %v after %v, want the client's own DEADLINE_EXCEEDED", what, err, time.Since(start))
+		}
+	}
+	call("first call (fill stalls)")
+	// The fill times out (5 s) while that call waits on the stopped backend;
+	// from then on its failure is remembered and calls pass at once.
+	call("call after the fill failed")
+	stats := testenv.AdminGet(t, e.Ports.Admin, "/v1/status")
+	if !strings.Contains(stats, `"FailHits":`) || strings.Contains(stats, `"FailHits":0`) {
+		t.Errorf("/v1/status schema cache shows no remembered failure: %s", stats)
+	}
+}
+
+// listenerPID is the process listening on addr (from /proc): the real
+// backend to stop.
+func listenerPID(t *testing.T, addr string) int {
+	t.Helper()
+	_, portStr, _ := net.SplitHostPort(addr)
+	port, _ := strconv.Atoi(portStr)
+	inodes := map[string]bool{}
+	for _, table := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
+		data, err := os.ReadFile(table)
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(data), "\n")[1:] {
+			f := strings.Fields(line)
+			if len(f) < 10 || f[3] != "0A" {
+				continue
+			}
+			if p, err := strconv.ParseInt(f[1][strings.LastIndex(f[1], ":")+1:], 16, 32); err == nil && int(p) == port {
+				inodes["socket:["+f[9]+"]"] = true
+			}
+		}
+	}
+	procs, _ := filepath.Glob("/proc/[0-9]*/fd/*")
+	for _, fd := range procs {
+		if link, err := os.Readlink(fd); err == nil && inodes[link] {
+			pid, _ := strconv.Atoi(strings.Split(fd, "/")[2])
+			return pid
+		}
+	}
+	t.Fatalf("no process listens on %s", addr)
+	return 0
+}
