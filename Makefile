@@ -1,10 +1,12 @@
 # Milvus Edge. `make run` sets up and runs the gateway on the embedded default;
-# `make test` runs every test against the real Envoy and milvus-lite.
+# `make test` runs every test against the real Envoy, milvus-lite and a Milvus
+# standalone (PyPI milvus, .venv-milvus).
 SHELL := /bin/bash
 ROOT := $(abspath .)
 BIN := $(ROOT)/bin/milvus-edge
 export ENVOY_BIN ?= $(shell ls $(ROOT)/.venv/lib/python3*/site-packages/envoy/_bin/envoy 2>/dev/null | head -n 1)
 export MILVUS_LITE_BIN ?= $(ROOT)/.venv/bin/milvus-lite
+export MILVUS_SERVER_BIN ?= $(ROOT)/.venv-milvus/bin/milvus-server
 export MILVUS_EDGE_BIN := $(BIN)
 export PYTHON := $(ROOT)/.venv/bin/python
 

@@ -1,18 +1,10 @@
 package backends_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"runtime"
 	"slices"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/milvus-io/milvus-proto/go-api/v2/commonpb"
 	"github.com/milvus-io/milvus-proto/go-api/v2/milvuspb"
@@ -22,12 +14,13 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/milvus-edge/milvus-edge/backends"
+	"github.com/milvus-edge/milvus-edge/internal/testenv"
 )
 
 // Describe against a real milvus-lite: schema, partitions, alias, database,
 // and not-found. Fails (never skips) when milvus-lite cannot start.
 func TestDescribeMilvusLite(t *testing.T) {
-	addr := startMilvusLite(t)
+	addr := testenv.MilvusLite(t)
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
@@ -113,85 +106,4 @@ func must(t *testing.T, what string, err error) {
 	if err != nil {
 		t.Fatalf("%s: %v", what, err)
 	}
-}
-
-// startMilvusLite runs `milvus-lite server` ($MILVUS_LITE_BIN, default the
-// repo's .venv) on a free loopback port until the test ends, and waits for
-// CheckHealth.
-func startMilvusLite(t *testing.T) string {
-	t.Helper()
-	bin := os.Getenv("MILVUS_LITE_BIN")
-	if bin == "" {
-		_, file, _, _ := runtime.Caller(0)
-		bin = filepath.Join(filepath.Dir(file), "..", ".venv", "bin", "milvus-lite")
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	_, port, _ := net.SplitHostPort(addr)
-	l.Close()
-
-	out := &syncBuffer{}
-	cmd := exec.Command(bin, "server", "--data-dir", t.TempDir(), "--host", "127.0.0.1", "--port", port)
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("milvus-lite (%s): %v (run `make setup` or set MILVUS_LITE_BIN)", bin, err)
-	}
-	exited := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		close(exited)
-	}()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-	})
-
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	m := milvuspb.NewMilvusServiceClient(conn)
-	deadline := time.Now().Add(90 * time.Second)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		resp, err := m.CheckHealth(ctx, &milvuspb.CheckHealthRequest{})
-		cancel()
-		if err == nil && resp.GetIsHealthy() {
-			return addr
-		}
-		select {
-		case <-exited:
-			t.Fatalf("milvus-lite exited while starting: %s", out)
-		case <-time.After(100 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("milvus-lite not healthy after 90s (last error %v): %s", err, out)
-		}
-	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }

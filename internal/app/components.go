@@ -1,6 +1,6 @@
 // Package app wires milvus-edge together: the xDS server, the ext_authz and
 // ext_proc servers, the admin API, config hot reload, and (for `run`) the
-// Envoy and milvus-lite children it supervises. It is the only package that
+// Envoy and Milvus backend children it supervises. It is the only package that
 // imports every other one.
 package app
 
@@ -176,63 +176,6 @@ func (f *Filters) close() {
 	f.creds.Close()
 	f.Policy.Close()
 	f.Schemas.Close()
-}
-
-// StartMilvusLite launches one milvus-lite server and waits until it answers
-// CheckHealth.
-func StartMilvusLite(ctx context.Context, log *slog.Logger, l config.MilvusLite) (*procs.Proc, error) {
-	bin := l.Command
-	if bin == "" {
-		bin = os.Getenv("MILVUS_LITE_BIN")
-	}
-	if bin == "" {
-		bin = ".venv/bin/milvus-lite"
-	}
-	host, port, err := net.SplitHostPort(l.Address)
-	if err != nil {
-		return nil, err
-	}
-	if err := os.MkdirAll(l.DataDir, 0o755); err != nil {
-		return nil, fmt.Errorf("milvus-lite data dir: %w", err)
-	}
-	name := "milvus-lite " + l.Address
-	p, err := procs.Start(log, name, bin, []string{"server", "--data-dir", l.DataDir, "--host", host, "--port", port}, os.Environ())
-	if err != nil {
-		return nil, fmt.Errorf("%w (set launch.milvus_lite[].command or MILVUS_LITE_BIN, or run `make setup`)", err)
-	}
-	if err := waitHealthy(ctx, p, l.Address, 90*time.Second); err != nil {
-		_ = p.Stop(5 * time.Second)
-		return nil, err
-	}
-	return p, nil
-}
-
-func waitHealthy(ctx context.Context, p *procs.Proc, addr string, limit time.Duration) error {
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	c := milvuspb.NewMilvusServiceClient(conn)
-	deadline := time.Now().Add(limit)
-	for {
-		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		resp, err := c.CheckHealth(cctx, &milvuspb.CheckHealthRequest{})
-		cancel()
-		if err == nil && resp.GetIsHealthy() {
-			return nil
-		}
-		select {
-		case <-p.Done():
-			return fmt.Errorf("%s exited while starting: %v\n%s", p.Name, p.Err(), p.Tail())
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(200 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%s not healthy after %s (last error: %v)\n%s", p.Name, limit, err, p.Tail())
-		}
-	}
 }
 
 // StartEnvoy writes the bootstrap for cfg into dir and starts Envoy.

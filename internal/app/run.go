@@ -20,6 +20,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/milvus-edge/milvus-edge/internal/backendproc"
 	"github.com/milvus-edge/milvus-edge/internal/config"
 	"github.com/milvus-edge/milvus-edge/internal/procs"
 	xdsserver "github.com/milvus-edge/milvus-edge/xds/server"
@@ -29,7 +30,7 @@ import (
 type Options struct {
 	// ConfigPath is the YAML config; "" runs the embedded default (not hot-reloaded).
 	ConfigPath string
-	// Launch starts Envoy and the configured milvus-lite servers (`run`);
+	// Launch starts Envoy and the configured Milvus backends (`run`);
 	// without it only the edge's servers run (`serve`).
 	Launch bool
 	// Stdout receives the ready line.
@@ -123,17 +124,29 @@ func listenAddr(addr string) (net.Listener, error) {
 	return net.Listen("tcp", addr)
 }
 
-// launch starts the milvus-lite servers, then Envoy, supervises them, and
-// prints the ready line once a request can flow through Envoy.
+// launch starts the milvus-lite servers and Milvus standalones, then Envoy,
+// supervises them, and prints the ready line once a request can flow through
+// Envoy.
 func launch(ctx context.Context, g *errgroup.Group, log *slog.Logger, cfg *config.Config, xds *xdsserver.Server, stdout io.Writer) error {
 	var children []*procs.Proc
 	for _, l := range cfg.Launch.MilvusLite {
-		p, err := StartMilvusLite(ctx, log, l)
+		p, err := backendproc.StartMilvusLite(ctx, log, l)
 		if err != nil {
 			return err
 		}
 		log.Info("milvus-lite ready", "address", l.Address, "data_dir", l.DataDir)
 		children = append(children, p)
+		g.Go(func() error { return p.Supervise(ctx, childGrace) })
+	}
+	for _, s := range cfg.Launch.MilvusStandalone {
+		start := time.Now()
+		p, err := backendproc.StartStandalone(ctx, log, s)
+		if err != nil {
+			return err
+		}
+		log.Info("milvus standalone ready", "address", s.Address, "metrics", p.MetricsURL(),
+			"authorization", s.Authorization, "data_dir", s.DataDir, "took", time.Since(start).Round(time.Millisecond))
+		children = append(children, p.Proc)
 		g.Go(func() error { return p.Supervise(ctx, childGrace) })
 	}
 	dir, err := os.MkdirTemp("", "milvus-edge-")

@@ -357,6 +357,9 @@ type WeightedCluster struct {
 type Launch struct {
 	// MilvusLite servers, each on its own data directory.
 	MilvusLite []MilvusLite `yaml:"milvus_lite"`
+	// MilvusStandalone servers: real Milvus 2.3 standalones (PyPI
+	// `milvus==2.3.5`, its `milvus-server`), each on its own data directory.
+	MilvusStandalone []MilvusStandalone `yaml:"milvus_standalone"`
 }
 
 // MilvusLite is one `milvus-lite server` process.
@@ -367,6 +370,26 @@ type MilvusLite struct {
 	DataDir string `yaml:"data_dir"`
 	// Command is the milvus-lite executable. Default: $MILVUS_LITE_BIN, else .venv/bin/milvus-lite.
 	Command string `yaml:"command"`
+}
+
+// MilvusStandalone is one Milvus standalone started by PyPI milvus's
+// `milvus-server` (embedded etcd, local storage, rocksmq): the real Milvus
+// Proxy, RBAC and quotas. Its other ports (etcd client and peer, coordinators,
+// nodes, proxy internal, metrics) are picked free on loopback at each start;
+// the edge logs the metrics address (/metrics, /healthz). Milvus binds its
+// ports on every interface.
+type MilvusStandalone struct {
+	// Address is 127.0.0.1:port of its client (proxy) port. Required.
+	Address string `yaml:"address"`
+	// DataDir holds its data, logs, generated config and unpacked binaries
+	// (~400 MB); created if missing. Nothing in it is removed by the edge. Required.
+	DataDir string `yaml:"data_dir"`
+	// Command is the milvus-server console script (run with the Python of its
+	// #! line). Default: $MILVUS_SERVER_BIN, else .venv-milvus/bin/milvus-server.
+	Command string `yaml:"command"`
+	// Authorization turns on Milvus's authentication and RBAC (default user
+	// root, password Milvus). Default false.
+	Authorization bool `yaml:"authorization"`
 }
 
 // Duration is a time.Duration written as "250ms", "2s", "5m" in YAML.

@@ -91,6 +91,19 @@ routes: [{cluster: qn}]`, []string{`edge.filters_address: a unix: address needs 
 clusters: [{name: qn, endpoints: [{address: 10.0.0.1:1}]}]
 routes: [{cluster: qn}]
 launch: {milvus_lite: [{address: 127.0.0.1:1}]}`, []string{"launch.milvus_lite[0].data_dir: is required"}},
+		{"launch standalone: bad address, shared address and data dir", `
+clusters: [{name: qn, endpoints: [{address: 10.0.0.1:1}]}]
+routes: [{cluster: qn}]
+launch:
+  milvus_lite: [{address: 127.0.0.1:5, data_dir: /d/lite}]
+  milvus_standalone:
+    - {address: 127.0.0.1, data_dir: /d/m}
+    - {address: 127.0.0.1:5, data_dir: /d/lite/, authorization: true}
+    - {address: 127.0.0.1:6}`, []string{
+			`launch.milvus_standalone[0].address: must be host:port, got "127.0.0.1"`,
+			`launch.milvus_standalone[1].address: launch.milvus_lite[0] also listens on "127.0.0.1:5"`,
+			`launch.milvus_standalone[1].data_dir: launch.milvus_lite[0] also uses "/d/lite/"`,
+			"launch.milvus_standalone[2].data_dir: is required"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Parse([]byte(tc.yaml))

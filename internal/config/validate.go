@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -139,14 +140,33 @@ func (c *Config) Validate() error {
 	}
 	clusters := validateClusters(bad, c.Clusters)
 	validateRoutes(bad, c.Routes, clusters)
-	for i, l := range c.Launch.MilvusLite {
-		p := fmt.Sprintf("launch.milvus_lite[%d]", i)
-		hostPort(bad, p+".address", l.Address)
-		if l.DataDir == "" {
-			bad(p+".data_dir", "is required")
-		}
-	}
+	validateLaunch(bad, c.Launch)
 	return errors.Join(errs...)
+}
+
+// validateLaunch checks the launched backends; no two may share an address
+// or a data directory.
+func validateLaunch(bad badFunc, l Launch) {
+	addrs, dirs := map[string]string{}, map[string]string{}
+	check := func(p, addr, dir string) {
+		hostPort(bad, p+".address", addr)
+		if other, ok := addrs[addr]; ok && addr != "" {
+			bad(p+".address", "%s also listens on %q", other, addr)
+		}
+		addrs[addr] = p
+		if dir == "" {
+			bad(p+".data_dir", "is required")
+		} else if other, ok := dirs[filepath.Clean(dir)]; ok {
+			bad(p+".data_dir", "%s also uses %q", other, dir)
+		}
+		dirs[filepath.Clean(dir)] = p
+	}
+	for i, m := range l.MilvusLite {
+		check(fmt.Sprintf("launch.milvus_lite[%d]", i), m.Address, m.DataDir)
+	}
+	for i, m := range l.MilvusStandalone {
+		check(fmt.Sprintf("launch.milvus_standalone[%d]", i), m.Address, m.DataDir)
+	}
 }
 
 type badFunc func(path, format string, args ...any)

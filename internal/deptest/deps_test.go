@@ -21,6 +21,11 @@ var rules = []struct {
 	{"extproc", "backends", "the data path reaches backends only through cache interfaces"},
 	{"xds", "extproc", "the control plane does not depend on the data path"},
 	{"internal/config", "", "the config package imports only the stdlib and yaml"},
+	{"internal/procs", "", "the child-process runner imports no other project package"},
+	{"internal/backendproc", "extproc", "backend starters know processes and config, not the data path"},
+	{"internal/backendproc", "xds", "backend starters know processes and config, not the control plane"},
+	{"internal/backendproc", "internal/testenv", "tests use backend starters, not the other way round"},
+	{"bench", "internal/testenv", "the bench starts its processes through internal/procs and internal/backendproc, not the test harness"},
 }
 
 func TestImportDirection(t *testing.T) {

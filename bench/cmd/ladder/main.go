@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/milvus-edge/milvus-edge/internal/procs"
 )
 
 type options struct {
@@ -138,14 +140,14 @@ func run(o options) (err error) {
 	defer fx.Stop()
 	logf("bench fixture (fake Milvus) on %s", fx.Addr)
 
-	var lite *Child
+	var lite *procs.Proc
 	var liteAddr string
 	if o.lite {
 		logf("starting milvus-lite and loading %d rows…", liteRows)
 		if lite, liteAddr, err = startLite(dir, o.liteBin); err != nil {
 			return err
 		}
-		defer lite.Stop()
+		defer stop(lite)
 		logf("milvus-lite on %s with %s loaded", liteAddr, liteCollection)
 	}
 
@@ -153,7 +155,7 @@ func run(o options) (err error) {
 	if err != nil {
 		return err
 	}
-	defer edge.Stop()
+	defer stop(edge)
 	logf("milvus-edge serve (pid %d): filters on %s", edge.Pid(), edgePorts.filters)
 
 	wls := workloads(o.lite)
@@ -176,7 +178,7 @@ func run(o options) (err error) {
 		envoyProc, targets, err := startStep(dir, o, step, fx.Addr, liteAddr, ports)
 		if err != nil {
 			if step == stepNoop {
-				filterProc.Stop()
+				stop(filterProc)
 			}
 			return fmt.Errorf("step %s: %w", step, err)
 		}
@@ -197,23 +199,23 @@ func run(o options) (err error) {
 			}
 			r, err := measure(o, w, step, targets[w.Backend], filterProc, envoyProc, lite, edgePorts.admin, prof)
 			if err != nil {
-				envoyProc.Stop()
+				stop(envoyProc)
 				return err
 			}
 			logf("  %.0f req/s, p50 %.2f ms, p99 %.2f ms, edge %.1f µs/req, Envoy %.1f µs/req, %d errors",
 				r.RPS, r.P50us/1e3, r.P99us/1e3, r.EdgeCPUus, r.EnvoyCPUus, r.Errors)
 			rows = append(rows, r)
-			for _, c := range []*Child{edge, filterProc, envoyProc, lite} {
+			for _, c := range []*procs.Proc{edge, filterProc, envoyProc, lite} {
 				if c != nil {
-					if err := c.Alive(); err != nil {
+					if err := c.Exited(); err != nil {
 						return fmt.Errorf("during %s %s: %w", step, w.Op, err)
 					}
 				}
 			}
 		}
-		envoyProc.Stop()
+		stop(envoyProc)
 		if step == stepNoop {
-			filterProc.Stop()
+			stop(filterProc)
 		}
 	}
 	ratios(rows)
@@ -243,7 +245,7 @@ type edgeAddrs struct{ listener, envoyAdmin, xds, filters, admin, config string 
 // startEdge runs `milvus-edge serve` (xDS + filters + admin, no Envoy) as a
 // child process, so its CPU is its own; the full-chain step starts the Envoy
 // it drives.
-func startEdge(dir string, o options, fakeAddr, liteAddr string) (*Child, edgeAddrs, error) {
+func startEdge(dir string, o options, fakeAddr, liteAddr string) (*procs.Proc, edgeAddrs, error) {
 	p := edgeAddrs{listener: freeAddr(), envoyAdmin: freeAddr(), xds: freeAddr(), filters: freeAddr(), admin: freeAddr(),
 		config: filepath.Join(dir, "edge.yaml")}
 	network, dialAddr := "tcp", p.filters
@@ -294,7 +296,7 @@ clusters:
 		return err
 	}, c)
 	if err != nil {
-		c.Stop()
+		stop(c)
 		return nil, p, err
 	}
 	return c, p, nil
@@ -328,7 +330,7 @@ func merge(dst, src map[string]any) {
 
 // startStep starts the Envoy of a step (none for direct) and returns the
 // address the loader targets per backend.
-func startStep(dir string, o options, step, fakeAddr, liteAddr string, e edgeAddrs) (*Child, map[string]string, error) {
+func startStep(dir string, o options, step, fakeAddr, liteAddr string, e edgeAddrs) (*procs.Proc, map[string]string, error) {
 	if step == stepDirect {
 		return nil, map[string]string{"fake": fakeAddr, "milvus-lite": liteAddr}, nil
 	}
@@ -380,7 +382,7 @@ func startStep(dir string, o options, step, fakeAddr, liteAddr string, e edgeAdd
 		return nil
 	}, c)
 	if err != nil {
-		c.Stop()
+		stop(c)
 		return nil, nil, err
 	}
 	return c, targets, nil
@@ -391,7 +393,7 @@ type sample struct {
 	busy, total             int64
 }
 
-func take(edge, envoy, lite *Child) sample {
+func take(edge, envoy, lite *procs.Proc) sample {
 	var s sample
 	s.edge = cpuTime(edge.Pid())
 	if envoy != nil {
@@ -405,7 +407,7 @@ func take(edge, envoy, lite *Child) sample {
 	return s
 }
 
-func measure(o options, w Workload, step, target string, edge, envoy, lite *Child, edgeAdmin, profile string) (Row, error) {
+func measure(o options, w Workload, step, target string, edge, envoy, lite *procs.Proc, edgeAdmin, profile string) (Row, error) {
 	var s0, s1 sample
 	profDone := make(chan error, 1)
 	conns, streams := o.conns, o.streams

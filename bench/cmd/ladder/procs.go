@@ -5,95 +5,57 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/milvus-edge/milvus-edge/internal/freeport"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/milvus-io/milvus-proto/go-api/v2/milvuspb"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/milvus-edge/milvus-edge/internal/freeport"
+	"github.com/milvus-edge/milvus-edge/internal/procs"
 )
 
-// Child is a process the bench started; its output goes to a log file.
-type Child struct {
-	Name, Log string
-	cmd       *exec.Cmd
-	exited    chan struct{}
-	err       error
-}
+// childGrace bounds a child's stop (SIGINT to its group, then SIGKILL).
+const childGrace = 10 * time.Second
 
-func startChild(dir, name, bin string, args ...string) (*Child, error) {
+// quiet drops the children's log lines: their output goes to files.
+var quiet = slog.New(slog.DiscardHandler)
+
+func startChild(dir, name, bin string, args ...string) (*procs.Proc, error) {
 	return startChildEnv(dir, name, nil, bin, args...)
 }
 
-// startChildEnv starts a child with extra environment variables (KEY=VALUE).
-func startChildEnv(dir, name string, env []string, bin string, args ...string) (*Child, error) {
-	logPath := filepath.Join(dir, name+".log")
-	f, err := os.Create(logPath)
+// startChildEnv starts a child (internal/procs: its own process group, dies
+// with the bench) with extra environment variables (KEY=VALUE); its output
+// goes to <dir>/<name>.log.
+func startChildEnv(dir, name string, env []string, bin string, args ...string) (*procs.Proc, error) {
+	f, err := os.Create(filepath.Join(dir, name+".log"))
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout, cmd.Stderr = f, f
-	if len(env) > 0 {
-		cmd.Env = append(os.Environ(), env...)
-	}
-	// The child dies with the bench if the bench is killed.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
+	p, err := procs.Start(quiet, name, bin, args, append(os.Environ(), env...), procs.Output(f))
+	if err != nil {
 		f.Close()
-		return nil, fmt.Errorf("%s: %w", name, err)
+		return nil, err
 	}
-	c := &Child{Name: name, Log: logPath, cmd: cmd, exited: make(chan struct{})}
 	go func() {
-		c.err = cmd.Wait()
+		<-p.Done()
 		f.Close()
-		close(c.exited)
 	}()
-	return c, nil
+	return p, nil
 }
 
-func (c *Child) Pid() int { return c.cmd.Process.Pid }
-
-// Alive fails with the tail of the log when the child has exited.
-func (c *Child) Alive() error {
-	select {
-	case <-c.exited:
-		return fmt.Errorf("%s exited (%v); last output:\n%s", c.Name, c.err, c.Tail(20))
-	default:
-		return nil
-	}
-}
-
-func (c *Child) Tail(n int) string {
-	b, _ := os.ReadFile(c.Log)
-	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	return strings.Join(lines[max(0, len(lines)-n):], "\n")
-}
-
-// Stop sends SIGTERM, then SIGKILL after 10 s.
-func (c *Child) Stop() {
-	if c == nil {
-		return
-	}
-	select {
-	case <-c.exited:
-		return
-	default:
-	}
-	_ = c.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-c.exited:
-	case <-time.After(10 * time.Second):
-		_ = c.cmd.Process.Kill()
-		<-c.exited
+// stop stops a child, if there is one.
+func stop(p *procs.Proc) {
+	if p != nil {
+		_ = p.Stop(childGrace)
 	}
 }
 
@@ -167,7 +129,7 @@ func httpOK(url string) bool {
 }
 
 // waitFor polls cond every 100 ms until it holds, a child dies or limit passes.
-func waitFor(what string, limit time.Duration, cond func() error, children ...*Child) error {
+func waitFor(what string, limit time.Duration, cond func() error, children ...*procs.Proc) error {
 	deadline := time.Now().Add(limit)
 	var last error
 	for {
@@ -175,7 +137,7 @@ func waitFor(what string, limit time.Duration, cond func() error, children ...*C
 			return nil
 		}
 		for _, c := range children {
-			if err := c.Alive(); err != nil {
+			if err := c.Exited(); err != nil {
 				return fmt.Errorf("%s: %w", what, err)
 			}
 		}
