@@ -145,7 +145,7 @@ func launch(ctx context.Context, g *errgroup.Group, log *slog.Logger, cfg *confi
 			return err
 		}
 		log.Info("milvus standalone ready", "address", s.Address, "metrics", p.MetricsURL(),
-			"authorization", s.Authorization, "data_dir", s.DataDir, "took", time.Since(start).Round(time.Millisecond))
+			"authorization", s.Authorization, "data_dir", s.DataDir, "took", time.Since(start).Round(time.Millisecond).String())
 		children = append(children, p.Proc)
 		g.Go(func() error { return p.Supervise(ctx, childGrace) })
 	}

@@ -382,7 +382,7 @@ type MilvusStandalone struct {
 	// Address is 127.0.0.1:port of its client (proxy) port. Required.
 	Address string `yaml:"address"`
 	// DataDir holds its data, logs, generated config and unpacked binaries
-	// (~400 MB); created if missing. Nothing in it is removed by the edge. Required.
+	// (~500 MB); created if missing. Nothing in it is removed by the edge. Required.
 	DataDir string `yaml:"data_dir"`
 	// Command is the milvus-server console script (run with the Python of its
 	// #! line). Default: $MILVUS_SERVER_BIN, else .venv-milvus/bin/milvus-server.

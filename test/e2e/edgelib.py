@@ -6,6 +6,7 @@ Everything here drives the real binaries; nothing is faked.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import random
@@ -49,11 +50,17 @@ def milvus_lite_bin() -> str:
     return os.environ.get("MILVUS_LITE_BIN") or str(VENV / "bin" / "milvus-lite")
 
 
+def milvus_server_bin() -> str:
+    """PyPI milvus 2.3.5's milvus-server (a real Milvus standalone), in its own venv."""
+    return os.environ.get("MILVUS_SERVER_BIN") or str(REPO / ".venv-milvus" / "bin" / "milvus-server")
+
+
 def child_env() -> Dict[str, str]:
     env = dict(os.environ)
     env["MILVUS_EDGE_BIN"] = edge_bin()
     env["ENVOY_BIN"] = envoy_bin()
     env["MILVUS_LITE_BIN"] = milvus_lite_bin()
+    env["MILVUS_SERVER_BIN"] = milvus_server_bin()
     return env
 
 
@@ -63,6 +70,7 @@ def require_binaries() -> None:
         ("MILVUS_EDGE_BIN (milvus-edge; run `make build`)", edge_bin()),
         ("ENVOY_BIN (envoy)", envoy_bin()),
         ("MILVUS_LITE_BIN (milvus-lite)", milvus_lite_bin()),
+        ("MILVUS_SERVER_BIN (milvus-server of PyPI milvus 2.3.5; run `make setup`)", milvus_server_bin()),
     ):
         if not (os.path.isfile(path) and os.access(path, os.X_OK)):
             pytest.fail(f"{what} is not an executable file: {path}", pytrace=False)
@@ -275,6 +283,17 @@ class EdgeProcess:
 
     def stderr_tail(self, n: int = 80) -> str:
         return "\n".join(self.stderr_text().splitlines()[-n:])
+
+    def log_records(self, msg: str) -> List[dict]:
+        """The JSON log records (log.format json) whose msg is `msg`."""
+        out = []
+        for line in self.stderr_text().splitlines():
+            if f'"msg":{json.dumps(msg)}' in line:
+                try:
+                    out.append(json.loads(line))
+                except ValueError:
+                    pass
+        return out
 
     def describe(self) -> str:
         rc = self.proc.poll() if self.proc else None
