@@ -172,11 +172,17 @@ def standalone_edge(tmp_path_factory) -> StandaloneEdge:
         {"address": f"127.0.0.1:{ports['milvus']}", "data_dir": str(data_dir), "authorization": True},
     ]}
     clusters = {c["name"]: c for c in cfg["clusters"]}
-    # Backend credentials go here (the backend-credentials work): the
-    # credential the edge uses for schema fills on both clusters, and
-    # forward: service on m_service. Until then the edge fills schemas
-    # without credentials, which this Milvus refuses.
     assert set(clusters) == {"m", "m_service"}
+    # The edge's own credential for this Milvus (schema fills on both
+    # clusters; sent instead of the caller's on m_service), from a file as in
+    # production. Milvus 2.3 serves no REST v2.
+    secret = work / "milvus-root-password"
+    secret.write_text("Milvus\n")
+    secret.chmod(0o600)
+    for c in clusters.values():
+        c["credential"] = {"user": "root", "password_file": str(secret)}
+        c["rest"] = False
+    clusters["m_service"]["forward"] = "service"
 
     all_ports = [ports[n] for n in names]
     needles = [str(work)]
