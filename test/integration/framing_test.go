@@ -243,3 +243,49 @@ func searchRequestNQ(coll string, dim, nq int) *milvuspb.SearchRequest {
 	r.Nq = int64(nq)
 	return r
 }
+
+// TestLargeBodies: valid inserts on both sides of every buffer and limit on
+// the way — ext_authz's 64 KiB prefix, Envoy's 1 MiB defaults, tens of MiB up
+// to listener.max_request_bytes (64 MiB) — pass through the edge, validated,
+// and the backend stores every row.
+func TestLargeBodies(t *testing.T) {
+	testenv.Setup(t)
+	backend := testenv.MilvusLite(t)
+	p := testenv.NewPorts(t)
+	e := testenv.Run(t, p.ConfigHead()+fmt.Sprintf(`clusters:
+  - name: default
+    endpoints: [{address: %s}]
+routes:
+  - cluster: default
+`, backend), p)
+	c := testenv.Client(t, e.Ports.Listener)
+	ctx, cancel := context.WithTimeout(testenv.Root(context.Background()), 5*time.Minute)
+	defer cancel()
+	const dim = 768
+	schema, _ := proto.Marshal(&schemapb.CollectionSchema{Name: "large", Fields: []*schemapb.FieldSchema{
+		{FieldID: 100, Name: "id", IsPrimaryKey: true, DataType: schemapb.DataType_Int64},
+		{FieldID: 101, Name: "vec", DataType: schemapb.DataType_FloatVector, TypeParams: []*commonpb.KeyValuePair{{Key: "dim", Value: strconv.Itoa(dim)}}},
+	}})
+	st, err := c.CreateCollection(ctx, &milvuspb.CreateCollectionRequest{CollectionName: "large", Schema: schema})
+	if err != nil || st.GetCode() != 0 {
+		t.Fatalf("CreateCollection: %v %v", st, err)
+	}
+	next := int64(1)
+	for _, rows := range []int{30, 500, 1400, 5500, 11000} { // ~92 KB, 1.5 MB, 4.3 MB, 17 MB, 34 MB
+		req := insertRequest("large", rows, dim)
+		ids := req.FieldsData[0].GetScalars().GetLongData().GetData()
+		for i := range ids {
+			ids[i] = next + int64(i)
+		}
+		next += int64(rows)
+		size := proto.Size(req)
+		t.Run(fmt.Sprintf("%d rows, %d bytes", rows, size), func(t *testing.T) {
+			start := time.Now()
+			r, err := c.Insert(ctx, req)
+			if err != nil || r.GetStatus().GetCode() != 0 || r.GetInsertCnt() != int64(rows) {
+				t.Fatalf("Insert of %d bytes: %v, %v, inserted %d", size, err, r.GetStatus(), r.GetInsertCnt())
+			}
+			t.Logf("%d bytes inserted in %v", size, time.Since(start))
+		})
+	}
+}

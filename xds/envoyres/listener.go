@@ -50,7 +50,7 @@ func buildListener(g *ir.Gateway) *listenerv3.Listener {
 			RouteConfigName: RouteConfigName,
 		}},
 		// Milvus clients keep long-lived HTTP/2 connections with keepalive pings.
-		Http2ProtocolOptions:          &corev3.Http2ProtocolOptions{MaxConcurrentStreams: wrapperspb.UInt32(1024)},
+		Http2ProtocolOptions:          buildDownstreamHTTP2(g.Listener.MaxRequestBytes),
 		EarlyHeaderMutationExtensions: []*corev3.TypedExtensionConfig{buildStripInternalHeaders()},
 		AccessLog:                     buildAccessLog(g.Listener.AccessLog),
 		LocalReplyConfig:              buildRESTLocalReply(),
@@ -266,4 +266,21 @@ func mustAny(m proto.Message) *anypb.Any {
 		panic("envoyres: packing " + string(proto.MessageName(m)) + ": " + err.Error())
 	}
 	return a
+}
+
+// buildDownstreamHTTP2 sizes the client-facing HTTP/2 codec. For HTTP/2 the
+// stream window is also the limit of every L7 buffer of a stream (Envoy's
+// flow control), and ext_proc buffers whole request bodies: with Envoy 1.40's
+// default 16 MiB window a 17 MB insert got Envoy's own 413 "Payload Too
+// Large". The window is the largest request plus room for the frame prefix,
+// so every body up to listener.max_request_bytes is buffered and checked
+// (larger ones are refused by the edge with Milvus's size-limit answer
+// before they are buffered).
+func buildDownstreamHTTP2(maxRequest uint32) *corev3.Http2ProtocolOptions {
+	window := min(uint64(maxRequest)+1<<20, 1<<31-1) // the protocol's largest window
+	return &corev3.Http2ProtocolOptions{
+		MaxConcurrentStreams:        wrapperspb.UInt32(1024),
+		InitialStreamWindowSize:     wrapperspb.UInt32(uint32(window)),
+		InitialConnectionWindowSize: wrapperspb.UInt32(uint32(window)),
+	}
 }
