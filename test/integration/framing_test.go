@@ -137,25 +137,12 @@ func TestRefusalFraming(t *testing.T) {
 	p := testenv.NewPorts(t)
 	const maxRequest = 2 << 20
 	head := strings.Replace(p.ConfigHead(), "listener: {", fmt.Sprintf("listener: {max_request_bytes: %d, ", maxRequest), 1)
-	e := testenv.Run(t, head+fmt.Sprintf(`clusters:
-  - name: default
-    endpoints: [{address: %s}]
-routes:
-  - cluster: default
-`, backend), p)
+	e := testenv.Run(t, head+oneCluster(backend), p)
 	c := testenv.Client(t, e.Ports.Listener)
 	ctx, cancel := context.WithTimeout(testenv.Root(context.Background()), 60*time.Second)
 	defer cancel()
 	const dim = 8
-	schema, _ := proto.Marshal(&schemapb.CollectionSchema{Name: "framing", Fields: []*schemapb.FieldSchema{
-		{FieldID: 100, Name: "id", IsPrimaryKey: true, DataType: schemapb.DataType_Int64},
-		{FieldID: 101, Name: "vec", DataType: schemapb.DataType_FloatVector, TypeParams: []*commonpb.KeyValuePair{{Key: "dim", Value: strconv.Itoa(dim)}}},
-	}})
-	st, err := c.CreateCollection(ctx, &milvuspb.CreateCollectionRequest{CollectionName: "framing", Schema: schema})
-	must(t, err)
-	if st.GetCode() != 0 {
-		t.Fatalf("CreateCollection: %v", st)
-	}
+	createVectorCollection(ctx, t, c, "framing", dim)
 	upstream := func() int { return testenv.Counter(t, e.Ports.EnvoyAdmin, upstreamTotal) }
 
 	wantReason := "vector dimension mismatch, expected vector size(byte) 32, actual 16."
@@ -229,6 +216,31 @@ routes:
 	}
 }
 
+// oneCluster is the config of one cluster, "default", of one endpoint,
+// routed everything.
+func oneCluster(backend string) string {
+	return fmt.Sprintf(`clusters:
+  - name: default
+    endpoints: [{address: %s}]
+routes:
+  - cluster: default
+`, backend)
+}
+
+// createVectorCollection creates a collection with an Int64 key "id" and a
+// float vector "vec" of dim through c.
+func createVectorCollection(ctx context.Context, t *testing.T, c milvuspb.MilvusServiceClient, name string, dim int) {
+	t.Helper()
+	schema, _ := proto.Marshal(&schemapb.CollectionSchema{Name: name, Fields: []*schemapb.FieldSchema{
+		{FieldID: 100, Name: "id", IsPrimaryKey: true, DataType: schemapb.DataType_Int64},
+		{FieldID: 101, Name: "vec", DataType: schemapb.DataType_FloatVector, TypeParams: []*commonpb.KeyValuePair{{Key: "dim", Value: strconv.Itoa(dim)}}},
+	}})
+	st, err := c.CreateCollection(ctx, &milvuspb.CreateCollectionRequest{CollectionName: name, Schema: schema})
+	if err != nil || st.GetCode() != 0 {
+		t.Fatalf("CreateCollection %s: %v %v", name, st, err)
+	}
+}
+
 // searchRequestNQ is searchRequest with nq query vectors.
 func searchRequestNQ(coll string, dim, nq int) *milvuspb.SearchRequest {
 	r := searchRequest(coll, dim)
@@ -252,24 +264,12 @@ func TestLargeBodies(t *testing.T) {
 	testenv.Setup(t)
 	backend := testenv.MilvusLite(t)
 	p := testenv.NewPorts(t)
-	e := testenv.Run(t, p.ConfigHead()+fmt.Sprintf(`clusters:
-  - name: default
-    endpoints: [{address: %s}]
-routes:
-  - cluster: default
-`, backend), p)
+	e := testenv.Run(t, p.ConfigHead()+oneCluster(backend), p)
 	c := testenv.Client(t, e.Ports.Listener)
 	ctx, cancel := context.WithTimeout(testenv.Root(context.Background()), 5*time.Minute)
 	defer cancel()
 	const dim = 768
-	schema, _ := proto.Marshal(&schemapb.CollectionSchema{Name: "large", Fields: []*schemapb.FieldSchema{
-		{FieldID: 100, Name: "id", IsPrimaryKey: true, DataType: schemapb.DataType_Int64},
-		{FieldID: 101, Name: "vec", DataType: schemapb.DataType_FloatVector, TypeParams: []*commonpb.KeyValuePair{{Key: "dim", Value: strconv.Itoa(dim)}}},
-	}})
-	st, err := c.CreateCollection(ctx, &milvuspb.CreateCollectionRequest{CollectionName: "large", Schema: schema})
-	if err != nil || st.GetCode() != 0 {
-		t.Fatalf("CreateCollection: %v %v", st, err)
-	}
+	createVectorCollection(ctx, t, c, "large", dim)
 	next := int64(1)
 	for _, rows := range []int{30, 500, 1400, 5500, 11000} { // ~92 KB, 1.5 MB, 4.3 MB, 17 MB, 34 MB
 		req := insertRequest("large", rows, dim)

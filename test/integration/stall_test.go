@@ -13,12 +13,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/milvus-io/milvus-proto/go-api/v2/commonpb"
 	"github.com/milvus-io/milvus-proto/go-api/v2/milvuspb"
-	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/milvus-edge/milvus-edge/internal/testenv"
 )
@@ -33,23 +30,10 @@ func TestStalledBackendColdCache(t *testing.T) {
 	backend := testenv.MilvusLite(t)
 	p := testenv.NewPorts(t)
 	const budget = 250 * time.Millisecond
-	e := testenv.Run(t, p.ConfigHead()+fmt.Sprintf(`clusters:
-  - name: default
-    endpoints: [{address: %s}]
-routes:
-  - cluster: default
-validation: {fill_budget: %s, failure_ttl: 30s}
-`, backend, budget), p)
+	e := testenv.Run(t, p.ConfigHead()+oneCluster(backend)+fmt.Sprintf("validation: {fill_budget: %s, failure_ttl: 30s}\n", budget), p)
 	c := testenv.Client(t, e.Ports.Listener)
 	ctx := testenv.Root(context.Background())
-	schema, _ := proto.Marshal(&schemapb.CollectionSchema{Name: "stall", Fields: []*schemapb.FieldSchema{
-		{FieldID: 100, Name: "id", IsPrimaryKey: true, DataType: schemapb.DataType_Int64},
-		{FieldID: 101, Name: "vec", DataType: schemapb.DataType_FloatVector, TypeParams: []*commonpb.KeyValuePair{{Key: "dim", Value: "8"}}},
-	}})
-	st, err := c.CreateCollection(ctx, &milvuspb.CreateCollectionRequest{CollectionName: "stall", Schema: schema})
-	if err != nil || st.GetCode() != 0 {
-		t.Fatalf("CreateCollection: %v %v", st, err)
-	}
+	createVectorCollection(ctx, t, c, "stall", 8)
 
 	pid := listenerPID(t, backend)
 	must(t, syscall.Kill(pid, syscall.SIGSTOP))
