@@ -23,6 +23,7 @@ unexplained and fails the test.
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
 import re
@@ -36,6 +37,7 @@ from pymilvus import AnnSearchRequest, DataType, MilvusClient, RRFRanker, Weight
 from pymilvus.client.search_result import SearchResult
 
 FLOAT_TOL = 1e-5  # relative and absolute, for scores and float fields
+CALL_TIMEOUT = 30.0  # seconds: every call gets a deadline (a hang is an answer too)
 SIDE_RE = re.compile(r"dx[de]_")
 
 # Keys whose values identify one collection/database/creation instant: two
@@ -50,6 +52,7 @@ VOLATILE_KEYS = frozenset({
 MESSAGE_IDS = [
     (re.compile(r"(collection=|collectionID=|collection_id=|collectionID: |partitionID=)\d{6,}"),
      r"\1<id>"),
+    (re.compile(r"(partition=\[)\d{6,}\]"), r"\1<id>]"),
     (re.compile(r"by-dev-rootcoord-dml_\d+_\d+v\d+"), "<channel>"),
     (re.compile(r"(QueryNode ID=|worker\()\d+"), r"\1<n>"),
 ]
@@ -246,6 +249,37 @@ def _spec_ok(spec: Any, got: Any, exact: bool = False) -> bool:
 # ------------------------------------------------------------------ runner
 
 
+class _Deadline:
+    """A MilvusClient whose calls all carry timeout=CALL_TIMEOUT unless given
+    (pymilvus sends some calls, Insert among them, with no deadline at all)."""
+
+    _takes_timeout: Dict[str, bool] = {}
+
+    def __init__(self, client: MilvusClient):
+        self._client = client
+
+    def __getattr__(self, name: str):
+        attr = getattr(self._client, name)
+        if not callable(attr):
+            return attr
+        takes = self._takes_timeout.get(name)
+        if takes is None:
+            try:
+                params = inspect.signature(attr).parameters
+                takes = "timeout" in params or any(
+                    p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+            except (TypeError, ValueError):
+                takes = False
+            self._takes_timeout[name] = takes
+        if not takes:
+            return attr
+
+        def call(*args, **kwargs):
+            kwargs.setdefault("timeout", CALL_TIMEOUT)
+            return attr(*args, **kwargs)
+        return call
+
+
 @dataclass
 class Side:
     """One way of reaching the backend: a client and the side's name prefix."""
@@ -259,7 +293,7 @@ class Side:
     _db_clients: Dict[str, MilvusClient] = field(default_factory=dict)
 
     def __post_init__(self):
-        self.client = MilvusClient(uri=self.uri, token=self.token)
+        self.client = _Deadline(MilvusClient(uri=self.uri, token=self.token))
 
     @property
     def c(self) -> MilvusClient:
@@ -272,7 +306,8 @@ class Side:
         """A client bound to the side's database `base` (dbname on every call)."""
         name = self.n(base)
         if name not in self._db_clients:
-            self._db_clients[name] = MilvusClient(uri=self.uri, token=self.token, db_name=name)
+            self._db_clients[name] = _Deadline(
+                MilvusClient(uri=self.uri, token=self.token, db_name=name))
         return self._db_clients[name]
 
     def close(self) -> None:
