@@ -666,7 +666,7 @@ def run(w: Runner) -> None:
     sr("output *", data=probes[:1], limit=3, output_fields=["*"], search_params=SP)
     sr("anns_field v", data=probes[:1], limit=3, anns_field="v", search_params=SP)
     if lite:
-        sr("group by i8", data=probes[:1], limit=5, group_by_field="b", search_params=SP,
+        sr("group by b", data=probes[:1], limit=5, group_by_field="b", search_params=SP,
            output_fields=["b"])
     w.call("search_iterator types batch 20 limit 70", lambda s: drain_search_iterator(
         s.c.search_iterator(s.n("types"), data=probes[:1], batch_size=20, limit=70,
@@ -712,7 +712,7 @@ def run(w: Runner) -> None:
     w.call("mistake: describe_alias after drop", lambda s: s.c.describe_alias(s.n("al")))
 
     # ================================================= per vector type collections
-    def vec_coll(name, dtype, dim, idx, rowfn, probe, sp, **ikw):
+    def vec_coll(name, dtype, dim, idx, rowfn, probe, sp, search=True):
         def schema():
             sc = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
             sc.add_field("id", DataType.INT64, is_primary=True)
@@ -727,12 +727,14 @@ def run(w: Runner) -> None:
             s.n(name), schema=schema(), consistency_level=STRONG))
         w.call(f"describe_collection {name}", lambda s: s.c.describe_collection(s.n(name)))
         w.call(f"insert {name} 150 rows", lambda s: s.c.insert(s.n(name), vrows))
+        w.call(f"flush {name}", lambda s: s.c.flush(s.n(name)))
         w.call(f"create_index {name}", lambda s: s.c.create_index(s.n(name), idx))
         w.call(f"describe_index {name}", lambda s: s.c.describe_index(s.n(name), "vv"))
         w.call(f"load_collection {name}", lambda s: s.c.load_collection(s.n(name)))
-        w.call(f"search {name}", lambda s: s.c.search(
-            s.n(name), data=[probe], limit=8, search_params=sp, output_fields=["tag", "vv"],
-            anns_field="vv"))
+        if search:
+            w.call(f"search {name}", lambda s: s.c.search(
+                s.n(name), data=[probe], limit=8, search_params=sp, output_fields=["tag", "vv"],
+                anns_field="vv"))
         w.call(f"query {name} vectors", lambda s: s.c.query(
             s.n(name), filter="tag == 4", output_fields=["tag", "vv"]), sort_rows=True)
     if lite:
@@ -741,8 +743,12 @@ def run(w: Runner) -> None:
                  {"metric_type": "IP"})
     else:
         f16 = lambda: np.array(D.vec(), dtype=np.float16)  # noqa: E731
+        # Milvus 2.3.5 stores, indexes and returns float16 vectors, but its answer to a
+        # float16 search from pymilvus 3 is not an answer: the same request gave 0 hits,
+        # then distances of 1e4..4e8 that change from call to call (growing or sealed).
+        # So no float16 search here; the wrong-dim mistake below still searches.
         vec_coll("f16", DataType.FLOAT16_VECTOR, DIM, index("vv", "IVF_FLAT", "L2", nlist=4),
-                 f16, f16(), {"metric_type": "L2", "params": {"nprobe": 4}})
+                 f16, f16(), {"metric_type": "L2", "params": {"nprobe": 4}}, search=False)
         binv = lambda: bytes(D.rng.integers(0, 256, 8, dtype=np.uint8))  # noqa: E731
         vec_coll("bin", DataType.BINARY_VECTOR, 64, index("vv", "BIN_FLAT", "HAMMING"),
                  binv, binv(), {"metric_type": "HAMMING"})
