@@ -102,7 +102,6 @@ ALLOW = [
         {
             "mistake: search unknown collection": (_lite_nf("dx*_nope"), _edge_nf("dx*_nope")),
             "mistake: query unknown collection": (_lite_nf("dx*_nope"), _edge_nf("dx*_nope")),
-            "mistake: delete unknown collection": (_lite_nf("dx*_nope"), _edge_nf("dx*_nope")),
             "mistake: search indb from default db (not there)": (_lite_nf("indb"), _edge_nf("indb")),
             "mistake: search old name after rename": (_lite_nf("dx*_types"), _edge_nf("dx*_types")),
             "mistake: search dropped collection": (_lite_nf("dx*_types2"), _edge_nf("dx*_types2")),
