@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/milvus-io/milvus-proto/go-api/v2/commonpb"
 	"github.com/milvus-io/milvus-proto/go-api/v2/milvuspb"
@@ -68,6 +69,14 @@ func (p *Pool) describe(ctx context.Context, cluster, db, collection string) (*C
 	}
 	if out.Schema == nil {
 		return nil, errors.New("DescribeCollection: success without a schema")
+	}
+	if real := out.Schema.GetName(); real != "" && real != out.CollectionName && out.CollectionName == collection {
+		// Milvus 2.3 echoes an alias as collection_name; the collection's
+		// name is the schema's. Taken when the collection lists the alias.
+		r, err := client.ListAliases(ctx, &milvuspb.ListAliasesRequest{DbName: db, CollectionName: real})
+		if ok, _ := optional("ListAliases", r.GetStatus(), err); ok && slices.Contains(r.GetAliases(), collection) {
+			out.CollectionName = real
+		}
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {

@@ -76,6 +76,11 @@ func TestDescribe(t *testing.T) {
 		{name: "by name, no database", cluster: "c1", coll: "books", want: books},
 		{name: "by name in default", cluster: "c1", db: "default", coll: "books", want: books},
 		{name: "by alias: the real name", cluster: "c1", coll: "novels", want: books},
+		{name: "by alias on Milvus 2.3 (alias echoed, real name in the schema)", cluster: "c1", coll: "novels", want: books,
+			setup: func(t *testing.T) {
+				f.SetMilvus23Aliases(true)
+				t.Cleanup(func() { f.SetMilvus23Aliases(false) })
+			}},
 		{name: "other database", cluster: "c1", db: "analytics", coll: "logs",
 			want: &backends.Collection{Schema: testSchema("logs"), Partitions: []string{"_default"}, CollectionName: "logs", DB: "analytics"}},
 		{name: "unknown collection", cluster: "c1", coll: "nope", wantErr: backends.ErrNotFound, wantCode: 100},

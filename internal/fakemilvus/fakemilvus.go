@@ -60,6 +60,8 @@ type Fake struct {
 	unimpl  map[string]bool
 	fail    map[string]*commonpb.Status
 	md      map[string]metadata.MD // last incoming metadata per method
+	// milvus23 answers as Milvus 2.3 does for aliases (SetMilvus23Aliases).
+	milvus23 bool
 	rest    map[string]http.Header // last REST request headers per path (StartWithREST)
 }
 
@@ -135,6 +137,27 @@ func (f *Fake) SetUnimplemented(method string, on bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.unimpl[method] = on
+}
+
+// SetMilvus23Aliases makes aliases answer as Milvus 2.3.5 does:
+// DescribeCollection by alias echoes the alias as collection_name (the real
+// name is only schema.name), and ListAliases does not take an alias.
+func (f *Fake) SetMilvus23Aliases(on bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.milvus23 = on
+}
+
+// isAlias23 says name is an alias and the fake answers as Milvus 2.3.
+func (f *Fake) isAlias23(ctx context.Context, reqDB, name string) bool {
+	db := reqDB
+	if md, ok := metadata.FromIncomingContext(ctx); ok && db == "" && len(md.Get("dbname")) > 0 {
+		db = md.Get("dbname")[0]
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	_, alias := f.aliases[nameKey{dbOrDefault(db), name}]
+	return f.milvus23 && alias
 }
 
 // FailWith makes method answer st (nil: serve normally).
@@ -222,9 +245,13 @@ func (f *Fake) DescribeCollection(ctx context.Context, req *milvuspb.DescribeCol
 	if st != nil {
 		return &milvuspb.DescribeCollectionResponse{Status: st}, nil
 	}
+	name := c.Schema.GetName()
+	if f.isAlias23(ctx, req.GetDbName(), req.GetCollectionName()) {
+		name = req.GetCollectionName()
+	}
 	return &milvuspb.DescribeCollectionResponse{
 		Status: &commonpb.Status{}, Schema: proto.Clone(c.Schema).(*schemapb.CollectionSchema),
-		CollectionName: c.Schema.GetName(), DbName: c.DB, Aliases: slices.Clone(c.Aliases),
+		CollectionName: name, DbName: c.DB, Aliases: slices.Clone(c.Aliases),
 		ShardsNum: 1, NumPartitions: int64(len(c.Partitions)),
 	}, nil
 }
@@ -245,6 +272,10 @@ func (f *Fake) ShowPartitions(ctx context.Context, req *milvuspb.ShowPartitionsR
 func (f *Fake) ListAliases(ctx context.Context, req *milvuspb.ListAliasesRequest) (*milvuspb.ListAliasesResponse, error) {
 	if st, err := f.begin(ctx, ListAliases); st != nil || err != nil {
 		return &milvuspb.ListAliasesResponse{Status: st}, err
+	}
+	if f.isAlias23(ctx, req.GetDbName(), req.GetCollectionName()) {
+		return &milvuspb.ListAliasesResponse{Status: &commonpb.Status{ErrorCode: commonpb.ErrorCode_CollectionNotExists, Code: 100,
+			Reason: fmt.Sprintf("collection not found[database=%s][collection=%s]", dbOrDefault(req.GetDbName()), req.GetCollectionName())}}, nil
 	}
 	c, st := f.lookup(ctx, req.GetDbName(), req.GetCollectionName())
 	if st != nil {
