@@ -307,12 +307,21 @@ func (p *processor) decide(body []byte, decoded proto.Message) decision {
 	return d
 }
 
+// lookupOnly are the calls Milvus does not check collection names on: it
+// only looks the name up, so a name no collection can have is
+// CollectionNotFound (Milvus 2.3 to 2.6, searchTask.PreExecute).
+var lookupOnly = map[string]bool{"Search": true, "HybridSearch": true}
+
 // validate checks the request against Milvus's rules and the collection's
 // schema; it resolves an alias to its collection for routing and records
 // DDL targets for invalidation.
 func (p *processor) validate(m *milvusgrpc.Method, msg []byte, decoded proto.Message, req *Request) *validate.Error {
 	if req.Collection != "" {
 		if e := validate.Names(req.DB, req.Collection); e != nil {
+			if lookupOnly[m.Name] && e.Code == validate.CodeParameterInvalid {
+				// Search only looks the name up: no collection can have it.
+				return collectionNotFound(req.DB, req.Collection)
+			}
 			return e
 		}
 	}

@@ -87,21 +87,32 @@ func TestRouteKey(t *testing.T) {
 	}
 }
 
+// TestInvalidNameGetsTypedMilvusError: a name Milvus refuses gets its typed
+// answer through the responder — 1100 where Milvus checks names (Query),
+// CollectionNotFound where it only looks them up (Search).
 func TestInvalidNameGetsTypedMilvusError(t *testing.T) {
-	r := run(t, headers(":path", "/milvus.proto.milvus.MilvusService/Search", "content-type", "application/grpc"),
-		grpcBody(t, &milvuspb.SearchRequest{CollectionName: "a/b"}))
-	var reject string
-	for _, h := range r.GetRequestBody().GetResponse().GetHeaderMutation().GetSetHeaders() {
-		if h.GetHeader().GetKey() == edgehdr.Reject {
-			reject = string(h.GetHeader().GetRawValue())
+	for _, tc := range []struct {
+		method string
+		body   proto.Message
+		code   int32
+	}{
+		{"Query", &milvuspb.QueryRequest{CollectionName: "a/b", Expr: "id > 0"}, 1100},
+		{"Search", &milvuspb.SearchRequest{CollectionName: "a/b"}, 100},
+	} {
+		r := run(t, headers(":path", "/milvus.proto.milvus.MilvusService/"+tc.method, "content-type", "application/grpc"), grpcBody(t, tc.body))
+		var reject string
+		for _, h := range r.GetRequestBody().GetResponse().GetHeaderMutation().GetSetHeaders() {
+			if h.GetHeader().GetKey() == edgehdr.Reject {
+				reject = string(h.GetHeader().GetRawValue())
+			}
 		}
-	}
-	st, err := decodeReject(reject)
-	if err != nil || st.GetCode() != 1100 || !r.GetRequestBody().GetResponse().GetClearRouteCache() {
-		t.Fatalf("invalid name → reject %v (%v), want code 1100 and a re-route", st, err)
-	}
-	if b := r.GetRequestBody().GetResponse().GetBodyMutation().GetBody(); len(b) != 5 {
-		t.Fatalf("rejected body %x, want the empty frame", b)
+		st, err := decodeReject(reject)
+		if err != nil || st.GetCode() != tc.code || !r.GetRequestBody().GetResponse().GetClearRouteCache() {
+			t.Fatalf("%s of an invalid name → reject %v (%v), want code %d and a re-route", tc.method, st, err, tc.code)
+		}
+		if b := r.GetRequestBody().GetResponse().GetBodyMutation().GetBody(); len(b) != 5 {
+			t.Fatalf("rejected body %x, want the empty frame", b)
+		}
 	}
 }
 
