@@ -62,7 +62,7 @@ type Fake struct {
 	md      map[string]metadata.MD // last incoming metadata per method
 	// milvus23 answers as Milvus 2.3 does for aliases (SetMilvus23Aliases).
 	milvus23 bool
-	rest    map[string]http.Header // last REST request headers per path (StartWithREST)
+	rest     map[string]http.Header // last REST request headers per path (StartWithREST)
 }
 
 // Start serves a new Fake on 127.0.0.1:0 until the test ends.
