@@ -8,6 +8,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+
+	"github.com/milvus-edge/milvus-edge/extproc/milvusgrpc"
 )
 
 // DefaultDB is the database Milvus uses when a request names none.
@@ -36,6 +38,11 @@ func decodeREST(path string, body []byte, dbHeader string) (*Request, error) {
 		var n restNames
 		if err := json.Unmarshal(body, &n); err != nil {
 			return nil, fmt.Errorf("invalid JSON body: %w", err)
+		}
+		// ext_authz may have decided on a prefix: the names it saw must be
+		// the ones Milvus acts on (it keeps the last of duplicate keys).
+		if err := milvusgrpc.DuplicateRESTName(body); err != nil {
+			return nil, err
 		}
 		req.DB, req.Collection = n.DBName, n.CollectionName
 	}

@@ -125,6 +125,13 @@ func TestRejects(t *testing.T) {
 	if ir := r.GetImmediateResponse(); ir == nil || ir.GetGrpcStatus() != nil || string(ir.GetBody())[:12] != `{"code":1100` {
 		t.Fatalf("bad REST JSON → %v, want Milvus code 1100", r)
 	}
+	// ext_authz may have decided on the first collectionName of a cut body;
+	// Milvus would act on the last.
+	r = run(t, headers(":path", "/v2/vectordb/entities/insert", "content-type", "application/json"),
+		[]byte(`{"collectionName":"mine","data":[{"id":1}],"CollectionName":"theirs"}`))
+	if ir := r.GetImmediateResponse(); ir == nil || !strings.Contains(string(ir.GetBody()), `"code":1100`) || !strings.Contains(string(ir.GetBody()), "more than once") {
+		t.Fatalf("REST body naming its collection twice → %v, want Milvus code 1100", r)
+	}
 }
 
 // TestDDLModeOverrideKeepsRequestBody: an override replaces the whole mode, so

@@ -312,9 +312,12 @@ func TestBuildInputREST(t *testing.T) {
 	doc, _ = build(t, restCheck("/v2/vectordb/collections/describe", `{"collectionName":"docs"}`, map[string]string{"db-name": "hdr"}), reader)
 	expect(t, doc, map[string]any{"milvus.db": "hdr", "milvus.api": "DescribeCollection", "milvus.object_type": "Global", "milvus.object_name": "*"})
 
-	// A cut body says nothing, and says so.
+	// A cut body gives the names it holds whole (ext_proc refuses bodies
+	// that give a name twice), nothing else, and says it is cut.
 	doc, _ = build(t, restCheck("/v2/vectordb/entities/search", search[:40], map[string]string{PartialBodyHeader: "true"}), reader)
-	expect(t, doc, map[string]any{"truncated_body": true, "parsed_body": nil, "milvus.collection": "", "milvus.db": "default", "milvus.api": "Search"})
+	expect(t, doc, map[string]any{"truncated_body": true, "parsed_body": nil, "milvus.collection": "docs", "milvus.db": "db1", "milvus.api": "Search", "milvus.nq": nil})
+	doc, _ = build(t, restCheck("/v2/vectordb/entities/search", search[:30], map[string]string{PartialBodyHeader: "true"}), reader)
+	expect(t, doc, map[string]any{"truncated_body": true, "milvus.collection": "", "milvus.db": "db1"})
 	doc, _ = build(t, restCheck("/v2/vectordb/entities/search", search[:40], map[string]string{"content-length": "999"}), reader)
 	expect(t, doc, map[string]any{"truncated_body": true})
 
@@ -395,7 +398,7 @@ func TestBuildInputPrefix(t *testing.T) {
 	}{
 		"short frame":                        {grpcCheck("Search", []byte{0, 0}, nil), ""},
 		"frame cut, header says not partial": {grpcCheck("Search", grpcFrame(msg, 0)[:40], map[string]string{PartialBodyHeader: "false"}), "docs"},
-		"rest cut, no content-length":        {restCheck("/v2/vectordb/entities/search", `{"collectionName":"docs","data":[[0.1,`, nil), ""},
+		"rest cut, no content-length":        {restCheck("/v2/vectordb/entities/search", `{"collectionName":"docs","data":[[0.1,`, nil), "docs"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, sum, err := BuildInput(tc.req, reader, "", nil)

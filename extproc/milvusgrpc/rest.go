@@ -197,7 +197,9 @@ func DecodeRESTPrefix(m *Method, body []byte, partial bool) (*Info, map[string]a
 	dec.UseNumber()
 	if err := dec.Decode(&doc); err != nil || dec.More() {
 		if partial {
+			// A cut body: only the names it holds whole, for the policy.
 			info.Truncated = true
+			fillREST(info, m, prefixNames(body))
 			return info, nil, nil
 		}
 		if err == nil {

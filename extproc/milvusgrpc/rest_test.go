@@ -129,7 +129,11 @@ func TestDecodeRESTPrefixTruncated(t *testing.T) {
 	body := []byte(`{"collectionName":"docs","data":[[0.1,0.2]],"limit":3}`)
 	for cut := 1; cut < len(body); cut++ {
 		got, doc, err := DecodeRESTPrefix(m, body[:cut], true)
-		if err != nil || doc != nil || !got.Truncated || got.Collection != "" || got.API != "Search" {
+		want := "" // the name counts once its value is whole
+		if cut >= len(`{"collectionName":"docs"`) {
+			want = "docs"
+		}
+		if err != nil || doc != nil || !got.Truncated || got.Collection != want || got.API != "Search" || got.NQ != nil {
 			t.Fatalf("cut %d: %+v %v %v", cut, got, doc, err)
 		}
 		if _, _, err := DecodeRESTPrefix(m, body[:cut], false); !errors.Is(err, ErrBadJSON) {
