@@ -405,3 +405,13 @@ def policy_bundle(dst: Path, data: dict) -> Path:
         out.write_bytes(rego.read_bytes())
     (dst / "data.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
     return dst
+
+
+def close_clients(clients: list) -> None:
+    """Close every MilvusClient a test opened (best effort) and forget them."""
+    for c in clients:
+        try:
+            c.close()
+        except Exception:  # noqa: BLE001 - closing is best effort
+            pass
+    clients.clear()

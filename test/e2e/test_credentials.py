@@ -71,12 +71,7 @@ class CredEdge:
         return json.loads(edgelib.http_get(self.edge_admin_url + "/v1/status"))
 
     def close_clients(self):
-        for c in self._clients:
-            try:
-                c.close()
-            except Exception:  # noqa: BLE001
-                pass
-        self._clients.clear()
+        edgelib.close_clients(self._clients)
 
 
 @pytest.fixture(scope="module")

@@ -90,12 +90,7 @@ class RBACEdge:
         return jwt.encode(claims, priv, algorithm=alg, headers={"kid": kid})
 
     def close_clients(self):
-        for c in self._clients:
-            try:
-                c.close()
-            except Exception:  # noqa: BLE001
-                pass
-        self._clients.clear()
+        edgelib.close_clients(self._clients)
 
 
 @pytest.fixture(scope="module")
