@@ -17,6 +17,10 @@ import (
 // remembers the answer for NegativeTTL and returns an error wrapping it.
 var ErrNotFound = errors.New("collection not found")
 
+// ErrWaitBudget is returned (wrapped) by a Get that waited
+// SchemaOptions.MaxWait for a fill that is still running.
+var ErrWaitBudget = errors.New("schema fill slower than the wait budget")
+
 // ErrClosed is returned by Get after Close.
 var ErrClosed = errors.New("schema cache closed")
 
@@ -50,6 +54,11 @@ type SchemaOptions struct {
 	NegativeTTL time.Duration
 	// FillTimeout bounds one Loader call. Default 5s.
 	FillTimeout time.Duration
+	// MaxWait bounds how long a Get that misses waits for the fill: past it
+	// the Get returns an error wrapping ErrWaitBudget and the fill goes on
+	// for later Gets. Hits never start the timer. Default 0: no bound (the
+	// caller's ctx and FillTimeout only).
+	MaxWait time.Duration
 	// FailTTL is how long a failed fill (any error but not-found) is
 	// remembered: Gets in that time get its error at once instead of each
 	// paying a call to a backend that is down, slow or refusing the edge.
@@ -239,11 +248,19 @@ func (s *Schemas[T]) miss(ctx context.Context, k SchemaKey, h uint64) (T, error)
 	}
 	s.mu.Unlock()
 	s.misses.Add(1)
+	var budget <-chan time.Time
+	if s.o.MaxWait > 0 {
+		t := time.NewTimer(s.o.MaxWait)
+		defer t.Stop()
+		budget = t.C
+	}
 	select {
 	case <-f.done:
 		return f.val, f.err
 	case <-ctx.Done():
 		return zero, ctx.Err()
+	case <-budget:
+		return zero, fmt.Errorf("%s: %w (%s)", k, ErrWaitBudget, s.o.MaxWait)
 	}
 }
 

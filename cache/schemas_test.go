@@ -606,3 +606,29 @@ func TestSchemasFailTTL(t *testing.T) {
 		t.Fatalf("without FailTTL: %d loader calls, want 3", off.l.calls.Load())
 	}
 }
+
+// TestSchemasMaxWait: a Get that misses waits at most MaxWait, then returns
+// ErrWaitBudget while the fill goes on; the fill's result is stored for the
+// Gets after it. Hits never wait.
+func TestSchemasMaxWait(t *testing.T) {
+	g := newGated()
+	e := newEnvLoader(t, cache.SchemaOptions{MaxWait: 20 * time.Millisecond}, g.load)
+	k := key("slow")
+	start := time.Now()
+	_, err := e.s.Get(context.Background(), k)
+	if !errors.Is(err, cache.ErrWaitBudget) {
+		t.Fatalf("Get during a stalled fill: %v, want ErrWaitBudget", err)
+	}
+	if took := time.Since(start); took < 20*time.Millisecond || took > 5*time.Second {
+		t.Fatalf("waited %v, want the 20ms budget", took)
+	}
+	g.waitStarted(t, 1)
+	g.release(1, "v1")
+	waitFor(t, "the fill to be stored", func() bool {
+		v, err := e.s.Get(context.Background(), k)
+		return err == nil && v.name == "v1"
+	})
+	if n := g.calls.Load(); n != 1 {
+		t.Fatalf("%d loader calls, want the one fill", n)
+	}
+}

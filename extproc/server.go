@@ -55,11 +55,6 @@ type Config struct {
 	// waiting for its TTL. Every watched call costs two more ext_proc messages,
 	// hence the sampling. 0 turns it off.
 	WatchEvery time.Duration
-	// FillBudget bounds how long a call waits for its schema (a cache miss
-	// waits for the backend): past it the call passes unvalidated, and the
-	// fill goes on for later calls. Keep it below Envoy's filter timeout.
-	// Default 250ms.
-	FillBudget time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
@@ -78,9 +73,6 @@ type Server struct {
 func New(c Config) *Server {
 	if c.Now == nil {
 		c.Now = time.Now
-	}
-	if c.FillBudget <= 0 {
-		c.FillBudget = 250 * time.Millisecond
 	}
 	return &Server{c: c}
 }
@@ -343,9 +335,8 @@ func (p *processor) validate(m *milvusgrpc.Method, msg []byte, decoded proto.Mes
 		return nil // Milvus answers a missing collection name itself
 	}
 	cluster := p.s.c.Router(req.DB, req.Collection)
-	ctx, cancel := context.WithTimeout(p.ctx, p.s.c.FillBudget)
-	schema, real, err := sc.Get(ctx, cluster, req.DB, req.Collection)
-	cancel()
+	// A miss waits at most the schema store's budget (validation.fill_budget).
+	schema, real, err := sc.Get(p.ctx, cluster, req.DB, req.Collection)
 	switch {
 	case errors.Is(err, ErrCollectionNotFound):
 		return collectionNotFound(req.DB, req.Collection)

@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/milvus-edge/milvus-edge/cache"
 	"github.com/milvus-edge/milvus-edge/extproc/validate"
 	"github.com/milvus-edge/milvus-edge/internal/edgehdr"
 )
@@ -232,33 +233,27 @@ func TestRESTDDLInvalidates(t *testing.T) {
 	}
 }
 
-// stalledSchemas never answers: a backend that hangs (SIGSTOP).
-type stalledSchemas struct{ nopSchemas }
+// slowSchemas answers as the schema store does when a fill outlasts its
+// wait budget (a backend that hangs).
+type slowSchemas struct{ nopSchemas }
 
-func (stalledSchemas) Get(ctx context.Context, _, _, _ string) (*validate.Schema, string, error) {
-	<-ctx.Done()
-	return nil, "", ctx.Err()
+func (slowSchemas) Get(context.Context, string, string, string) (*validate.Schema, string, error) {
+	return nil, "", fmt.Errorf("default/docs: %w", cache.ErrWaitBudget)
 }
 
-// TestFillBudget: a call whose schema fill stalls waits FillBudget, then
-// passes unvalidated with its route key — it never waits out Envoy's filter
-// timeout (which clients see as UNAVAILABLE).
-func TestFillBudget(t *testing.T) {
-	s := New(Config{Log: slog.New(slog.NewTextHandler(io.Discard, nil)), MaxLen: 1 << 20, Schemas: stalledSchemas{},
-		Router: func(string, string) string { return "c" }, FillBudget: 50 * time.Millisecond})
+// TestSlowFillPasses: a call whose schema is not there in time passes
+// unvalidated with its route key, never refused or held.
+func TestSlowFillPasses(t *testing.T) {
+	s := New(Config{Log: slog.New(slog.NewTextHandler(io.Discard, nil)), MaxLen: 1 << 20, Schemas: slowSchemas{},
+		Router: func(string, string) string { return "c" }})
 	p := processor{s: s, ctx: context.Background()}
 	p.requestHeaders(headers(":path", "/milvus.proto.milvus.MilvusService/Query", "content-type", "application/grpc"))
-	start := time.Now()
 	r := p.requestBody(&extprocv3.HttpBody{Body: grpcBody(t, &milvuspb.QueryRequest{CollectionName: "docs", Expr: "id > 0"}), EndOfStream: true})
-	took := time.Since(start)
 	if r.GetImmediateResponse() != nil || r.GetRequestBody() == nil {
-		t.Fatalf("stalled fill: %v, want the call to go on", r)
+		t.Fatalf("slow fill: %v, want the call to go on", r)
 	}
 	if hs := r.GetRequestBody().GetResponse().GetHeaderMutation().GetSetHeaders(); len(hs) != 1 || string(hs[0].GetHeader().GetRawValue()) != "default/docs" {
 		t.Fatalf("route key %v, want default/docs", hs)
-	}
-	if took < 50*time.Millisecond || took > time.Second {
-		t.Fatalf("waited %v, want the 50ms budget", took)
 	}
 }
 

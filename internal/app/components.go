@@ -113,7 +113,6 @@ func NewFilters(ctx context.Context, log *slog.Logger, cfg *config.Config) (*Fil
 		Router:  f.Router.Cluster,
 
 		WatchEvery: cfg.Validation.WatchEvery.D(),
-		FillBudget: cfg.Validation.FillBudget.D(),
 	}
 	if cfg.Validation.Disabled {
 		epc.Schemas = nil

@@ -56,6 +56,7 @@ func NewSchemaStore(cfg *config.Config) (*SchemaStore, error) {
 		TTL:         cfg.Validation.SchemaTTL.D(),
 		NegativeTTL: cfg.Validation.NegativeTTL.D(),
 		FailTTL:     cfg.Validation.FailureTTL.D(),
+		MaxWait:     cfg.Validation.FillBudget.D(),
 	})
 	if err != nil {
 		pool.Close()
