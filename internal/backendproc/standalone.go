@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
@@ -60,23 +61,25 @@ var standalonePorts = []string{
 const shim = `import ctypes, signal, subprocess, sys, time, types
 import milvus
 port = int(sys.argv.pop(1))
+portTaken = 3  # exitPortTaken
 sys.argv[0] = "milvus-server"
 libc = ctypes.CDLL(None, use_errno=True)
-def fail(msg):
+def fail(msg, code=1):
     sys.stderr.write("milvus-edge: " + msg + "\n")
     sys.stderr.flush()
-    raise SystemExit(1)
+    raise SystemExit(code)
 resolve = milvus.MilvusServerConfig.resolve_all_listen_ports
 def resolve_exactly(self):
     want = {k: v[1] for k, v in self.configurable_items.items() if k.endswith("_port")}
     resolve(self)
     for k, v in want.items():
         if self.configurable_items[k][1] != v:
-            fail("%s %s is taken (milvus-server would move it to %s)" % (k, v, self.configurable_items[k][1]))
+            # The proxy port is the configured address: no other to try.
+            fail("%s %s is taken (milvus-server would move it to %s)" % (k, v, self.configurable_items[k][1]), 1 if k == "proxy_port" else portTaken)
 def popen(*args, **kw):
     got = kw["env"].get("METRICS_PORT")
     if got != str(port):
-        fail("metrics port %d is taken (milvus-server would move it to %s)" % (port, got))
+        fail("metrics port %d is taken (milvus-server would move it to %s)" % (port, got), portTaken)
     return subprocess.Popen(*args, preexec_fn=lambda: libc.prctl(1, signal.SIGKILL), **kw)
 stopped = []
 stop = milvus.MilvusServer.stop
@@ -126,7 +129,28 @@ func StartStandalone(ctx context.Context, log *slog.Logger, s config.MilvusStand
 	if err := os.MkdirAll(dataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("milvus standalone data dir: %w", err)
 	}
-	ports, err := freePorts(len(standalonePorts)+2, proxyPort)
+	// The ports are free when picked, not when Milvus binds them: another
+	// process may take one in between (seen in CI). The shim then exits
+	// with exitPortTaken before anything listens, and the start is tried
+	// again on fresh ports.
+	for attempt := 1; ; attempt++ {
+		st, err := startStandaloneOnce(ctx, log, s, python, proxyPort, dataDir, opts)
+		if err == nil || attempt == 3 || !errors.Is(err, errPortTaken) {
+			return st, err
+		}
+		log.Warn("milvus standalone: a picked port was taken before it bound; trying other ports", "address", s.Address, "attempt", attempt, "error", err)
+	}
+}
+
+// exitPortTaken is the shim's exit status when a port it was given is taken.
+const exitPortTaken = 3
+
+// errPortTaken marks a start that failed on a taken port.
+var errPortTaken = errors.New("a port picked for the standalone was taken")
+
+// startStandaloneOnce starts the standalone on freshly picked ports.
+func startStandaloneOnce(ctx context.Context, log *slog.Logger, s config.MilvusStandalone, python, proxyPort, dataDir string, opts []procs.Option) (*Standalone, error) {
+	ports, err := pickPorts(len(standalonePorts)+2, proxyPort)
 	if err != nil {
 		return nil, err
 	}
@@ -169,6 +193,9 @@ func StartStandalone(ctx context.Context, log *slog.Logger, s config.MilvusStand
 	})
 	if err != nil {
 		_ = p.Stop(10 * time.Second)
+		if ee, ok := errors.AsType[*exec.ExitError](p.Err()); ok && ee.ExitCode() == exitPortTaken {
+			return nil, fmt.Errorf("%w: %w", errPortTaken, err)
+		}
 		return nil, err
 	}
 	return st, nil
@@ -206,6 +233,9 @@ func scriptInterpreter(path string) (string, error) {
 	}
 	return fields[0], nil
 }
+
+// pickPorts is freePorts; tests replace it.
+var pickPorts = freePorts
 
 // freePorts picks n distinct loopback ports that were free a moment ago,
 // none equal to except.

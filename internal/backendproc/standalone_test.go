@@ -79,3 +79,43 @@ func serverBin(t *testing.T) string {
 	_, file, _, _ := runtime.Caller(0)
 	return filepath.Join(filepath.Dir(file), "../../.venv-milvus/bin/milvus-server")
 }
+
+// TestStandaloneRetriesATakenPickedPort: a port picked free and taken before
+// Milvus binds it (here the metrics port, held by the test) fails that start
+// only; the next start, on fresh ports, comes up and serves.
+func TestStandaloneRetriesATakenPickedPort(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	calls := 0
+	pickPorts = func(n int, except string) ([]string, error) {
+		calls++
+		ports, err := freePorts(n, except)
+		if err == nil && calls == 1 {
+			ports[len(ports)-1] = port(taken.Addr().String()) // the metrics port
+		}
+		return ports, err
+	}
+	t.Cleanup(func() { pickPorts = freePorts })
+	proxy, err := freePorts(1, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	s, err := StartStandalone(ctx, slog.New(slog.DiscardHandler), config.MilvusStandalone{
+		Address: "127.0.0.1:" + proxy[0], DataDir: t.TempDir(), Command: serverBin(t),
+	})
+	if err != nil {
+		t.Fatalf("start after a taken metrics port: %v", err)
+	}
+	defer func() { _ = s.Stop(20 * time.Second) }()
+	if calls != 2 || s.MetricsAddr == taken.Addr().String() {
+		t.Fatalf("%d port picks, metrics on %s; want a second start on fresh ports", calls, s.MetricsAddr)
+	}
+	if err := CheckHealth(ctx, s.Addr, "", ""); err != nil {
+		t.Fatalf("CheckHealth: %v", err)
+	}
+}
