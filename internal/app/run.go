@@ -124,6 +124,19 @@ func listenAddr(addr string) (net.Listener, error) {
 	return net.Listen("tcp", addr)
 }
 
+// bindLater are the addresses of cfg that are bound after the backends
+// start: Envoy's listener and admin, and the launched backends'.
+func bindLater(cfg *config.Config) []string {
+	out := []string{cfg.Listener.Address, cfg.Envoy.AdminAddress}
+	for _, s := range cfg.Launch.MilvusStandalone {
+		out = append(out, s.Address)
+	}
+	for _, l := range cfg.Launch.MilvusLite {
+		out = append(out, l.Address)
+	}
+	return out
+}
+
 // launch starts the milvus-lite servers and Milvus standalones, then Envoy,
 // supervises them, and prints the ready line once a request can flow through
 // Envoy.
@@ -140,7 +153,7 @@ func launch(ctx context.Context, g *errgroup.Group, log *slog.Logger, cfg *confi
 	}
 	for _, s := range cfg.Launch.MilvusStandalone {
 		start := time.Now()
-		p, err := backendproc.StartStandalone(ctx, log, s)
+		p, err := backendproc.StartStandalone(ctx, log, s, bindLater(cfg))
 		if err != nil {
 			return err
 		}

@@ -112,7 +112,10 @@ sys.exit(milvus.main())
 // output reaches the log (at debug level) and the error of a failed start.
 // A first start on a data directory takes ~10 s here; a restart on one waits
 // for the sessions of the previous run to expire (one to three minutes).
-func StartStandalone(ctx context.Context, log *slog.Logger, s config.MilvusStandalone, opts ...procs.Option) (*Standalone, error) {
+//
+// avoid lists addresses the caller will bind later (Envoy's listener and
+// admin, other backends): no picked port is one of theirs.
+func StartStandalone(ctx context.Context, log *slog.Logger, s config.MilvusStandalone, avoid []string, opts ...procs.Option) (*Standalone, error) {
 	bin := firstOf(s.Command, os.Getenv("MILVUS_SERVER_BIN"), ".venv-milvus/bin/milvus-server")
 	python, err := scriptInterpreter(bin)
 	if err != nil {
@@ -134,7 +137,7 @@ func StartStandalone(ctx context.Context, log *slog.Logger, s config.MilvusStand
 	// with exitPortTaken before anything listens, and the start is tried
 	// again on fresh ports.
 	for attempt := 1; ; attempt++ {
-		st, err := startStandaloneOnce(ctx, log, s, python, proxyPort, dataDir, opts)
+		st, err := startStandaloneOnce(ctx, log, s, python, proxyPort, dataDir, avoid, opts)
 		if err == nil || attempt == 3 || !errors.Is(err, errPortTaken) {
 			return st, err
 		}
@@ -149,8 +152,14 @@ const exitPortTaken = 3
 var errPortTaken = errors.New("a port picked for the standalone was taken")
 
 // startStandaloneOnce starts the standalone on freshly picked ports.
-func startStandaloneOnce(ctx context.Context, log *slog.Logger, s config.MilvusStandalone, python, proxyPort, dataDir string, opts []procs.Option) (*Standalone, error) {
-	ports, err := pickPorts(len(standalonePorts)+2, proxyPort)
+func startStandaloneOnce(ctx context.Context, log *slog.Logger, s config.MilvusStandalone, python, proxyPort, dataDir string, avoid []string, opts []procs.Option) (*Standalone, error) {
+	except := []string{proxyPort}
+	for _, a := range avoid {
+		if _, p, err := net.SplitHostPort(a); err == nil {
+			except = append(except, p)
+		}
+	}
+	ports, err := pickPorts(len(standalonePorts)+2, except)
 	if err != nil {
 		return nil, err
 	}
@@ -238,9 +247,12 @@ func scriptInterpreter(path string) (string, error) {
 var pickPorts = freePorts
 
 // freePorts picks n distinct loopback ports that were free a moment ago,
-// none equal to except.
-func freePorts(n int, except string) ([]string, error) {
-	seen := map[string]bool{except: true}
+// none of them in except.
+func freePorts(n int, except []string) ([]string, error) {
+	seen := map[string]bool{}
+	for _, p := range except {
+		seen[p] = true
+	}
 	var out []string
 	for tries := 0; len(out) < n; tries++ {
 		if tries > 10*n {

@@ -27,7 +27,7 @@ func TestStandaloneCannotStart(t *testing.T) {
 	start := time.Now()
 	s, err := StartStandalone(ctx, slog.New(slog.DiscardHandler), config.MilvusStandalone{
 		Address: l.Addr().String(), DataDir: t.TempDir(), Command: serverBin(t), Authorization: true,
-	})
+	}, nil)
 	if err == nil {
 		_ = s.Stop(10 * time.Second)
 		t.Fatal("started on a taken port")
@@ -90,7 +90,7 @@ func TestStandaloneRetriesATakenPickedPort(t *testing.T) {
 	}
 	defer taken.Close()
 	calls := 0
-	pickPorts = func(n int, except string) ([]string, error) {
+	pickPorts = func(n int, except []string) ([]string, error) {
 		calls++
 		ports, err := freePorts(n, except)
 		if err == nil && calls == 1 {
@@ -99,7 +99,7 @@ func TestStandaloneRetriesATakenPickedPort(t *testing.T) {
 		return ports, err
 	}
 	t.Cleanup(func() { pickPorts = freePorts })
-	proxy, err := freePorts(1, "")
+	proxy, err := freePorts(1, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,7 +107,7 @@ func TestStandaloneRetriesATakenPickedPort(t *testing.T) {
 	defer cancel()
 	s, err := StartStandalone(ctx, slog.New(slog.DiscardHandler), config.MilvusStandalone{
 		Address: "127.0.0.1:" + proxy[0], DataDir: t.TempDir(), Command: serverBin(t),
-	})
+	}, nil)
 	if err != nil {
 		t.Fatalf("start after a taken metrics port: %v", err)
 	}

@@ -97,7 +97,7 @@ func startStandalone(root string) (*backendproc.Standalone, error) {
 	// The process outlives any one test, so its output goes to a file, not t.Log.
 	p, err := backendproc.StartStandalone(ctx, slog.New(slog.DiscardHandler), config.MilvusStandalone{
 		Address: addr, DataDir: filepath.Join(dir, "data"), Command: standaloneBin(root), Authorization: true,
-	}, procs.Output(f))
+	}, nil, procs.Output(f))
 	if err != nil {
 		return nil, fmt.Errorf("%w\n(whole output: %s)", err, logPath)
 	}
