@@ -25,26 +25,17 @@ type Request struct {
 	Collection string
 }
 
-// restNames is the part of a REST v2 body the route needs.
-type restNames struct {
-	DBName         string `json:"dbName"`
-	CollectionName string `json:"collectionName"`
-}
-
 // decodeREST decodes a REST v2 request (/v2/vectordb/<resource>/<action>).
+// A body that gives a name twice is refused: ext_authz may have decided on a
+// prefix, and the names it saw must be the ones Milvus acts on (it keeps the
+// last of duplicate keys).
 func decodeREST(path string, body []byte, dbHeader string) (*Request, error) {
 	req := &Request{API: strings.TrimPrefix(path, "/v2/vectordb/")}
 	if len(body) > 0 {
-		var n restNames
-		if err := json.Unmarshal(body, &n); err != nil {
+		var err error
+		if req.DB, req.Collection, err = milvusgrpc.RESTNames(body); err != nil {
 			return nil, fmt.Errorf("invalid JSON body: %w", err)
 		}
-		// ext_authz may have decided on a prefix: the names it saw must be
-		// the ones Milvus acts on (it keeps the last of duplicate keys).
-		if err := milvusgrpc.DuplicateRESTName(body); err != nil {
-			return nil, err
-		}
-		req.DB, req.Collection = n.DBName, n.CollectionName
 	}
 	if req.DB == "" {
 		req.DB = orDefault(dbHeader)

@@ -5,6 +5,7 @@ import (
 	"testing"
 )
 
+// TestDuplicateRESTName: RESTNames refuses a body that gives a name key twice.
 func TestDuplicateRESTName(t *testing.T) {
 	for body, dup := range map[string]bool{
 		`{"collectionName":"a","data":[1,2]}`:                    false,
@@ -16,7 +17,7 @@ func TestDuplicateRESTName(t *testing.T) {
 		`not json`:               false,
 		`{"collectionName":"a",`: false,
 	} {
-		if err := DuplicateRESTName([]byte(body)); errors.Is(err, ErrDuplicateRESTName) != dup {
+		if _, _, err := RESTNames([]byte(body)); errors.Is(err, ErrDuplicateRESTName) != dup {
 			t.Errorf("%s: %v, want duplicate=%v", body, err, dup)
 		}
 	}
@@ -35,6 +36,20 @@ func TestPrefixNames(t *testing.T) {
 		rb := prefixNames([]byte(body))
 		if got := [2]string{jsonString(rb.DBName), jsonString(rb.CollectionName)}; got != want {
 			t.Errorf("%s: %q, want %q", body, got, want)
+		}
+	}
+}
+
+// TestRESTNames: one pass gives the names of a whole body; a body that is
+// not one whole JSON object, or a name that is not a string, is bad JSON.
+func TestRESTNames(t *testing.T) {
+	db, coll, err := RESTNames([]byte(`{"data":[[0.1,0.2]],"DBName":"d","collectionName":"docs","collectionname2":1}`))
+	if err != nil || db != "d" || coll != "docs" {
+		t.Fatalf("names %q %q %v", db, coll, err)
+	}
+	for _, body := range []string{`{"collectionName":"a"}x`, `{"collectionName":"a"`, `[]`, `{"collectionName":5}`} {
+		if _, _, err := RESTNames([]byte(body)); !errors.Is(err, ErrBadJSON) {
+			t.Errorf("%s: %v, want ErrBadJSON", body, err)
 		}
 	}
 }
