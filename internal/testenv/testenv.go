@@ -35,6 +35,7 @@ import (
 	"github.com/milvus-edge/milvus-edge/internal/backendproc"
 	"github.com/milvus-edge/milvus-edge/internal/config"
 	"github.com/milvus-edge/milvus-edge/internal/freeport"
+	"github.com/milvus-edge/milvus-edge/internal/procs"
 )
 
 // RepoRoot is the repository root (where .venv lives).
@@ -95,6 +96,13 @@ func (w testWriter) Write(p []byte) (int, error) {
 // repo's .venv) and returns its address; it stops when the test ends.
 func MilvusLite(t testing.TB) string {
 	t.Helper()
+	addr, _ := MilvusLiteProc(t)
+	return addr
+}
+
+// MilvusLiteProc is MilvusLite, with the process (to signal it).
+func MilvusLiteProc(t testing.TB) (string, *procs.Proc) {
+	t.Helper()
 	addr := FreeAddr(t)
 	bin := os.Getenv("MILVUS_LITE_BIN")
 	if bin == "" {
@@ -107,7 +115,7 @@ func MilvusLite(t testing.TB) string {
 		t.Fatalf("milvus-lite: %v", err)
 	}
 	t.Cleanup(func() { _ = p.Stop(10 * time.Second) })
-	return addr
+	return addr, p
 }
 
 // Ports are the addresses of one edge stack.

@@ -3,11 +3,7 @@ package integration
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
-	"os"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -27,7 +23,7 @@ import (
 // fill has failed, calls pass at once (the failure is remembered).
 func TestStalledBackendColdCache(t *testing.T) {
 	testenv.Setup(t)
-	backend := testenv.MilvusLite(t)
+	backend, lite := testenv.MilvusLiteProc(t)
 	p := testenv.NewPorts(t)
 	const budget = 250 * time.Millisecond
 	e := testenv.Run(t, p.ConfigHead()+oneCluster(backend)+fmt.Sprintf("validation: {fill_budget: %s, failure_ttl: 30s}\n", budget), p)
@@ -35,7 +31,7 @@ func TestStalledBackendColdCache(t *testing.T) {
 	ctx := testenv.Root(context.Background())
 	createVectorCollection(ctx, t, c, "stall", 8)
 
-	pid := listenerPID(t, backend)
+	pid := lite.Pid()
 	must(t, syscall.Kill(pid, syscall.SIGSTOP))
 	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGCONT) })
 	resp, err := http.Post("http://"+e.Ports.Admin+"/v1/cache/invalidate", "application/json", strings.NewReader(`{}`))
@@ -74,37 +70,4 @@ func TestStalledBackendColdCache(t *testing.T) {
 	if !strings.Contains(stats, `"FailHits":`) || strings.Contains(stats, `"FailHits":0`) {
 		t.Errorf("/v1/status schema cache shows no remembered failure: %s", stats)
 	}
-}
-
-// listenerPID is the process listening on addr (from /proc): the real
-// backend to stop.
-func listenerPID(t *testing.T, addr string) int {
-	t.Helper()
-	_, portStr, _ := net.SplitHostPort(addr)
-	port, _ := strconv.Atoi(portStr)
-	inodes := map[string]bool{}
-	for _, table := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
-		data, err := os.ReadFile(table)
-		if err != nil {
-			continue
-		}
-		for _, line := range strings.Split(string(data), "\n")[1:] {
-			f := strings.Fields(line)
-			if len(f) < 10 || f[3] != "0A" {
-				continue
-			}
-			if p, err := strconv.ParseInt(f[1][strings.LastIndex(f[1], ":")+1:], 16, 32); err == nil && int(p) == port {
-				inodes["socket:["+f[9]+"]"] = true
-			}
-		}
-	}
-	procs, _ := filepath.Glob("/proc/[0-9]*/fd/*")
-	for _, fd := range procs {
-		if link, err := os.Readlink(fd); err == nil && inodes[link] {
-			pid, _ := strconv.Atoi(strings.Split(fd, "/")[2])
-			return pid
-		}
-	}
-	t.Fatalf("no process listens on %s", addr)
-	return 0
 }
