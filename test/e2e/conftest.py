@@ -19,7 +19,7 @@ from edgelib import READY_TIMEOUT, STOP_TIMEOUT
 
 
 @dataclass
-class Edge:
+class Gateway:
     """Addresses of a running gateway."""
 
     process: edgelib.EdgeProcess
@@ -27,6 +27,12 @@ class Edge:
     uri: str  # http://listener for MilvusClient
     envoy_admin_url: str
     edge_admin_url: str
+
+
+@dataclass
+class Edge(Gateway):
+    """A running gateway in front of the milvus-lite servers it launched."""
+
     backends: Dict[str, str]  # cluster name -> milvus-lite host:port
     data_dirs: Dict[str, Path]
     ports: Dict[str, int]
@@ -127,14 +133,9 @@ def edge(tmp_path_factory) -> Edge:
 
 
 @dataclass
-class StandaloneEdge:
+class StandaloneEdge(Gateway):
     """A running gateway in front of the Milvus standalone it launched."""
 
-    process: edgelib.EdgeProcess
-    listener: str  # host:port clients dial
-    uri: str  # http://listener for MilvusClient
-    envoy_admin_url: str
-    edge_admin_url: str
     direct_uri: str  # http://127.0.0.1:port of the standalone itself (bypasses the edge)
     metrics_url: str  # http://127.0.0.1:port of Milvus's own /metrics and /healthz
     token: str  # root:Milvus, valid at the edge and at Milvus

@@ -6,7 +6,9 @@ Everything here drives the real binaries; nothing is faked.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
 import re
 import random
@@ -415,3 +417,16 @@ def close_clients(clients: list) -> None:
         except Exception:  # noqa: BLE001 - closing is best effort
             pass
     clients.clear()
+
+
+@contextlib.contextmanager
+def quiet_logger(name: str):
+    """Silence a logger for a block: pymilvus logs every refusal with a
+    traceback, and most refusals in these tests are made on purpose."""
+    log = logging.getLogger(name)
+    level = log.level
+    log.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        log.setLevel(level)

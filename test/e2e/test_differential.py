@@ -17,7 +17,6 @@ Each gets the workload its kind supports (workload.run branches on the kind).
 
 from __future__ import annotations
 
-import logging
 import os
 import re
 import time
@@ -26,6 +25,7 @@ from types import SimpleNamespace
 import pytest
 
 import workload
+import edgelib
 from edgelib import TOKEN
 from workload import LITE, STANDALONE, Explained
 
@@ -214,11 +214,8 @@ def target(request):
 @pytest.fixture
 def quiet_pymilvus():
     """Most mistakes are refused on purpose; pymilvus logs each with a traceback."""
-    log = logging.getLogger("pymilvus")
-    level = log.level
-    log.setLevel(logging.CRITICAL)
-    yield
-    log.setLevel(level)
+    with edgelib.quiet_logger("pymilvus"):
+        yield
 
 
 def test_differential(target, quiet_pymilvus, capsys):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import json
-import logging
 import time
 import urllib.request
 
@@ -81,11 +80,8 @@ def stack(tmp_path_factory, request):
 @pytest.fixture(scope="module", autouse=True)
 def quiet_pymilvus():
     """Every refusal here is expected; pymilvus would log each with a traceback."""
-    log = logging.getLogger("pymilvus.decorators")
-    level = log.level
-    log.setLevel(logging.CRITICAL)
-    yield
-    log.setLevel(level)
+    with edgelib.quiet_logger("pymilvus.decorators"):
+        yield
 
 
 @pytest.fixture(scope="module")
