@@ -23,6 +23,8 @@ type Collection struct {
 	CollectionName string // the real name, also when Describe was given an alias
 	CollectionID   int64  // 0 on milvus-lite
 	DB             string // the database that answered ("default" when none was named)
+	// Properties are the collection's properties (collection.insertRate.max.mb, …).
+	Properties map[string]string
 }
 
 // Size approximates the bytes the entry holds, for the cache's cost.
@@ -33,6 +35,9 @@ func (c *Collection) Size() int64 {
 	}
 	for _, s := range c.Aliases {
 		n += int64(len(s)) + 16
+	}
+	for k, v := range c.Properties {
+		n += int64(len(k)+len(v)) + 32
 	}
 	return n
 }
@@ -64,6 +69,7 @@ func (p *Pool) describe(ctx context.Context, cluster, db, collection string) (*C
 	}
 	out := &Collection{Schema: resp.GetSchema(), CollectionName: resp.GetCollectionName(),
 		CollectionID: resp.GetCollectionID(), DB: firstNonEmpty(resp.GetDbName(), db, "default"), Aliases: resp.GetAliases()}
+	out.Properties = pairs(resp.GetProperties())
 	if out.CollectionName == "" { // servers before 2.2 leave it empty
 		out.CollectionName = firstNonEmpty(resp.GetSchema().GetName(), collection)
 	}
@@ -102,6 +108,33 @@ func (p *Pool) describe(ctx context.Context, cluster, db, collection string) (*C
 		out.Aliases = aliases
 	}
 	return out, nil
+}
+
+// DescribeDatabase returns a database's properties (database.force.deny.*,
+// …). A backend without DescribeDatabase (Milvus before 2.4) answers with no
+// properties.
+func (p *Pool) DescribeDatabase(ctx context.Context, cluster, db string) (map[string]string, error) {
+	client, ctx, err := p.client(ctx, cluster, db)
+	if err != nil {
+		return nil, err
+	}
+	r, err := client.DescribeDatabase(ctx, &milvuspb.DescribeDatabaseRequest{DbName: db})
+	ok, err := optional("DescribeDatabase", r.GetStatus(), err)
+	if err != nil {
+		return nil, fmt.Errorf("describe database %q on cluster %q: %w", db, cluster, err)
+	}
+	if !ok {
+		return map[string]string{}, nil
+	}
+	return pairs(r.GetProperties()), nil
+}
+
+func pairs(kvs []*commonpb.KeyValuePair) map[string]string {
+	m := make(map[string]string, len(kvs))
+	for _, kv := range kvs {
+		m[kv.GetKey()] = kv.GetValue()
+	}
+	return m
 }
 
 // optional checks a call the backend may lack: ok is false, with no error,

@@ -1,7 +1,6 @@
 package extproc
 
 import (
-	"encoding/base64"
 	"fmt"
 
 	"github.com/milvus-io/milvus-proto/go-api/v2/commonpb"
@@ -40,7 +39,7 @@ func Responder(_ any, stream grpc.ServerStream) error {
 	if len(vals) == 0 {
 		return status.Error(codes.Internal, "responder: request carries no rejection")
 	}
-	st, err := decodeReject(vals[0])
+	st, err := edgehdr.DecodeReject(vals[0])
 	if err != nil {
 		return status.Errorf(codes.Internal, "responder: %v", err)
 	}
@@ -73,18 +72,4 @@ func typedError(m *milvusgrpc.Method, st *commonpb.Status) (proto.Message, error
 	}
 	msg.Set(f, protoreflect.ValueOfMessage(st.ProtoReflect()))
 	return msg.Interface(), nil
-}
-
-func encodeReject(st *commonpb.Status) string {
-	b, _ := proto.Marshal(st) // a Status always marshals
-	return base64.StdEncoding.EncodeToString(b)
-}
-
-func decodeReject(v string) (*commonpb.Status, error) {
-	b, err := base64.StdEncoding.DecodeString(v)
-	if err != nil {
-		return nil, err
-	}
-	st := &commonpb.Status{}
-	return st, proto.Unmarshal(b, st)
 }

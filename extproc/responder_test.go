@@ -8,6 +8,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/milvus-edge/milvus-edge/extproc/milvusgrpc"
+	"github.com/milvus-edge/milvus-edge/internal/edgehdr"
 )
 
 // TestTypedErrorForEveryMethod: every MilvusService response can carry a
@@ -37,7 +38,7 @@ func TestTypedErrorForEveryMethod(t *testing.T) {
 	if resp, err := typedError(m, st); err != nil || !proto.Equal(resp, st) {
 		t.Fatalf("CreateCollection error response %v %v", resp, err)
 	}
-	got, err := decodeReject(encodeReject(st))
+	got, err := edgehdr.DecodeReject(edgehdr.EncodeReject(st))
 	if err != nil || !proto.Equal(got, st) {
 		t.Fatalf("reject header round trip: %v %v", got, err)
 	}

@@ -420,7 +420,7 @@ func (p *processor) rejectTyped(e *validate.Error) *extprocsvc.ProcessingRespons
 		return restError(e.Code, e.Reason)
 	}
 	m := &extprocsvc.HeaderMutation{SetHeaders: []*corev3.HeaderValueOption{{
-		Header:       &corev3.HeaderValue{Key: edgehdr.Reject, RawValue: []byte(encodeReject(e.Status()))},
+		Header:       &corev3.HeaderValue{Key: edgehdr.Reject, RawValue: []byte(edgehdr.EncodeReject(e.Status()))},
 		AppendAction: corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD,
 	}}}
 	return bodyContinue(m, emptyFrame)

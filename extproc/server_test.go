@@ -107,7 +107,7 @@ func TestInvalidNameGetsTypedMilvusError(t *testing.T) {
 				reject = string(h.GetHeader().GetRawValue())
 			}
 		}
-		st, err := decodeReject(reject)
+		st, err := edgehdr.DecodeReject(reject)
 		if err != nil || st.GetCode() != tc.code || !r.GetRequestBody().GetResponse().GetClearRouteCache() {
 			t.Fatalf("%s of an invalid name → reject %v (%v), want code %d and a re-route", tc.method, st, err, tc.code)
 		}

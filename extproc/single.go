@@ -48,7 +48,7 @@ func (s *Server) Preprocess(ctx context.Context, grpcCall bool, path, dbHeader, 
 	case d.bad != "" || d.newMsg != nil:
 		return nil
 	case d.refuse != nil:
-		return []*corev3.HeaderValueOption{setHeader(edgehdr.Reject, encodeReject(d.refuse.Status()))}
+		return []*corev3.HeaderValueOption{setHeader(edgehdr.Reject, edgehdr.EncodeReject(d.refuse.Status()))}
 	}
 	h := []*corev3.HeaderValueOption{setHeader(edgehdr.Checked, "1")}
 	if d.routeKey != "" {

@@ -30,6 +30,7 @@ import (
 	"github.com/milvus-edge/milvus-edge/extproc/milvusgrpc"
 	"github.com/milvus-edge/milvus-edge/internal/edgehdr"
 	"github.com/milvus-edge/milvus-edge/policy"
+	"github.com/milvus-edge/milvus-edge/ratelimit"
 )
 
 // Milvus's own answers (internal/proxy/authentication_interceptor.go).
@@ -86,6 +87,7 @@ type Server struct {
 	dlog   *DecisionLog
 	opts   atomic.Pointer[Options]
 	pre    Preprocessor
+	limits *ratelimit.Limiter
 	// ids are the identities of the bundle version they were built from.
 	ids atomic.Pointer[versionedStore]
 }
@@ -179,7 +181,17 @@ func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.C
 		s.log.Warn("dry run: denial let through", "user", id.User, "api", sum.API, "reason", d.Reason, "decision_id", rec.DecisionID)
 		d = policy.Decision{Allow: true}
 	}
+	var ref *ratelimit.Refusal
+	if d.Allow {
+		ref = s.limit(ctx, sum, id, messageSize(grpcCall, h))
+		if ref != nil {
+			rec.Limited = ref.Reason
+		}
+	}
 	s.dlog.Log(rec)
+	if ref != nil {
+		return limited(grpcCall, id.User, ref, metadata(o, rec)), nil
+	}
 	if !d.Allow {
 		status := d.Status
 		if status == 0 {

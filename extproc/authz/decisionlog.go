@@ -26,8 +26,10 @@ type DecisionRecord struct {
 	Allow      bool      `json:"allow"`
 	DryRun     bool      `json:"dry_run,omitempty"`
 	Reason     string    `json:"reason,omitempty"`
-	PolicyVer  string    `json:"policy_version,omitempty"`
-	EvalMicros int64     `json:"eval_us"`
+	// Limited is the rate limit's answer to a call the policy allowed.
+	Limited    string `json:"limited,omitempty"`
+	PolicyVer  string `json:"policy_version,omitempty"`
+	EvalMicros int64  `json:"eval_us"`
 }
 
 // DecisionLog writes one JSON line per decision. Writes happen on its own

@@ -34,6 +34,9 @@ type Identity struct {
 	Method string
 	// Claims are the JWT's claims as decoded JSON (numbers are float64); nil otherwise.
 	Claims map[string]any
+	// KeyDigest is the API key's SHA-256 in hex, as data.milvus.api_keys
+	// lists it ("" for other methods): rate limits name keys by it.
+	KeyDigest string
 }
 
 // Identity methods.
@@ -78,6 +81,7 @@ type userEntry struct {
 
 type apiKeyEntry struct {
 	digest [sha256.Size]byte
+	hex    string
 	user   string
 	roles  []string
 }
@@ -127,7 +131,7 @@ func NewIdentityStore(users map[string]UserRecord, keys []APIKeyRecord) *Identit
 			errs = append(errs, fmt.Errorf("api_keys[%d].sha256: duplicate key", i))
 			continue
 		}
-		s.keys[d] = apiKeyEntry{digest: d, user: k.User, roles: cloneRoles(k.Roles)}
+		s.keys[d] = apiKeyEntry{digest: d, hex: hex.EncodeToString(d[:]), user: k.User, roles: cloneRoles(k.Roles)}
 	}
 	if cost == 0 {
 		cost = bcrypt.DefaultCost
@@ -279,7 +283,7 @@ func (s *IdentityStore) apiKey(key string) (Identity, error) {
 	if !ok || subtle.ConstantTimeCompare(d[:], k.digest[:]) != 1 {
 		return Identity{}, errBadAPIKey
 	}
-	return Identity{User: k.user, Roles: k.roles, Method: MethodAPIKey}, nil
+	return Identity{User: k.user, Roles: k.roles, Method: MethodAPIKey, KeyDigest: k.hex}, nil
 }
 
 // jwtShaped says s is three base64url segments split by '.' (the signature

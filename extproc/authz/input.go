@@ -28,6 +28,8 @@ type Summary struct {
 	Surface, API, Privilege, ObjectType, ObjectName, DB, Collection string
 	// decoded is the whole gRPC request message, when the body was whole.
 	decoded proto.Message
+	// info is what the body said (partitions, nq) for the rate limits.
+	info *milvusgrpc.Info
 	// partial: Envoy sent a prefix of the body (or a REST body is shorter
 	// than its content-length).
 	partial bool
@@ -340,6 +342,7 @@ func (d *decoded) summarize(s *Summary) {
 	}
 	if d.info != nil {
 		s.API, s.ObjectName, s.Collection = d.info.API, d.info.ObjectName, d.info.Collection
+		s.info = d.info
 	}
 	if d.method != nil {
 		if p, ok := d.method.Privilege(); ok {

@@ -42,6 +42,7 @@ type Filters struct {
 	Policy  *policy.Engine
 	Schemas *SchemaStore
 	Router  *Router
+	Limits  *Limits
 	creds   *cache.Credentials
 	dlog    *authz.DecisionLog
 	closer  io.Closer // the decision log file, if any
@@ -95,6 +96,11 @@ func NewFilters(ctx context.Context, log *slog.Logger, cfg *config.Config) (*Fil
 		f.dlog, f.closer = authz.NewDecisionLog(file), file
 	}
 	f.Authz = authz.New(log.With("component", "authz"), authz.NewAuthenticator(creds, jwt), engine, f.dlog, AuthzOptions(cfg))
+	if f.Limits, err = newLimits(log.With("component", "ratelimit"), cfg, f.Schemas, f.Router); err != nil {
+		f.close()
+		return nil, fmt.Errorf("rate_limit: %w", err)
+	}
+	f.Authz.UseLimiter(f.Limits.Limiter)
 	f.GRPC = grpc.NewServer(
 		// Envoy keeps HTTP/2 connections to the filter cluster open and pings them.
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
@@ -175,6 +181,9 @@ func (f *Filters) close() {
 	f.creds.Close()
 	f.Policy.Close()
 	f.Schemas.Close()
+	if f.Limits != nil {
+		f.Limits.Close()
+	}
 }
 
 // StartEnvoy writes the bootstrap for cfg into dir and starts Envoy.

@@ -267,6 +267,9 @@ func (s *reloadState) apply(ctx context.Context, log *slog.Logger, data []byte, 
 	f.Authz.SetOptions(AuthzOptions(cfg))
 	f.Router.Set(cfg)
 	f.Schemas.Update(cfg)
+	if err := f.Limits.Update(cfg); err != nil {
+		log.Error("rate_limit.shared: keeping the previous service", "error", err)
+	}
 	s.mu.Lock()
 	s.cfg, s.fileHash, s.version, s.loadedAt, s.lastError = cfg, hash(data), version, time.Now(), ""
 	s.mu.Unlock()
@@ -345,6 +348,7 @@ func serveAdmin(ctx context.Context, lis net.Listener, st *reloadState, xds *xds
 			"xds":          xds.Status(),
 			"policy":       pol.Status(),
 			"schema_cache": f.Schemas.Stats(),
+			"rate_limit":   f.Limits.Status(),
 		}
 		st.mu.Unlock()
 		w.Header().Set("content-type", "application/json")

@@ -17,6 +17,7 @@ import (
 type schemaEntry struct {
 	schema *validate.Schema
 	real   string // the collection's name when looked up by alias
+	props  map[string]string
 	size   int64
 }
 
@@ -24,7 +25,10 @@ type schemaEntry struct {
 // backends (DescribeCollection + ShowPartitions + ListAliases), one fill per
 // key at a time.
 type SchemaStore struct {
-	c    *cache.Schemas[*schemaEntry]
+	c *cache.Schemas[*schemaEntry]
+	// dbs holds database properties (DescribeDatabase), keyed with an
+	// empty collection, for the rate limits' force-deny switches.
+	dbs  *cache.Schemas[map[string]string]
 	pool *backends.Pool
 	// auth maps a cluster to the gRPC authorization value of its credential
 	// (clusters[].credential), replaced whole on every config reload.
@@ -46,7 +50,7 @@ func NewSchemaStore(cfg *config.Config) (*SchemaStore, error) {
 		if err != nil {
 			return nil, fmt.Errorf("schema of %s: %w", k, err)
 		}
-		return &schemaEntry{schema: s, real: col.CollectionName, size: int64(col.Size())}, nil
+		return &schemaEntry{schema: s, real: col.CollectionName, props: col.Properties, size: int64(col.Size())}, nil
 	}
 	c, err := cache.NewSchemas(load, cache.SchemaOptions{
 		MaxEntries:  100_000,
@@ -62,7 +66,30 @@ func NewSchemaStore(cfg *config.Config) (*SchemaStore, error) {
 		pool.Close()
 		return nil, err
 	}
-	s.c, s.pool = c, pool
+	dbs, err := cache.NewSchemas(func(ctx context.Context, k cache.SchemaKey) (map[string]string, error) {
+		return pool.DescribeDatabase(ctx, k.Cluster, k.DB)
+	}, cache.SchemaOptions{
+		MaxEntries: 10_000,
+		MaxCost:    16 << 20,
+		Cost: func(v any) int64 {
+			n := int64(64)
+			for k, v := range v.(map[string]string) {
+				n += int64(len(k)+len(v)) + 32
+			}
+			return n
+		},
+		IsNotFound:  func(err error) bool { return errors.Is(err, backends.ErrNotFound) },
+		TTL:         cfg.Validation.SchemaTTL.D(),
+		NegativeTTL: cfg.Validation.NegativeTTL.D(),
+		FailTTL:     cfg.Validation.FailureTTL.D(),
+		MaxWait:     cfg.Validation.FillBudget.D(),
+	})
+	if err != nil {
+		c.Close()
+		pool.Close()
+		return nil, err
+	}
+	s.c, s.dbs, s.pool = c, dbs, pool
 	return s, nil
 }
 
@@ -100,16 +127,37 @@ func (s *SchemaStore) Get(ctx context.Context, cluster, db, collection string) (
 	return e.schema, e.real, nil
 }
 
+// CollectionProperties returns a collection's Milvus properties, from the
+// schema cache (filled as for validation).
+func (s *SchemaStore) CollectionProperties(ctx context.Context, cluster, db, collection string) (map[string]string, error) {
+	e, err := s.c.Get(ctx, cache.SchemaKey{Cluster: cluster, DB: db, Collection: collection})
+	if err != nil {
+		return nil, err
+	}
+	return e.props, nil
+}
+
+// DatabaseProperties returns a database's Milvus properties (cached like schemas).
+func (s *SchemaStore) DatabaseProperties(ctx context.Context, cluster, db string) (map[string]string, error) {
+	return s.dbs.Get(ctx, cache.SchemaKey{Cluster: cluster, DB: db})
+}
+
 // Invalidate implements extproc.Schemas.
 func (s *SchemaStore) Invalidate(cluster, db, collection string) {
 	s.c.Invalidate(cache.SchemaKey{Cluster: cluster, DB: db, Collection: collection})
 }
 
 // InvalidateDB implements extproc.Schemas.
-func (s *SchemaStore) InvalidateDB(cluster, db string) { s.c.InvalidateDB(cluster, db) }
+func (s *SchemaStore) InvalidateDB(cluster, db string) {
+	s.c.InvalidateDB(cluster, db)
+	s.dbs.InvalidateDB(cluster, db)
+}
 
 // InvalidateAll drops every entry.
-func (s *SchemaStore) InvalidateAll() { s.c.InvalidateAll() }
+func (s *SchemaStore) InvalidateAll() {
+	s.c.InvalidateAll()
+	s.dbs.InvalidateAll()
+}
 
 // Stats reports hits, misses, fills and evictions.
 func (s *SchemaStore) Stats() cache.SchemaStats { return s.c.Stats() }
@@ -123,5 +171,6 @@ func (s *SchemaStore) Update(cfg *config.Config) {
 // Close stops the cache and closes backend connections.
 func (s *SchemaStore) Close() {
 	s.c.Close()
+	s.dbs.Close()
 	s.pool.Close()
 }

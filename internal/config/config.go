@@ -45,6 +45,8 @@ type Config struct {
 	Launch Launch `yaml:"launch"`
 	// Validation configures schema-aware request validation in ext_proc.
 	Validation Validation `yaml:"validation"`
+	// RateLimit holds quotas and rate limits with Milvus's semantics.
+	RateLimit RateLimit `yaml:"rate_limit"`
 }
 
 // Validation configures how ext_proc checks requests against collection schemas.

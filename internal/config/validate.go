@@ -74,6 +74,7 @@ func (c *Config) Default() {
 			}
 		}
 	}
+	c.RateLimit.setDefaults()
 	for i := range c.Routes {
 		r := &c.Routes[i]
 		setStr(&r.Name, "route-"+strconv.Itoa(i))
@@ -141,6 +142,7 @@ func (c *Config) Validate() error {
 	clusters := validateClusters(bad, c.Clusters)
 	validateRoutes(bad, c.Routes, clusters)
 	validateLaunch(bad, c.Launch)
+	validateRateLimit(bad, c.RateLimit)
 	return errors.Join(errs...)
 }
 

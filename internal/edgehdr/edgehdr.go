@@ -3,6 +3,13 @@
 // filter runs, so a client cannot choose its own route or identity.
 package edgehdr
 
+import (
+	"encoding/base64"
+
+	"github.com/milvus-io/milvus-proto/go-api/v2/commonpb"
+	"google.golang.org/protobuf/proto"
+)
+
 const (
 	// Route carries the route key "<database>/<collection>" that ext_proc sets
 	// from the decoded request; Envoy's routes match it.
@@ -23,3 +30,19 @@ const (
 
 // Internal lists every header the edge owns.
 var Internal = []string{Route, User, Reject, Checked, Watch}
+
+// EncodeReject is the Reject header's value for status st.
+func EncodeReject(st *commonpb.Status) string {
+	b, _ := proto.Marshal(st) // a Status always marshals
+	return base64.StdEncoding.EncodeToString(b)
+}
+
+// DecodeReject reads a Reject header's value.
+func DecodeReject(v string) (*commonpb.Status, error) {
+	b, err := base64.StdEncoding.DecodeString(v)
+	if err != nil {
+		return nil, err
+	}
+	st := &commonpb.Status{}
+	return st, proto.Unmarshal(b, st)
+}
