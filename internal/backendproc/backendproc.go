@@ -75,26 +75,9 @@ func CheckHealth(ctx context.Context, addr, user, password string) error {
 	return nil
 }
 
-// waitReady polls ready until it passes, p exits (an error with its last
-// output), ctx ends or limit passes.
+// waitReady polls ready every 200 ms (procs.Proc.WaitReady).
 func waitReady(ctx context.Context, p *procs.Proc, limit time.Duration, ready func(context.Context) error) error {
-	deadline := time.Now().Add(limit)
-	for {
-		err := ready(ctx)
-		if err == nil {
-			return nil
-		}
-		select {
-		case <-p.Done():
-			return fmt.Errorf("%s exited while starting: %v\n--- last output of %s ---\n%s", p.Name, p.Err(), p.Name, p.Tail())
-		case <-ctx.Done():
-			return fmt.Errorf("%s not ready: %w (last error: %v)\n--- last output of %s ---\n%s", p.Name, ctx.Err(), err, p.Name, p.Tail())
-		case <-time.After(200 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%s not ready after %s (last error: %v)\n--- last output of %s ---\n%s", p.Name, limit, err, p.Name, p.Tail())
-		}
-	}
+	return p.WaitReady(ctx, limit, 200*time.Millisecond, ready)
 }
 
 func firstOf(vs ...string) string {

@@ -249,26 +249,7 @@ var pickPorts = freePorts
 // freePorts picks n distinct loopback ports that were free a moment ago,
 // none of them in except.
 func freePorts(n int, except []string) ([]string, error) {
-	seen := map[string]bool{}
-	for _, p := range except {
-		seen[p] = true
-	}
-	var out []string
-	for tries := 0; len(out) < n; tries++ {
-		if tries > 10*n {
-			return nil, errors.New("no free loopback ports")
-		}
-		addr, err := freeport.Loopback()
-		if err != nil {
-			return nil, err
-		}
-		_, p, _ := net.SplitHostPort(addr)
-		if !seen[p] {
-			seen[p] = true
-			out = append(out, p)
-		}
-	}
-	return out, nil
+	return freeport.LoopbackPorts(n, except...)
 }
 
 func httpHealthz(ctx context.Context, url string) error {

@@ -2,6 +2,7 @@
 package freeport
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -38,4 +39,29 @@ func Loopback() (string, error) {
 	}
 	defer l.Close()
 	return l.Addr().String(), nil
+}
+
+// LoopbackPorts picks n distinct loopback ports (as "1234") that were free a
+// moment ago, none of them in except.
+func LoopbackPorts(n int, except ...string) ([]string, error) {
+	seen := map[string]bool{}
+	for _, p := range except {
+		seen[p] = true
+	}
+	var out []string
+	for tries := 0; len(out) < n; tries++ {
+		if tries > 10*n {
+			return nil, errors.New("no free loopback ports")
+		}
+		addr, err := Loopback()
+		if err != nil {
+			return nil, err
+		}
+		_, p, _ := net.SplitHostPort(addr)
+		if !seen[p] {
+			seen[p] = true
+			out = append(out, p)
+		}
+	}
+	return out, nil
 }

@@ -204,6 +204,28 @@ func killGroup(pgid int) {
 	}
 }
 
+// WaitReady polls ready every poll until it passes, the process exits (an
+// error with its last output), ctx ends or limit passes.
+func (p *Proc) WaitReady(ctx context.Context, limit, poll time.Duration, ready func(context.Context) error) error {
+	deadline := time.Now().Add(limit)
+	for {
+		err := ready(ctx)
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-p.done:
+			return fmt.Errorf("%s exited while starting: %v\n--- last output of %s ---\n%s", p.Name, p.err, p.Name, p.Tail())
+		case <-ctx.Done():
+			return fmt.Errorf("%s not ready: %w (last error: %v)\n--- last output of %s ---\n%s", p.Name, ctx.Err(), err, p.Name, p.Tail())
+		case <-time.After(poll):
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s not ready after %s (last error: %v)\n--- last output of %s ---\n%s", p.Name, limit, err, p.Name, p.Tail())
+		}
+	}
+}
+
 // Supervise waits until ctx ends (then stops the process and returns nil) or
 // the process exits on its own (an error naming it, with its last output;
 // what it spawned is killed).
