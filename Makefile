@@ -7,6 +7,8 @@ BIN := $(ROOT)/bin/milvus-edge
 export ENVOY_BIN ?= $(shell ls $(ROOT)/.venv/lib/python3*/site-packages/envoy/_bin/envoy 2>/dev/null | head -n 1)
 export MILVUS_LITE_BIN ?= $(ROOT)/.venv/bin/milvus-lite
 export MILVUS_SERVER_BIN ?= $(ROOT)/.venv-milvus/bin/milvus-server
+export REDIS_SERVER_BIN ?= $(shell command -v redis-server 2>/dev/null)
+export RATELIMIT_BIN ?= $(ROOT)/bin/ratelimit
 export MILVUS_EDGE_BIN := $(BIN)
 export PYTHON := $(ROOT)/.venv/bin/python
 
