@@ -25,6 +25,10 @@ var rules = []struct {
 	{"internal/backendproc", "extproc", "backend starters know processes and config, not the data path"},
 	{"internal/backendproc", "xds", "backend starters know processes and config, not the control plane"},
 	{"internal/backendproc", "internal/testenv", "tests use backend starters, not the other way round"},
+	{"internal/sharedlimit", "extproc", "the shared-limit starters know processes, not the data path"},
+	{"internal/sharedlimit", "xds", "the shared-limit starters know processes, not the control plane"},
+	{"internal/sharedlimit", "ratelimit", "the starters run the service; the edge's client of it lives in ratelimit"},
+	{"internal/sharedlimit", "internal/testenv", "tests use the shared-limit starters, not the other way round"},
 	{"bench", "internal/testenv", "the bench starts its processes through internal/procs and internal/backendproc, not the test harness"},
 }
 
