@@ -35,8 +35,11 @@ func (s *Server) limit(ctx context.Context, sum *Summary, id Identity, size int6
 			c.DB = info.DB
 		}
 		c.Partitions = info.Partitions
-		if info.NQ != nil {
-			nq = *info.NQ
+		switch {
+		case info.NQ != nil:
+			nq = *info.NQ * int64(max(info.SubSearches, 1)) // a hybrid search: every sub-search's nq
+		case info.NQEstimate != nil: // a large search, cut inside its vectors
+			nq = *info.NQEstimate
 		}
 	}
 	c.Cost = ratelimit.Cost(t, size, nq)

@@ -31,9 +31,16 @@ type Info struct {
 	// checks one by one; ObjectName is then the first, or "*".
 	ObjectName  string
 	ObjectNames []string
-	// NQ is the number of query vectors, TopK the result limit, NumRows the
-	// number of rows written.
+	// NQ is the number of query vectors (of each sub-search for
+	// HybridSearch), TopK the result limit, NumRows the number of rows
+	// written.
 	NQ, TopK, NumRows *int64
+	// NQEstimate is a search's nq read from its placeholder group's declared
+	// length when the prefix ends inside the group (estimateNQ), for rate
+	// limits; policies see NQ, which is only ever exact.
+	NQEstimate *int64
+	// SubSearches is the number of HybridSearch sub-searches known.
+	SubSearches int
 	// OutputFields is output_fields; HasOutputFields reports that the list
 	// (possibly empty) is known in full.
 	OutputFields    []string
@@ -142,6 +149,9 @@ func (m *Method) decode(msg []byte, complete bool) (*Info, error) {
 	}
 	info.Msg = pm
 	fill(info, &e.plan, pm, known{complete: complete, maxSeen: maxSeen})
+	if truncated && info.NQ == nil && e.plan.placeholder != nil {
+		info.NQEstimate = estimateNQ(msg[end:], e.plan.placeholder.Number())
+	}
 	info.ObjectName, info.ObjectNames = objectName(e, pm, known{complete: complete, maxSeen: maxSeen})
 	return info, nil
 }
@@ -215,6 +225,7 @@ func fill(info *Info, p *decodePlan, m protoreflect.Message, k known) {
 	}
 	info.NQ = searchNQ(p, m)
 	if p.sub != nil && m.Get(p.subs).List().Len() > 0 {
+		info.SubSearches = m.Get(p.subs).List().Len()
 		// All sub-requests must have the same nq; the first one tells it.
 		info.NQ = searchNQ(p.sub, m.Get(p.subs).List().Get(0).Message())
 	}
@@ -304,6 +315,54 @@ func countField(b []byte, field protowire.Number) (int64, bool) {
 		}
 	}
 	return c, true
+}
+
+// estimateNQ reads the number of query vectors of a search whose prefix
+// ends inside its placeholder_group (large searches: their nq field comes
+// after it): the group's declared length divided by the size of its first
+// value. Exact for dense vectors, whose values all have one size; nil when
+// the cut field is not the group or its first value is not in the prefix.
+func estimateNQ(cut []byte, field protowire.Number) *int64 {
+	num, typ, n := protowire.ConsumeTag(cut)
+	if n < 0 || num != field || typ != protowire.BytesType {
+		return nil
+	}
+	groupLen, m := protowire.ConsumeVarint(cut[n:])
+	if m < 0 {
+		return nil
+	}
+	b := cut[n+m:] // the group's first bytes: placeholders=1 {tag=1, type=2, values=3...}
+	num, typ, n = protowire.ConsumeTag(b)
+	if n < 0 || num != 1 || typ != protowire.BytesType {
+		return nil
+	}
+	valueLen, m := protowire.ConsumeVarint(b[n:])
+	if m < 0 {
+		return nil
+	}
+	head := n + m // bytes of the group before the PlaceholderValue's fields
+	for off := head; off < len(b); {
+		num, typ, n := protowire.ConsumeTag(b[off:])
+		if n < 0 {
+			return nil
+		}
+		if num == 3 && typ == protowire.BytesType {
+			v, m := protowire.ConsumeVarint(b[off+n:])
+			if m < 0 || v == 0 {
+				return nil
+			}
+			per := uint64(n+m) + v
+			// The values run from here to the end of the PlaceholderValue.
+			rest := min(valueLen, groupLen) - uint64(off-head)
+			return ptr(int64(max(rest/per, 1)))
+		}
+		l := protowire.ConsumeFieldValue(num, typ, b[off+n:])
+		if l < 0 {
+			return nil
+		}
+		off += n + l
+	}
+	return nil
 }
 
 // paramInt returns the first of keys in a KeyValuePair list that parses as

@@ -123,7 +123,7 @@ func TestDecodePrefix(t *testing.T) {
 			{CollectionName: "docs", Nq: 3}, {CollectionName: "docs", Nq: 3},
 		}, RankParams: []*commonpb.KeyValuePair{{Key: "strategy", Value: "rrf"}, {Key: "limit", Value: "5"}},
 			OutputFields: []string{"id"}, ConsistencyLevel: commonpb.ConsistencyLevel_Session},
-		want: Info{API: "HybridSearch", Collection: "docs", ObjectName: "docs", NQ: i64(3), TopK: i64(5),
+		want: Info{API: "HybridSearch", Collection: "docs", ObjectName: "docs", NQ: i64(3), SubSearches: 2, TopK: i64(5),
 			OutputFields: []string{"id"}, HasOutputFields: true, ConsistencyLevel: "Session"},
 	}, {
 		name: "query strong by default", method: "Query",
@@ -421,7 +421,8 @@ func marshalInOrder(t testing.TB, m proto.Message) []byte {
 
 // TestDecodePrefixPymilvusOrder: pymilvus writes placeholder_group (6) before
 // output_fields and search_params, so a 2 KiB prefix of a 768-d search holds
-// only the names and the filter.
+// only the names and the filter — and the start of the vectors, from which
+// nq is estimated for rate limits.
 func TestDecodePrefixPymilvusOrder(t *testing.T) {
 	req := searchRequest(t, 1, 768)
 	full := marshalInOrder(t, req)
@@ -433,7 +434,7 @@ func TestDecodePrefixPymilvusOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkInfo(t, Info{API: "Search", DB: "db1", Collection: "docs", Partitions: []string{"p1", "p2"}, ObjectName: "docs",
-		Filter: str("id > 3"), Truncated: true}, got, nil)
+		Filter: str("id > 3"), Truncated: true, NQEstimate: i64(1)}, got, nil)
 }
 
 // TestDecodePrefixDuplicateName pins a limit of prefixes: protobuf lets a
@@ -450,5 +451,33 @@ func TestDecodePrefixDuplicateName(t *testing.T) {
 	cut, err := m.DecodePrefix(msg[:10])
 	if err != nil || cut.Collection != "public" || !cut.Truncated {
 		t.Fatalf("prefix: %q truncated %v, %v", cut.Collection, cut.Truncated, err)
+	}
+}
+
+// A large search reaches ext_authz cut inside its placeholder group, before
+// its nq field: nq is read from the group's declared length, so that rate
+// limits charge the vectors it asks for.
+func TestDecodePrefixEstimatesNQ(t *testing.T) {
+	m := mustMethod(t, "Search")
+	for _, c := range []struct{ nq, dim, cut int }{
+		{37, 256, 8 << 10}, {1, 768, 2 << 10}, {200, 128, 64 << 10}, {10, 2048, 400},
+	} {
+		full := marshalT(t, searchRequest(t, c.nq, c.dim))
+		info, err := m.DecodePrefix(full[:c.cut])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !info.Truncated || info.NQ != nil || info.NQEstimate == nil || *info.NQEstimate != int64(c.nq) {
+			t.Errorf("nq %d dim %d cut at %d: NQ %v, NQEstimate = %v, truncated %v", c.nq, c.dim, c.cut, info.NQ, info.NQEstimate, info.Truncated)
+		}
+	}
+	// Cut before the group's first value: unknown, not a guess.
+	full := marshalT(t, searchRequest(t, 5, 64))
+	info, err := m.DecodePrefix(full[:40])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.NQEstimate != nil {
+		t.Errorf("cut at 40 bytes: NQEstimate = %d, want unknown", *info.NQEstimate)
 	}
 }
