@@ -55,7 +55,8 @@ type CallerRule struct {
 func (r *CallerRule) key(c *Caller) string {
 	switch {
 	case r.User == "*" && c.User != "":
-		return "user:" + c.User
+		// Not "user:": a rule for this user by name has a bucket of its own.
+		return "user*:" + c.User
 	case r.User != "":
 		if c.User == r.User {
 			return "user:" + c.User
@@ -172,8 +173,12 @@ func (l *Limiter) Check(ctx context.Context, c *Call) *Refusal {
 		l.stats.count(ref.Scope, c.Type, false)
 		return ref
 	}
-	for _, lim := range lims {
-		l.stats.count(lim.scope, c.Type, true)
+	for i, lim := range lims {
+		// Once per level: a call naming several partitions, or matched by
+		// several caller rules, is one admitted call at that level.
+		if i == 0 || lims[i-1].scope != lim.scope {
+			l.stats.count(lim.scope, c.Type, true)
+		}
 	}
 	return nil
 }
@@ -182,21 +187,20 @@ func (l *Limiter) Check(ctx context.Context, c *Call) *Refusal {
 // limit's fallback: each of n replicas holds 1/n).
 func (l *Limiter) checkLocal(lims []limit, cost float64, share int) *Refusal {
 	now := l.now()
-	var taken [8]*bucket
-	n := 0
+	// Every bucket charged must be given back on a refusal, however many
+	// levels apply (a call may name many partitions or match many caller rules).
+	var buf [8]*bucket
+	taken := buf[:0]
 	for _, lim := range lims {
 		rate := lim.rate / float64(share)
 		b := l.bucket(bucketKey{scope: lim.scope, typ: lim.typ, name: lim.name, share: share > 1}, rate, now)
 		if !b.allow(now, cost) {
-			for _, t := range taken[:n] {
+			for _, t := range taken {
 				t.cancel(cost)
 			}
 			return rateRefusal(lim.scope, lim.typ, rate)
 		}
-		if n < len(taken) {
-			taken[n] = b
-			n++
-		}
+		taken = append(taken, b)
 	}
 	return nil
 }
@@ -331,7 +335,7 @@ func withRateProperties(lv *Level, props map[string]string) *Level {
 			continue
 		}
 		v, err := strconv.ParseFloat(s, 64)
-		if err != nil || v < 0 {
+		if err != nil || !(v >= 0) { // NaN too: a NaN rate would never limit again
 			continue // Milvus refuses such values at AlterCollection
 		}
 		if out == nil {

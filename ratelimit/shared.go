@@ -35,6 +35,7 @@ type Shared struct {
 	domain   string
 	timeout  time.Duration
 	replicas int
+	now      func() time.Time // time.Now; tests inject a fake clock
 
 	downUntil atomic.Int64 // unix nanoseconds
 	fallbacks atomic.Uint64
@@ -63,7 +64,7 @@ func NewShared(log *slog.Logger, cfg SharedConfig) (*Shared, error) {
 		return nil, fmt.Errorf("rate limit service %s: %w", cfg.Address, err)
 	}
 	return &Shared{log: log, conn: conn, client: rlsv3.NewRateLimitServiceClient(conn),
-		domain: cfg.Domain, timeout: cfg.Timeout, replicas: max(cfg.Replicas, 1)}, nil
+		domain: cfg.Domain, timeout: cfg.Timeout, replicas: max(cfg.Replicas, 1), now: time.Now}, nil
 }
 
 // Close closes the connection.
@@ -79,12 +80,12 @@ type SharedStatus struct {
 
 // Status reports the service's state as this replica sees it.
 func (s *Shared) Status() SharedStatus {
-	return SharedStatus{Up: time.Now().UnixNano() >= s.downUntil.Load(), Failures: s.failures.Load(),
+	return SharedStatus{Up: s.now().UnixNano() >= s.downUntil.Load(), Failures: s.failures.Load(),
 		Fallbacks: s.fallbacks.Load(), Replicas: s.replicas}
 }
 
 func (s *Shared) check(ctx context.Context, l *Limiter, lims []limit, c *Call) *Refusal {
-	if time.Now().UnixNano() < s.downUntil.Load() {
+	if s.now().UnixNano() < s.downUntil.Load() {
 		s.fallbacks.Add(1)
 		return l.checkLocal(lims, c.Cost, s.replicas)
 	}
@@ -98,9 +99,14 @@ func (s *Shared) check(ctx context.Context, l *Limiter, lims []limit, c *Call) *
 	if err == nil && resp.GetOverallCode() == rlsv3.RateLimitResponse_UNKNOWN {
 		err = fmt.Errorf("answer with code UNKNOWN")
 	}
+	if err != nil && ctx.Err() != nil {
+		// The caller gave up (client reset, its own deadline): not the
+		// service's failure, so the service is not marked down for everyone.
+		return l.checkLocal(lims, c.Cost, s.replicas)
+	}
 	if err != nil {
 		s.failures.Add(1)
-		if s.downUntil.Swap(time.Now().Add(DownFor).UnixNano()) < time.Now().UnixNano() {
+		if now := s.now(); s.downUntil.Swap(now.Add(DownFor).UnixNano()) < now.UnixNano() {
 			s.log.Warn("rate limit service failed: each replica holds its share of every limit for a while", "error", err, "share", "1/"+strconv.Itoa(s.replicas), "retry_in", DownFor)
 		}
 		s.fallbacks.Add(1)
@@ -118,20 +124,27 @@ func (s *Shared) check(ctx context.Context, l *Limiter, lims []limit, c *Call) *
 }
 
 // descriptor is one limit as the service counts it: per second when the
-// rate is a whole number of calls or bytes, else per minute or hour.
+// rate is a whole number of calls or bytes (to within 0.1%, so that byte
+// rates such as 0.3 MB/s stay per second), else per minute or hour.
 func descriptor(lim limit) *rlcommon.RateLimitDescriptor {
 	unit, n := typev3.RateLimitUnit_SECOND, lim.rate
-	if n < 1 {
+	if !nearlyWhole(n) {
 		unit, n = typev3.RateLimitUnit_MINUTE, n*60
 	}
-	if n < 1 {
+	if !nearlyWhole(n) {
 		unit, n = typev3.RateLimitUnit_HOUR, n*60
 	}
 	return &rlcommon.RateLimitDescriptor{
 		Entries: []*rlcommon.RateLimitDescriptor_Entry{{Key: DescriptorKey, Value: lim.scope.String() + "|" + lim.typ.String() + "|" + lim.name}},
 		Limit: &rlcommon.RateLimitDescriptor_RateLimitOverride{
-			RequestsPerUnit: uint32(min(math.Max(n, 1), math.MaxUint32)),
+			RequestsPerUnit: uint32(min(math.Max(math.Round(n), 1), math.MaxUint32)),
 			Unit:            unit,
 		},
 	}
+}
+
+// nearlyWhole reports whether n ≥ 1 rounds to a whole count losing at most
+// 0.1% (1.5/s truncated to 1/s would lose a third of the limit).
+func nearlyWhole(n float64) bool {
+	return n >= 1 && math.Abs(n-math.Round(n)) <= n/1000
 }
