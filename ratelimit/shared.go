@@ -14,6 +14,7 @@ import (
 	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 )
 
 // DescriptorKey is the one descriptor key the edge sends to the rate limit
@@ -91,7 +92,7 @@ func (s *Shared) check(ctx context.Context, l *Limiter, lims []limit, c *Call) *
 	}
 	req := &rlsv3.RateLimitRequest{Domain: s.domain, HitsAddend: uint32(min(max(c.Cost, 1), math.MaxUint32))}
 	for _, lim := range lims {
-		req.Descriptors = append(req.Descriptors, descriptor(lim))
+		req.Descriptors = append(req.Descriptors, descriptor(lim, c.Cost))
 	}
 	cctx, cancel := context.WithTimeout(ctx, s.timeout)
 	resp, err := s.client.ShouldRateLimit(cctx, req)
@@ -123,10 +124,16 @@ func (s *Shared) check(ctx context.Context, l *Limiter, lims []limit, c *Call) *
 	return rateRefusal(lims[0].scope, lims[0].typ, lims[0].rate)
 }
 
-// descriptor is one limit as the service counts it: per second when the
+// descriptor is one limit as the service counts it, charged cost: per second when the
 // rate is a whole number of calls or bytes (to within 0.1%, so that byte
 // rates such as 0.3 MB/s stay per second), else per minute or hour.
-func descriptor(lim limit) *rlcommon.RateLimitDescriptor {
+//
+// The service refuses any call whose cost exceeds a whole window's limit, so
+// that, unlike Milvus's bucket, it would never admit a call larger than the
+// limit (a 32 MiB insert under 1 MB/s, retried by pymilvus until it gives
+// up). Such a call is charged one full window instead: it passes when its
+// window is fresh and leaves nothing else in it.
+func descriptor(lim limit, cost float64) *rlcommon.RateLimitDescriptor {
 	unit, n := typev3.RateLimitUnit_SECOND, lim.rate
 	if !nearlyWhole(n) {
 		unit, n = typev3.RateLimitUnit_MINUTE, n*60
@@ -134,12 +141,11 @@ func descriptor(lim limit) *rlcommon.RateLimitDescriptor {
 	if !nearlyWhole(n) {
 		unit, n = typev3.RateLimitUnit_HOUR, n*60
 	}
+	perUnit := uint32(min(math.Max(math.Round(n), 1), math.MaxUint32))
 	return &rlcommon.RateLimitDescriptor{
-		Entries: []*rlcommon.RateLimitDescriptor_Entry{{Key: DescriptorKey, Value: lim.scope.String() + "|" + lim.typ.String() + "|" + lim.name}},
-		Limit: &rlcommon.RateLimitDescriptor_RateLimitOverride{
-			RequestsPerUnit: uint32(min(math.Max(math.Round(n), 1), math.MaxUint32)),
-			Unit:            unit,
-		},
+		Entries:    []*rlcommon.RateLimitDescriptor_Entry{{Key: DescriptorKey, Value: lim.scope.String() + "|" + lim.typ.String() + "|" + lim.name}},
+		Limit:      &rlcommon.RateLimitDescriptor_RateLimitOverride{RequestsPerUnit: perUnit, Unit: unit},
+		HitsAddend: wrapperspb.UInt64(uint64(min(max(cost, 1), float64(perUnit)))),
 	}
 }
 

@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/prototext"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 )
 
 // fakeRateLimitService is an in-process stand-in for the envoyproxy/ratelimit
@@ -85,10 +86,13 @@ func newSharedLimiter(t *testing.T, f *fakeRateLimitService, r *Rules, replicas 
 	return l, s, clk
 }
 
-func wantDescriptor(value string, n uint32, unit typev3.RateLimitUnit) *rlcommon.RateLimitDescriptor {
+// wantDescriptor is a limit as the edge sends it, charged hits (the call's
+// cost, at most one whole window).
+func wantDescriptor(value string, n uint32, unit typev3.RateLimitUnit, hits uint64) *rlcommon.RateLimitDescriptor {
 	return &rlcommon.RateLimitDescriptor{
-		Entries: []*rlcommon.RateLimitDescriptor_Entry{{Key: "milvus_edge_limit", Value: value}},
-		Limit:   &rlcommon.RateLimitDescriptor_RateLimitOverride{RequestsPerUnit: n, Unit: unit},
+		Entries:    []*rlcommon.RateLimitDescriptor_Entry{{Key: "milvus_edge_limit", Value: value}},
+		Limit:      &rlcommon.RateLimitDescriptor_RateLimitOverride{RequestsPerUnit: n, Unit: unit},
+		HitsAddend: wrapperspb.UInt64(hits),
 	}
 }
 
@@ -118,13 +122,13 @@ func TestSharedRequest(t *testing.T) {
 			call: Call{Type: DQLSearch, Cost: 3, DB: "default", Collection: "c", Partitions: []string{"p1", "p2"},
 				Caller: Caller{User: "alice", Roles: []string{"r"}}},
 			want: &rlsv3.RateLimitRequest{Domain: "milvus-edge", HitsAddend: 3, Descriptors: []*rlcommon.RateLimitDescriptor{
-				wantDescriptor("edge|DQLSearch|", 10, second),
-				wantDescriptor("database|DQLSearch|default", 6, minute),
-				wantDescriptor("collection|DQLSearch|default/c", 90, minute),
-				wantDescriptor("partition|DQLSearch|default/c/p1", 2, hour),
-				wantDescriptor("partition|DQLSearch|default/c/p2", 2, hour),
-				wantDescriptor("caller|DQLSearch|user*:alice", 150, minute),
-				wantDescriptor("caller|DQLSearch|role:r", 1e6, second),
+				wantDescriptor("edge|DQLSearch|", 10, second, 3),
+				wantDescriptor("database|DQLSearch|default", 6, minute, 3),
+				wantDescriptor("collection|DQLSearch|default/c", 90, minute, 3),
+				wantDescriptor("partition|DQLSearch|default/c/p1", 2, hour, 2), // a cost above the window's limit: one window
+				wantDescriptor("partition|DQLSearch|default/c/p2", 2, hour, 2),
+				wantDescriptor("caller|DQLSearch|user*:alice", 150, minute, 3),
+				wantDescriptor("caller|DQLSearch|role:r", 1e6, second, 3),
 			}},
 		},
 		{
@@ -132,9 +136,9 @@ func TestSharedRequest(t *testing.T) {
 			rules: &Rules{Edge: lv(DMLInsert, 1), Partitions: map[string]Level{"d/c/*": lv(DMLInsert, 0.3)}},
 			call:  Call{Type: DMLUpsert, Cost: 5000, DB: "d", Collection: "c"},
 			want: &rlsv3.RateLimitRequest{Domain: "milvus-edge", HitsAddend: 5000, Descriptors: []*rlcommon.RateLimitDescriptor{
-				wantDescriptor("edge|DMLInsert|", 1<<20, second),
+				wantDescriptor("edge|DMLInsert|", 1<<20, second, 5000),
 				// 0.3 MB/s = 314572.8 B/s: per second, rounded (0.1% off at most).
-				wantDescriptor("partition|DMLInsert|d/c/_default", 314573, second),
+				wantDescriptor("partition|DMLInsert|d/c/_default", 314573, second, 5000),
 			}},
 		},
 		{
@@ -142,8 +146,8 @@ func TestSharedRequest(t *testing.T) {
 			rules: &Rules{Callers: []CallerRule{{APIKey: "ab12", Rates: Rates{}.Set(DMLDelete, 2)}, {JWTGroup: "etl", Rates: Rates{}.Set(DMLDelete, 4)}}},
 			call:  Call{Type: DMLDelete, Cost: 0, DB: "d", Collection: "c", Caller: Caller{APIKey: "ab12", Groups: []string{"etl"}}},
 			want: &rlsv3.RateLimitRequest{Domain: "milvus-edge", HitsAddend: 1, Descriptors: []*rlcommon.RateLimitDescriptor{
-				wantDescriptor("caller|DMLDelete|key:ab12", 2<<20, second),
-				wantDescriptor("caller|DMLDelete|group:etl", 4<<20, second),
+				wantDescriptor("caller|DMLDelete|key:ab12", 2<<20, second, 1),
+				wantDescriptor("caller|DMLDelete|group:etl", 4<<20, second, 1),
 			}},
 		},
 	} {
@@ -198,7 +202,7 @@ func TestDescriptorUnits(t *testing.T) {
 		{0.3 * mb, 314573, second}, // within 0.1% of whole
 		{1e12, math.MaxUint32, second},
 	} {
-		d := descriptor(limit{scope: ScopeEdge, typ: DQLQuery, rate: tc.rate})
+		d := descriptor(limit{scope: ScopeEdge, typ: DQLQuery, rate: tc.rate}, 1)
 		if got := d.GetLimit(); got.GetRequestsPerUnit() != tc.n || got.GetUnit() != tc.unit {
 			t.Errorf("rate %v/s: %d per %v, want %d per %v", tc.rate, got.GetRequestsPerUnit(), got.GetUnit(), tc.n, tc.unit)
 		}

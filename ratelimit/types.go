@@ -122,9 +122,9 @@ const mb = 1024 * 1024
 // Milvus's collection properties (pkg/common/common.go) that set the
 // collection level, and the database properties that deny.
 var collectionProperties = map[string]RateType{
-	"collection.insertRate.max.mb": DMLInsert,
-	"collection.upsertRate.max.mb": DMLUpsert,
-	"collection.deleteRate.max.mb": DMLDelete,
+	"collection.insertRate.max.mb":  DMLInsert,
+	"collection.upsertRate.max.mb":  DMLUpsert,
+	"collection.deleteRate.max.mb":  DMLDelete,
 	"collection.searchRate.max.vps": DQLSearch,
 	"collection.queryRate.max.qps":  DQLQuery,
 }
