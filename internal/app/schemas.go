@@ -52,38 +52,20 @@ func NewSchemaStore(cfg *config.Config) (*SchemaStore, error) {
 		}
 		return &schemaEntry{schema: s, real: col.CollectionName, props: col.Properties, size: int64(col.Size())}, nil
 	}
-	c, err := cache.NewSchemas(load, cache.SchemaOptions{
-		MaxEntries:  100_000,
-		MaxCost:     256 << 20,
-		Cost:        func(v any) int64 { return v.(*schemaEntry).size },
-		IsNotFound:  func(err error) bool { return errors.Is(err, backends.ErrNotFound) },
-		TTL:         cfg.Validation.SchemaTTL.D(),
-		NegativeTTL: cfg.Validation.NegativeTTL.D(),
-		FailTTL:     cfg.Validation.FailureTTL.D(),
-		MaxWait:     cfg.Validation.FillBudget.D(),
-	})
+	c, err := cache.NewSchemas(load, fillOptions(cfg, 100_000, 256<<20, func(v any) int64 { return v.(*schemaEntry).size }))
 	if err != nil {
 		pool.Close()
 		return nil, err
 	}
 	dbs, err := cache.NewSchemas(func(ctx context.Context, k cache.SchemaKey) (map[string]string, error) {
 		return pool.DescribeDatabase(ctx, k.Cluster, k.DB)
-	}, cache.SchemaOptions{
-		MaxEntries: 10_000,
-		MaxCost:    16 << 20,
-		Cost: func(v any) int64 {
-			n := int64(64)
-			for k, v := range v.(map[string]string) {
-				n += int64(len(k)+len(v)) + 32
-			}
-			return n
-		},
-		IsNotFound:  func(err error) bool { return errors.Is(err, backends.ErrNotFound) },
-		TTL:         cfg.Validation.SchemaTTL.D(),
-		NegativeTTL: cfg.Validation.NegativeTTL.D(),
-		FailTTL:     cfg.Validation.FailureTTL.D(),
-		MaxWait:     cfg.Validation.FillBudget.D(),
-	})
+	}, fillOptions(cfg, 10_000, 16<<20, func(v any) int64 {
+		n := int64(64)
+		for k, v := range v.(map[string]string) {
+			n += int64(len(k)+len(v)) + 32
+		}
+		return n
+	}))
 	if err != nil {
 		c.Close()
 		pool.Close()
@@ -91,6 +73,21 @@ func NewSchemaStore(cfg *config.Config) (*SchemaStore, error) {
 	}
 	s.c, s.dbs, s.pool = c, dbs, pool
 	return s, nil
+}
+
+// fillOptions are the options of a cache filled from the backends: the
+// validation section's TTLs, failure memory and fill budget.
+func fillOptions(cfg *config.Config, entries, maxCost int64, cost func(any) int64) cache.SchemaOptions {
+	return cache.SchemaOptions{
+		MaxEntries:  entries,
+		MaxCost:     maxCost,
+		Cost:        cost,
+		IsNotFound:  func(err error) bool { return errors.Is(err, backends.ErrNotFound) },
+		TTL:         cfg.Validation.SchemaTTL.D(),
+		NegativeTTL: cfg.Validation.NegativeTTL.D(),
+		FailTTL:     cfg.Validation.FailureTTL.D(),
+		MaxWait:     cfg.Validation.FillBudget.D(),
+	}
 }
 
 // authOf returns each cluster's gRPC authorization value, for schema fills
