@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"net"
 	"text/template"
 )
@@ -19,6 +20,16 @@ import (
 // Neither has the edge's route table (reject route, exact-path skip routes,
 // route-key header regexes), retry policy or early header mutation: those
 // come with the full chain.
+//
+// "local_ratelimit" (the envoy+authz+localrl step) is the ext_authz config
+// plus Envoy's own rate limiting as the edge would have to configure it for
+// Milvus's levels: after ext_authz, a set_metadata filter puts a per-call
+// cost into dynamic metadata — a constant 1, standing in for the cost
+// ext_authz would have to set (the edge's ext_authz sets none today) — and
+// the route's local_ratelimit config makes three descriptors per call (edge;
+// collection, from that metadata; user, from the x-milvus-edge-user header
+// ext_authz sets), each charged hits_addend = that metadata, each bucket far
+// above the load (localRLTokens per second). Denials answer gRPC code 8.
 var staticTmpl = template.Must(template.New("bootstrap").Parse(`# milvus-edge bench: {{.Step}} (hand-written static config)
 node: {id: bench-{{.Step}}, cluster: bench}
 admin:
@@ -46,6 +57,27 @@ static_resources:
                       routes:
                         - match: {prefix: /}
                           route: {cluster: {{.Cluster}}, timeout: 0s}
+{{- if $.LocalRL}}
+                          typed_per_filter_config:
+                            envoy.filters.http.local_ratelimit:
+                              "@type": type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit
+                              stat_prefix: local_rate_limit
+                              token_bucket: {{$.Bucket}}
+                              filter_enabled: {runtime_key: local_rate_limit_enabled, default_value: {numerator: 100, denominator: HUNDRED}}
+                              filter_enforced: {runtime_key: local_rate_limit_enforced, default_value: {numerator: 100, denominator: HUNDRED}}
+                              rate_limited_as_resource_exhausted: true
+                              descriptors:
+                                - {entries: [{key: level, value: edge}], token_bucket: {{$.Bucket}}}
+                                - {entries: [{key: collection, value: default/bench}], token_bucket: {{$.Bucket}}}
+                                - {entries: [{key: user, value: root}], token_bucket: {{$.Bucket}}}
+                              rate_limits:
+                                - actions: [{generic_key: {descriptor_key: level, descriptor_value: edge}}]
+                                  hits_addend: {format: "%DYNAMIC_METADATA(milvus_edge.bench:cost)%"}
+                                - actions: [{metadata: {descriptor_key: collection, metadata_key: {key: milvus_edge.bench, path: [{key: collection}]}, source: DYNAMIC}}]
+                                  hits_addend: {format: "%DYNAMIC_METADATA(milvus_edge.bench:cost)%"}
+                                - actions: [{request_headers: {header_name: x-milvus-edge-user, descriptor_key: user}}]
+                                  hits_addend: {format: "%DYNAMIC_METADATA(milvus_edge.bench:cost)%"}
+{{- end}}
                 http_filters:
 {{- if $.Authz}}
                   - name: envoy.filters.http.ext_authz
@@ -57,6 +89,17 @@ static_resources:
                       status_on_error: {code: ServiceUnavailable}
                       transport_api_version: V3
                       with_request_body: {max_request_bytes: 65536, allow_partial_message: true, pack_as_bytes: true}
+{{- end}}
+{{- if $.LocalRL}}
+                  - name: envoy.filters.http.set_metadata
+                    typed_config:
+                      "@type": type.googleapis.com/envoy.extensions.filters.http.set_metadata.v3.Config
+                      metadata:
+                        - {metadata_namespace: milvus_edge.bench, value: {cost: 1, collection: default/bench}}
+                  - name: envoy.filters.http.local_ratelimit
+                    typed_config:
+                      "@type": type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit
+                      stat_prefix: local_rate_limit
 {{- end}}
                   - name: envoy.filters.http.router
                     typed_config:
@@ -83,6 +126,11 @@ static_resources:
 
 type staticListener struct{ Name, Port, Cluster string }
 
+// localRLTokens is the size and refill per second of every local_ratelimit
+// bucket: far above the load, so no call is refused and the step measures
+// the filter's work alone.
+const localRLTokens = 1_000_000_000
+
 type staticCluster struct {
 	Name, Host, Port string
 	Keepalive        bool
@@ -93,10 +141,12 @@ type staticCluster struct {
 func staticBootstrap(step, adminAddr string, backends map[string][2]string, filtersAddr string) ([]byte, error) {
 	data := struct {
 		Step, AdminPort string
-		Authz           bool
+		Authz, LocalRL  bool
+		Bucket          string
 		Listeners       []staticListener
 		Clusters        []staticCluster
-	}{Step: step, AdminPort: port(adminAddr), Authz: filtersAddr != ""}
+	}{Step: step, AdminPort: port(adminAddr), Authz: filtersAddr != "", LocalRL: step == stepLocalRL,
+		Bucket: fmt.Sprintf("{max_tokens: %d, tokens_per_fill: %d, fill_interval: 1s}", localRLTokens, localRLTokens)}
 	for _, name := range []string{"fake", "milvus-lite"} {
 		b, ok := backends[name]
 		if !ok {

@@ -3,7 +3,10 @@
 // + ext_authz + ext_proc (the full milvus-edge chain) — for Search, Insert and
 // Query against a fake Milvus benchmark fixture and for Search against a real
 // milvus-lite, and prints one markdown table with ratios to the passthrough
-// step. See bench/README.md for what each step contains.
+// step. Two more steps price rate limiting far above the load, each against
+// the step it adds to: Envoy's local_ratelimit after ext_authz, and the
+// edge's own limits in the full chain. See bench/README.md for what each
+// step contains.
 package main
 
 import (
@@ -55,7 +58,7 @@ func main() {
 	flag.StringVar(&o.envoyBin, "envoy", os.Getenv("ENVOY_BIN"), "envoy binary")
 	flag.StringVar(&o.liteBin, "milvus-lite", envOr("MILVUS_LITE_BIN", ".venv/bin/milvus-lite"), "milvus-lite binary")
 	flag.BoolVar(&o.keep, "keep", false, "keep the work folder (configs, child logs)")
-	flag.StringVar(&o.steps, "steps", "", "comma-separated subset of steps (default all): direct,envoy,envoy+noop-authz,envoy+authz,envoy+authz+proc")
+	flag.StringVar(&o.steps, "steps", "", "comma-separated subset of steps (default all): "+strings.Join(steps, ","))
 	flag.StringVar(&o.ops, "ops", "", "comma-separated subset of ops (default all): Search,Insert,Query")
 	flag.Parse()
 	if flag.Arg(0) == "noop-authz" {
@@ -96,22 +99,30 @@ func logf(format string, args ...any) {
 
 // Step names, in ladder order.
 const (
-	stepDirect = "direct"
-	stepPass   = "envoy"
-	stepNoop   = "envoy+noop-authz"
-	stepAuthz  = "envoy+authz"
-	stepFull   = "envoy+authz+proc"
+	stepDirect  = "direct"
+	stepPass    = "envoy"
+	stepNoop    = "envoy+noop-authz"
+	stepAuthz   = "envoy+authz"
+	stepLocalRL = "envoy+authz+localrl"
+	stepFull    = "envoy+authz+proc"
+	stepLimits  = "envoy+authz+proc+limits"
 )
 
 // steps is the ladder, in order.
-var steps = []string{stepDirect, stepPass, stepNoop, stepAuthz, stepFull}
+var steps = []string{stepDirect, stepPass, stepNoop, stepAuthz, stepLocalRL, stepFull, stepLimits}
+
+// stepBase is, for a step that adds one thing to another step, that step:
+// the report prints its req/s ratio to it (the rate limits' cost).
+var stepBase = map[string]string{stepLocalRL: stepAuthz, stepLimits: stepFull}
 
 var stepDesc = map[string]string{
-	stepDirect: "loader → backend",
-	stepPass:   "loader → Envoy (static: HCM + router) → backend",
-	stepNoop:   "loader → Envoy (static: HCM + ext_authz + router) → backend; a no-op ext_authz fixture (its own process, shown in the edge column) allows every call unread: the floor of one ext_authz call",
-	stepAuthz:  "loader → Envoy (static: HCM + edge ext_authz + router) → backend; the edge's filter server answers ext_authz",
-	stepFull:   "loader → Envoy driven by the edge's xDS (ext_authz + ext_proc + route table) → backend: the real milvus-edge chain",
+	stepDirect:  "loader → backend",
+	stepPass:    "loader → Envoy (static: HCM + router) → backend",
+	stepNoop:    "loader → Envoy (static: HCM + ext_authz + router) → backend; a no-op ext_authz fixture (its own process, shown in the edge column) allows every call unread: the floor of one ext_authz call",
+	stepAuthz:   "loader → Envoy (static: HCM + edge ext_authz + router) → backend; the edge's filter server answers ext_authz",
+	stepLocalRL: "envoy+authz plus, after ext_authz, Envoy's local_ratelimit: three descriptors per call (edge, collection, user from ext_authz's header), hits_addend from dynamic metadata set to a constant 1 by a set_metadata filter (the edge's ext_authz sets no cost today), buckets far above the load",
+	stepFull:    "loader → Envoy driven by the edge's xDS (ext_authz + ext_proc + route table) → backend: the real milvus-edge chain",
+	stepLimits:  "the real milvus-edge chain with rate_limit enabled (hot-reloaded into the same edge): edge, collection and per-user limits on every call, far above the load",
 }
 
 func run(o options) (err error) {
@@ -165,6 +176,11 @@ func run(o options) (err error) {
 			continue
 		}
 		filterProc, ports := edge, edgePorts
+		if step == stepLimits {
+			if err := reloadEdge(edgePorts, limitsYAML); err != nil {
+				return fmt.Errorf("step %s: %w", step, err)
+			}
+		}
 		if step == stepNoop {
 			ports.filters = freeAddr()
 			self, err := os.Executable()
@@ -217,6 +233,11 @@ func run(o options) (err error) {
 		if step == stepNoop {
 			stop(filterProc)
 		}
+		if step == stepLimits {
+			if err := reloadEdge(edgePorts, ""); err != nil {
+				return fmt.Errorf("step %s: %w", step, err)
+			}
+		}
 	}
 	ratios(rows)
 	rep := Report{Meta: meta(o, started), Steps: stepDesc, Rows: rows,
@@ -240,7 +261,11 @@ func run(o options) (err error) {
 	return nil
 }
 
-type edgeAddrs struct{ listener, envoyAdmin, xds, filters, admin, config string }
+type edgeAddrs struct {
+	listener, envoyAdmin, xds, filters, admin, config string
+	// yaml is the config startEdge wrote (reloadEdge lays more over it).
+	yaml []byte
+}
 
 // startEdge runs `milvus-edge serve` (xDS + filters + admin, no Envoy) as a
 // child process, so its CPU is its own; the full-chain step starts the Envoy
@@ -277,6 +302,7 @@ clusters:
 	if err := os.WriteFile(p.config, yml, 0o644); err != nil {
 		return nil, p, err
 	}
+	p.yaml = yml
 	var env []string
 	if o.edgeEnv != "" {
 		env = strings.Split(o.edgeEnv, ",")
@@ -339,7 +365,7 @@ func startStep(dir string, o options, step, fakeAddr, liteAddr string, e edgeAdd
 	var bs []byte
 	var err error
 	switch step {
-	case stepFull:
+	case stepFull, stepLimits:
 		admin = e.envoyAdmin
 		targets["fake"], targets["milvus-lite"] = e.listener, e.listener
 		bs, err = exec.Command(o.edgeBin, "bootstrap", "--config", e.config).Output()
@@ -352,7 +378,7 @@ func startStep(dir string, o options, step, fakeAddr, liteAddr string, e edgeAdd
 			targets[k] = v[1]
 		}
 		filters := ""
-		if step == stepAuthz || step == stepNoop {
+		if step == stepAuthz || step == stepNoop || step == stepLocalRL {
 			filters = e.filters
 		}
 		bs, err = staticBootstrap(step, admin, backends, filters)

@@ -30,6 +30,10 @@ type Row struct {
 	RatioP50       float64 `json:"p50_x_passthrough"`
 	RatioP90       float64 `json:"p90_x_passthrough"`
 	RatioP99       float64 `json:"p99_x_passthrough"`
+	// BaseStep is, for a step that adds one thing to another (stepBase),
+	// that step; RatioBaseRPS is req/s ÷ its req/s for the same backend and op.
+	BaseStep     string  `json:"base_step,omitempty"`
+	RatioBaseRPS float64 `json:"rps_x_base,omitempty"`
 }
 
 type Meta struct {
@@ -64,6 +68,9 @@ func ratios(rows []Row) {
 				r.RatioP50 = div(r.P50us, p.P50us)
 				r.RatioP90 = div(r.P90us, p.P90us)
 				r.RatioP99 = div(r.P99us, p.P99us)
+			}
+			if base := stepBase[r.Step]; base != "" && p.Step == base && p.Backend == r.Backend && p.Op == r.Op {
+				r.BaseStep, r.RatioBaseRPS = base, div(r.RPS, p.RPS)
 			}
 		}
 	}
@@ -134,6 +141,7 @@ func (r Report) Markdown() string {
 		}
 		b.WriteString(line + "\n")
 	}
+	r.limitsMarkdown(&b)
 	if len(r.FixtureCalls) > 0 {
 		fmt.Fprintf(&b, "\nFixture calls over the run: Search %d, Insert %d, Query %d, DescribeCollection %d, ShowPartitions %d, ListAliases %d.\n",
 			r.FixtureCalls["Search"], r.FixtureCalls["Insert"], r.FixtureCalls["Query"],
@@ -154,4 +162,29 @@ func mark(ok bool) string {
 		return "met"
 	}
 	return "NOT met"
+}
+
+// limitsMarkdown prints the rate limits' cost: each limits step against the
+// step it adds to, with the goal for the edge's own limits (≤ 5 % of the
+// full chain's req/s, fake backend).
+func (r Report) limitsMarkdown(b *strings.Builder) {
+	var lines []string
+	for _, x := range r.Rows {
+		if x.BaseStep == "" {
+			continue
+		}
+		line := fmt.Sprintf("- %s %s: %s req/s %s of %s", x.Backend, x.Op, x.Step, ratio(x.RatioBaseRPS), x.BaseStep)
+		if x.Step == stepLimits && x.Backend == "fake" {
+			line += fmt.Sprintf(" (goal ≥ 0.95×) %s", mark(x.RatioBaseRPS >= 0.95))
+		}
+		for _, p := range r.Rows {
+			if p.Step == x.BaseStep && p.Backend == x.Backend && p.Op == x.Op {
+				line += fmt.Sprintf("; edge %+.1f µs/req, Envoy %+.1f µs/req", x.EdgeCPUus-p.EdgeCPUus, x.EnvoyCPUus-p.EnvoyCPUus)
+			}
+		}
+		lines = append(lines, line)
+	}
+	if len(lines) > 0 {
+		b.WriteString("\nRate limits far above the load (req/s against the step without them; CPU per call, difference):\n" + strings.Join(lines, "\n") + "\n")
+	}
 }
