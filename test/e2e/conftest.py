@@ -115,6 +115,9 @@ def edge(tmp_path_factory) -> Edge:
         ],
         lites=[(ports["lite_a"], dirs["a"]), (ports["lite_b"], dirs["b"])],
     )
+    # Rate limits on with nothing configured but Milvus's own properties: the
+    # differential suite checks that the limiter changes no answer.
+    cfg["rate_limit"] = {"enabled": True}
     all_ports = [ports[n] for n in names]
     child_ports = [ports["listener"], ports["envoy_admin"], ports["lite_a"], ports["lite_b"]]
     needles = [str(work)]
@@ -184,6 +187,7 @@ def standalone_edge(tmp_path_factory) -> StandaloneEdge:
         c["credential"] = {"user": "root", "password_file": str(secret)}
         c["rest"] = False
     clusters["m_service"]["forward"] = "service"
+    cfg["rate_limit"] = {"enabled": True}  # Milvus's properties only (as for `edge`)
 
     all_ports = [ports[n] for n in names]
     needles = [str(work)]

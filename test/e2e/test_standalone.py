@@ -71,3 +71,54 @@ def test_milvus_itself_refuses_calls_without_credentials(standalone_edge):
         assert "root" in root.list_users()
     finally:
         root.close()
+
+
+def test_collection_property_limit(standalone_edge):
+    """A query limit set with alter_collection_properties through the edge on
+    the real Milvus is read back by the edge (DescribeCollection with its own
+    credential) and enforced by it: code 8 with Milvus's reason, counted in
+    the edge's refusals; raising it lifts it (Milvus 2.3 cannot drop a
+    property)."""
+    import json
+    import time
+
+    se = standalone_edge
+    name = "standalone_rl_" + uuid.uuid4().hex[:8]
+    c = MilvusClient(uri=se.uri, token=se.token, timeout=60)
+
+    def refused() -> int:
+        st = json.loads(edgelib.http_get(se.edge_admin_url + "/v1/status"))
+        return sum(x["refused"] for x in st["rate_limit"]["counts"] or []
+                   if x["scope"] == "collection" and x["rate_type"] == "DQLQuery")
+
+    def first_refusal(seconds: float):
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < seconds:
+            try:
+                c.query(name, filter="id >= 0", limit=1, retry_on_rate_limit=False)
+            except MilvusException as ex:
+                return ex
+            time.sleep(0.02)
+        return None
+
+    try:
+        c.create_collection(name, dimension=DIM)
+        c.insert(name, [{"id": i, "vector": [0.1 * i] * DIM} for i in range(10)])
+        assert first_refusal(0.5) is None
+        before = refused()
+        c.alter_collection_properties(name, properties={"collection.queryRate.max.qps": "2"})
+        with edgelib.quiet_logger("pymilvus"):
+            ex = first_refusal(2.0)
+        assert ex is not None, "the property's limit was not enforced within 2 s"
+        assert ex.code == 8
+        assert ex.message == ("request is rejected by grpc RateLimiter middleware, please retry later: "
+                              "rate limit exceeded[rate=2]")
+        assert refused() > before, "the refusal was not the edge's"
+        c.alter_collection_properties(name, properties={"collection.queryRate.max.qps": "1000"})
+        time.sleep(1.1)
+        assert first_refusal(1.0) is None, "still limited after the property was raised"
+    finally:
+        try:
+            c.drop_collection(name)
+        finally:
+            c.close()
