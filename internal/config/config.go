@@ -96,6 +96,11 @@ type Listener struct {
 	// AccessLog is a file Envoy writes one JSON line per request to, with the
 	// authz decision id. Default "" (off).
 	AccessLog string `yaml:"access_log"`
+	// TLS serves gRPC and REST over TLS (ALPN h2 and http/1.1) on the one
+	// port, optionally with client certificates. Default none.
+	TLS *ListenerTLS `yaml:"tls"`
+	// Plaintext must be set to serve without TLS on a non-loopback address.
+	Plaintext bool `yaml:"plaintext"`
 }
 
 // Envoy says how Envoy is run.
@@ -130,6 +135,10 @@ type Edge struct {
 	// FiltersAdvertiseAddress is how Envoy reaches ext_authz/ext_proc (the filter
 	// cluster pushed by CDS). Default filters_address.
 	FiltersAdvertiseAddress string `yaml:"filters_advertise_address"`
+	// AdminTokenFile holds the token every admin API request must carry
+	// (Authorization: Bearer <token>), pprof included. Required when
+	// admin_address is not loopback. Default none.
+	AdminTokenFile string `yaml:"admin_token_file"`
 	// FilterTimeout bounds one ext_authz check or ext_proc message. Default 2s.
 	FilterTimeout Duration `yaml:"filter_timeout"`
 	// SinglePass lets ext_authz also decode, validate and route the gRPC and
@@ -225,6 +234,8 @@ type Cluster struct {
 	// in "service" mode. Default none: fills go without authorization (a
 	// Milvus with authentication off, milvus-lite).
 	Credential *Credential `yaml:"credential"`
+	// TLS connects to the endpoints over TLS (Milvus tlsMode 1 or 2).
+	TLS *ClusterTLS `yaml:"tls"`
 }
 
 // Credential is a Milvus login: a user with a password, or a token (an API

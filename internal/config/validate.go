@@ -75,6 +75,7 @@ func (c *Config) Default() {
 		}
 	}
 	c.RateLimit.setDefaults()
+	c.Listener.TLS.setDefaults()
 	for i := range c.Routes {
 		r := &c.Routes[i]
 		setStr(&r.Name, "route-"+strconv.Itoa(i))
@@ -143,6 +144,8 @@ func (c *Config) Validate() error {
 	validateRoutes(bad, c.Routes, clusters)
 	validateLaunch(bad, c.Launch)
 	validateRateLimit(bad, c.RateLimit)
+	validateListenerTLS(bad, c.Listener)
+	validateAdmin(bad, c.Edge)
 	return errors.Join(errs...)
 }
 
@@ -220,6 +223,9 @@ func validateClusters(bad badFunc, cs []Cluster) map[string]bool {
 		}
 		if cl.Credential != nil {
 			loadCredential(bad, p+".credential", cl.Credential)
+		}
+		if cl.TLS != nil {
+			validateClusterTLS(bad, p+".tls", cl.TLS)
 		}
 		if cl.ConnectTimeout.D() <= 0 {
 			bad(p+".connect_timeout", "must be positive")
