@@ -143,8 +143,15 @@ func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.C
 	if b == nil {
 		return nil, errNoPolicy // fail closed: Envoy answers 503 / UNAVAILABLE
 	}
-	id, err := s.authn.Authenticate(s.identities(b), h.GetHeaders()["authorization"], grpcCall)
+	from := fromOf(req)
+	id, err := s.authn.AuthenticateFrom(ctx, s.identities(b), h.GetHeaders()["authorization"], grpcCall, from)
 	if err != nil {
+		// Audit: the name tried, how, from where — never the secret.
+		if id.Method != "" {
+			path, _, _ := strings.Cut(h.GetPath(), "?")
+			s.dlog.Log(DecisionRecord{Time: start.UTC(), User: id.User, AuthMethod: id.Method, Client: from.Addr,
+				Surface: surface(grpcCall), API: apiOf(grpcCall, path), Reason: "authentication failed: " + err.Error(), PolicyVer: b.Version})
+		}
 		return deny(grpcCall, code.Code_UNAUTHENTICATED, 401, err.Error(), nil), nil
 	}
 	input, sum, err := BuildInput(req, id, "default", b.Input)
@@ -208,6 +215,25 @@ func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.C
 		ok.Headers = append(ok.Headers, s.pre.Preprocess(ctx, grpcCall, path, dbHeader, hs["grpc-encoding"], h.GetRawBody(), sum.decoded)...)
 	}
 	return resp, nil
+}
+
+func surface(grpcCall bool) string {
+	if grpcCall {
+		return "grpc"
+	}
+	return "rest"
+}
+
+// apiOf names the RPC of a path (REST paths by the RPC they map to).
+func apiOf(grpcCall bool, path string) string {
+	if grpcCall {
+		if m, ok := milvusgrpc.Lookup(path); ok {
+			return m.Name
+		}
+	} else if m, ok := milvusgrpc.LookupREST(path); ok {
+		return m.Name
+	}
+	return path
 }
 
 // userPrivileges are the privileges of the user, role and grant RPCs.

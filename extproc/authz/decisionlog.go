@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -26,6 +27,8 @@ type DecisionRecord struct {
 	Allow      bool      `json:"allow"`
 	DryRun     bool      `json:"dry_run,omitempty"`
 	Reason     string    `json:"reason,omitempty"`
+	// Client is the caller's address (failed logins).
+	Client string `json:"client,omitempty"`
 	// Limited is the rate limit's answer to a call the policy allowed.
 	Limited    string `json:"limited,omitempty"`
 	PolicyVer  string `json:"policy_version,omitempty"`
@@ -33,12 +36,16 @@ type DecisionRecord struct {
 }
 
 // DecisionLog writes one JSON line per decision. Writes happen on its own
-// goroutine so a slow disk never holds a request; records are queued, not
-// dropped, so the log is complete.
+// goroutine and a record is queued without waiting, so a slow disk (or a
+// flood of failed logins) never holds a request: when the queue of 4,096
+// is full the record is dropped and counted (Dropped). Logging after Close
+// drops too, so handlers still running while the edge stops are safe.
 type DecisionLog struct {
-	ch   chan DecisionRecord
-	done chan struct{}
-	once sync.Once
+	ch      chan DecisionRecord
+	done    chan struct{}
+	mu      sync.RWMutex
+	closed  bool
+	dropped atomic.Uint64
 }
 
 // NewDecisionLog starts a writer to w; Close flushes and stops it.
@@ -61,12 +68,30 @@ func (l *DecisionLog) run(w io.Writer) {
 	_ = bw.Flush()
 }
 
-// Log queues a record; a nil log drops it.
+// Log queues a record without waiting; a nil log ignores it.
 func (l *DecisionLog) Log(r DecisionRecord) {
 	if l == nil {
 		return
 	}
-	l.ch <- r
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if l.closed {
+		l.dropped.Add(1)
+		return
+	}
+	select {
+	case l.ch <- r:
+	default:
+		l.dropped.Add(1)
+	}
+}
+
+// Dropped is how many records were dropped (queue full, or after Close).
+func (l *DecisionLog) Dropped() uint64 {
+	if l == nil {
+		return 0
+	}
+	return l.dropped.Load()
 }
 
 // Close flushes pending records and stops the writer.
@@ -74,7 +99,12 @@ func (l *DecisionLog) Close() {
 	if l == nil {
 		return
 	}
-	l.once.Do(func() { close(l.ch) })
+	l.mu.Lock()
+	if !l.closed {
+		l.closed = true
+		close(l.ch)
+	}
+	l.mu.Unlock()
 	<-l.done
 }
 

@@ -1,6 +1,7 @@
 package authz
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
@@ -37,6 +38,10 @@ type Identity struct {
 	// KeyDigest is the API key's SHA-256 in hex, as data.milvus.api_keys
 	// lists it ("" for other methods): rate limits name keys by it.
 	KeyDigest string
+	// Peer is the verified client certificate's identity (its SPIFFE URI
+	// SAN, else its subject CN), "" without one. Alone it is the identity
+	// (method mtls); with a password, key or JWT it is also there.
+	Peer string
 }
 
 // Identity methods.
@@ -44,6 +49,7 @@ const (
 	MethodPassword = "password"
 	MethodAPIKey   = "api_key"
 	MethodJWT      = "jwt"
+	MethodMTLS     = "mtls"
 )
 
 // UserRecord is a password identity from the policy data (data.milvus.users).
@@ -183,6 +189,20 @@ func dummyHashFor(cost int) []byte {
 type Authenticator struct {
 	creds *cache.Credentials
 	jwt   *JWTVerifier
+	guard *Guard
+}
+
+// UseGuard bounds password guessing (see Guard); call before serving.
+func (a *Authenticator) UseGuard(g *Guard) { a.guard = g }
+
+// Guard returns the guard in use (nil: none).
+func (a *Authenticator) Guard() *Guard { return a.guard }
+
+// From is where a call comes from: the client's address and its verified
+// certificate's identity.
+type From struct {
+	Addr string
+	Peer string
 }
 
 // NewAuthenticator returns an Authenticator. creds caches verified passwords
@@ -198,9 +218,27 @@ func NewAuthenticator(creds *cache.Credentials, jwt *JWTVerifier) *Authenticator
 // "Bearer <api key>" or "Basic base64(user:password)". The error is an
 // *AuthError with Milvus's message.
 func (a *Authenticator) Authenticate(store *IdentityStore, header string, grpcCall bool) (Identity, error) {
+	return a.AuthenticateFrom(context.Background(), store, header, grpcCall, From{})
+}
+
+// AuthenticateFrom is Authenticate for a call from f: a verified client
+// certificate alone is an identity (method mtls) and is kept beside any
+// other; password checks go through the guard, by user name and by f.Addr.
+// On failure the Identity still names what was tried (user, method), for
+// the audit — never the secret.
+func (a *Authenticator) AuthenticateFrom(ctx context.Context, store *IdentityStore, header string, grpcCall bool, f From) (Identity, error) {
 	if header == "" {
+		if f.Peer != "" {
+			return Identity{User: f.Peer, Method: MethodMTLS, Peer: f.Peer}, nil
+		}
 		return Identity{}, errMissing
 	}
+	id, err := a.authenticate(ctx, store, header, grpcCall, f.Addr)
+	id.Peer = f.Peer
+	return id, err
+}
+
+func (a *Authenticator) authenticate(ctx context.Context, store *IdentityStore, header string, grpcCall bool, addr string) (Identity, error) {
 	raw, basic, err := decodeAuthorization(header, grpcCall)
 	if err != nil {
 		return Identity{}, err
@@ -209,15 +247,23 @@ func (a *Authenticator) Authenticate(store *IdentityStore, header string, grpcCa
 		store = &IdentityStore{}
 	}
 	if user, password, ok := strings.Cut(raw, ":"); ok {
-		return a.password(store, user, password)
+		return a.password(ctx, store, user, password, addr)
 	}
 	if basic {
 		return Identity{}, errBadFormat
 	}
 	if a.jwt != nil && jwtShaped(raw) {
-		return a.jwt.Verify(raw)
+		id, err := a.jwt.Verify(raw)
+		if err != nil {
+			return Identity{Method: MethodJWT}, err
+		}
+		return id, nil
 	}
-	return store.apiKey(raw)
+	id, err := store.apiKey(raw)
+	if err != nil {
+		return Identity{Method: MethodAPIKey}, err
+	}
+	return id, nil
 }
 
 // decodeAuthorization returns the secret text of the header; basic says it
@@ -246,8 +292,11 @@ func decodeAuthorization(header string, grpcCall bool) (raw string, basic bool, 
 }
 
 // password checks a password against the user's bcrypt hash, remembering
-// success in the credential cache for its TTL.
-func (a *Authenticator) password(store *IdentityStore, user, password string) (Identity, error) {
+// success in the credential cache for its TTL. A password the cache holds
+// never reaches bcrypt or the guard: users already logged in are not slowed
+// or locked out by someone guessing their name.
+func (a *Authenticator) password(ctx context.Context, store *IdentityStore, user, password, addr string) (Identity, error) {
+	tried := Identity{User: user, Method: MethodPassword}
 	u, known := store.users[user]
 	if !known {
 		// Same cost as a real check: no user enumeration by timing.
@@ -255,8 +304,11 @@ func (a *Authenticator) password(store *IdentityStore, user, password string) (I
 		if dummy == nil {
 			dummy = dummyHashFor(bcrypt.DefaultCost)
 		}
-		_ = bcrypt.CompareHashAndPassword(dummy, []byte(password))
-		return Identity{}, errBadPassword
+		a.guard.check(ctx, user, addr, func() bool {
+			_ = bcrypt.CompareHashAndPassword(dummy, []byte(password))
+			return false
+		})
+		return tried, errBadPassword
 	}
 	id := Identity{User: user, Roles: u.roles, Method: MethodPassword}
 	var key string
@@ -266,8 +318,11 @@ func (a *Authenticator) password(store *IdentityStore, user, password string) (I
 			return id, nil
 		}
 	}
-	if bcrypt.CompareHashAndPassword(u.hash, []byte(password)) != nil {
-		return Identity{}, errBadPassword
+	ok, _ := a.guard.check(ctx, user, addr, func() bool {
+		return bcrypt.CompareHashAndPassword(u.hash, []byte(password)) == nil
+	})
+	if !ok {
+		return tried, errBadPassword
 	}
 	if a.creds != nil {
 		a.creds.Remember(key)

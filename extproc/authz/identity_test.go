@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -137,8 +138,15 @@ func TestAuthenticate(t *testing.T) {
 						t.Fatalf("message %q contains a secret", ae.Msg)
 					}
 				}
-				if id.User != "" || id.Roles != nil || id.Claims != nil {
+				// On failure the identity names only what was tried (for
+				// the audit): no roles, no claims, and never the secret.
+				if id.Roles != nil || id.Claims != nil || id.KeyDigest != "" {
 					t.Fatalf("identity on failure: %+v", id)
+				}
+				for _, s := range secrets {
+					if s != "" && s != id.User && strings.Contains(fmt.Sprintf("%+v", id), s) {
+						t.Fatalf("identity on failure %+v holds a secret", id)
+					}
 				}
 				return
 			}
@@ -296,7 +304,7 @@ func FuzzAuthenticate(f *testing.F) {
 			if !asAuthError(err, &ae) || ae.Msg == "" {
 				t.Fatalf("error %v is not an *AuthError with a message", err)
 			}
-			if id.User != "" {
+			if id.Roles != nil || id.Claims != nil {
 				t.Fatalf("identity %+v with error", id)
 			}
 			return

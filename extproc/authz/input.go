@@ -57,9 +57,9 @@ var fixedStrings = []string{
 	"parsed_path", "parsed_query", "parsed_body", "truncated_body", "milvus", "identity",
 	"surface", "api", "privilege", "object_type", "object_name", "object_names", "db", "collection",
 	"partitions", "nq", "topk", "num_rows", "output_fields", "filter", "consistency_level",
-	"user", "roles", "claims", "size",
+	"user", "roles", "claims", "size", "peer",
 	// values
-	"", "grpc", "rest", "public", "admin", "root", MethodPassword, MethodAPIKey, MethodJWT, DefaultDB, redacted,
+	"", "grpc", "rest", "public", "admin", "root", MethodPassword, MethodAPIKey, MethodJWT, MethodMTLS, DefaultDB, redacted,
 	milvusgrpc.ObjectCollection, milvusgrpc.ObjectGlobal, milvusgrpc.ObjectUser, milvusgrpc.AnyName,
 	"POST", "GET", "HTTP/2", "HTTP/1.1", "http", "https", "true", "false",
 	"milvus.proto.milvus.MilvusService", "v2", "vectordb", "application/grpc", "application/json", "trailers",
@@ -425,12 +425,17 @@ func identityTerm(id Identity, claims *ast.Term) *ast.Term {
 		add(r)
 	}
 	add("public")
-	return ast.ObjectTerm(
+	items := [][2]*ast.Term{
 		ast.Item(strTerm("user"), strTerm(id.User)),
 		ast.Item(strTerm("roles"), ast.ArrayTerm(roles...)),
 		ast.Item(strTerm("method"), strTerm(id.Method)),
 		ast.Item(strTerm("claims"), claims),
-	)
+	}
+	if id.Peer != "" {
+		// The verified client certificate's identity, also beside a password.
+		items = append(items, ast.Item(strTerm("peer"), ast.StringTerm(id.Peer)))
+	}
+	return ast.ObjectTerm(items...)
 }
 
 func claimsTerm(claims map[string]any) (*ast.Term, error) {

@@ -95,7 +95,11 @@ func NewFilters(ctx context.Context, log *slog.Logger, cfg *config.Config) (*Fil
 		}
 		f.dlog, f.closer = authz.NewDecisionLog(file), file
 	}
-	f.Authz = authz.New(log.With("component", "authz"), authz.NewAuthenticator(creds, jwt), engine, f.dlog, AuthzOptions(cfg))
+	authn := authz.NewAuthenticator(creds, jwt)
+	g := cfg.Auth.LoginGuard
+	authn.UseGuard(authz.NewGuard(authz.GuardConfig{Concurrency: g.BcryptConcurrency, Failures: g.Failures,
+		Backoff: g.Backoff.D(), MaxBackoff: g.MaxBackoff.D()}))
+	f.Authz = authz.New(log.With("component", "authz"), authn, engine, f.dlog, AuthzOptions(cfg))
 	if f.Limits, err = newLimits(log.With("component", "ratelimit"), cfg, f.Schemas, f.Router); err != nil {
 		f.close()
 		return nil, fmt.Errorf("rate_limit: %w", err)

@@ -291,6 +291,7 @@ func restartOnly(old, cur *config.Config) error {
 		{"auth.decision_log", old.Auth.DecisionLog, cur.Auth.DecisionLog},
 		{"auth.decision_cache_ttl", old.Auth.DecisionCacheTTL, cur.Auth.DecisionCacheTTL},
 		{"auth.jwt", old.Auth.JWT, cur.Auth.JWT},
+		{"auth.login_guard", old.Auth.LoginGuard, cur.Auth.LoginGuard},
 		{"validation", old.Validation, cur.Validation},
 	} {
 		if !reflect.DeepEqual(f.old, f.cur) {

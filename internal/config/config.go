@@ -181,6 +181,24 @@ type Auth struct {
 	UserRPCs string `yaml:"user_rpcs"`
 	// JWT, when set, accepts bearer JWTs (RS256/ES256) for SSO users.
 	JWT *JWT `yaml:"jwt"`
+	// LoginGuard bounds password guessing.
+	LoginGuard LoginGuard `yaml:"login_guard"`
+}
+
+// LoginGuard bounds what password guessing can cost and find: bcrypt checks
+// run at most BcryptConcurrency at once, and a user name or client address
+// with Failures failed logins in a row is refused without a check for
+// Backoff, doubling with each further failure up to MaxBackoff. Passwords
+// the credential cache holds (users already logged in) skip both.
+type LoginGuard struct {
+	// BcryptConcurrency is the bcrypt checks at once. Default: half the CPUs, at least 1.
+	BcryptConcurrency int `yaml:"bcrypt_concurrency"`
+	// Failures before back-off. Default 5.
+	Failures int `yaml:"failures"`
+	// Backoff is the first back-off. Default 1s.
+	Backoff Duration `yaml:"backoff"`
+	// MaxBackoff is the longest. Default 1m.
+	MaxBackoff Duration `yaml:"max_backoff"`
 }
 
 // JWT configures JSON Web Token verification.

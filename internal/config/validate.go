@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 )
@@ -58,6 +59,14 @@ func (c *Config) Default() {
 		c.Auth.MaxBodyBytes = 64 << 10
 	}
 	setStr(&c.Auth.UserRPCs, "refuse")
+	if g := &c.Auth.LoginGuard; g.BcryptConcurrency == 0 {
+		g.BcryptConcurrency = max(1, runtime.NumCPU()/2)
+	}
+	if c.Auth.LoginGuard.Failures == 0 {
+		c.Auth.LoginGuard.Failures = 5
+	}
+	setDur(&c.Auth.LoginGuard.Backoff, Duration(1e9))
+	setDur(&c.Auth.LoginGuard.MaxBackoff, Duration(60e9))
 	if j := c.Auth.JWT; j != nil {
 		setStr(&j.UserClaim, "sub")
 		setStr(&j.RolesClaim, "roles")
@@ -187,6 +196,9 @@ func validateAuth(bad badFunc, a Auth) {
 		bad("auth.max_body_bytes", "must be 1024..16777216, got %d", a.MaxBodyBytes)
 	}
 	oneOf(bad, "auth.user_rpcs", a.UserRPCs, "refuse", "pass")
+	if g := a.LoginGuard; g.BcryptConcurrency < 1 || g.Failures < 1 || g.Backoff.D() <= 0 || g.MaxBackoff.D() < g.Backoff.D() {
+		bad("auth.login_guard", "bcrypt_concurrency and failures must be ≥ 1, backoff positive and ≤ max_backoff")
+	}
 	if j := a.JWT; j != nil {
 		if j.JWKSFile == "" {
 			bad("auth.jwt.jwks_file", "is required")
