@@ -150,7 +150,7 @@ func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.C
 		if id.Method != "" {
 			path, _, _ := strings.Cut(h.GetPath(), "?")
 			s.dlog.Log(DecisionRecord{Time: start.UTC(), User: id.User, AuthMethod: id.Method, Client: from.Addr,
-				Surface: surface(grpcCall), API: apiOf(grpcCall, path), Reason: "authentication failed: " + err.Error(), PolicyVer: b.Version})
+				Surface: surface(grpcCall), API: apiOf(grpcCall, path), Reason: auditReason(err), PolicyVer: b.Version})
 		}
 		return deny(grpcCall, code.Code_UNAUTHENTICATED, 401, err.Error(), nil), nil
 	}
@@ -215,6 +215,14 @@ func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.C
 		ok.Headers = append(ok.Headers, s.pre.Preprocess(ctx, grpcCall, path, dbHeader, hs["grpc-encoding"], h.GetRawBody(), sum.decoded)...)
 	}
 	return resp, nil
+}
+
+// auditReason is a failed login's reason in the decision log.
+func auditReason(err error) string {
+	if ae, ok := err.(*AuthError); ok && ae.Throttled {
+		return "authentication failed: backing off after repeated failures for this user or address (not checked)"
+	}
+	return "authentication failed: " + err.Error()
 }
 
 func surface(grpcCall bool) string {

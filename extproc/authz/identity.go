@@ -67,7 +67,12 @@ type APIKeyRecord struct {
 
 // AuthError is a failed authentication. Msg is exactly what the client gets
 // (gRPC UNAUTHENTICATED); it never contains a secret.
-type AuthError struct{ Msg string }
+type AuthError struct {
+	Msg string
+	// Throttled marks a login refused by the guard's back-off without a
+	// check (the client gets the same message; the audit says so).
+	Throttled bool
+}
 
 // Error returns the client message.
 func (e *AuthError) Error() string { return e.Msg }
@@ -78,6 +83,7 @@ var (
 	errBadFormat   = &AuthError{Msg: MsgBadFormat}
 	errBadPassword = &AuthError{Msg: MsgBadPassword}
 	errBadAPIKey   = &AuthError{Msg: MsgBadAPIKey}
+	errThrottled   = &AuthError{Msg: MsgBadPassword, Throttled: true}
 )
 
 type userEntry struct {
@@ -304,10 +310,12 @@ func (a *Authenticator) password(ctx context.Context, store *IdentityStore, user
 		if dummy == nil {
 			dummy = dummyHashFor(bcrypt.DefaultCost)
 		}
-		a.guard.check(ctx, user, addr, func() bool {
+		if _, throttled := a.guard.check(ctx, user, addr, func() bool {
 			_ = bcrypt.CompareHashAndPassword(dummy, []byte(password))
 			return false
-		})
+		}); throttled {
+			return tried, errThrottled
+		}
 		return tried, errBadPassword
 	}
 	id := Identity{User: user, Roles: u.roles, Method: MethodPassword}
@@ -318,10 +326,13 @@ func (a *Authenticator) password(ctx context.Context, store *IdentityStore, user
 			return id, nil
 		}
 	}
-	ok, _ := a.guard.check(ctx, user, addr, func() bool {
+	ok, throttled := a.guard.check(ctx, user, addr, func() bool {
 		return bcrypt.CompareHashAndPassword(u.hash, []byte(password)) == nil
 	})
-	if !ok {
+	switch {
+	case throttled:
+		return tried, errThrottled
+	case !ok:
 		return tried, errBadPassword
 	}
 	if a.creds != nil {
