@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/pprof"
@@ -13,13 +14,15 @@ import (
 	xdsserver "github.com/milvus-edge/milvus-edge/xds/server"
 )
 
-// serveAdmin serves /healthz, /v1/* and /debug/pprof on the edge admin address.
-func serveAdmin(ctx context.Context, lis net.Listener, st *reloadState, xds *xdsserver.Server, f *Filters) error {
+// serveAdmin serves /healthz, /v1/* and /debug/pprof on the edge admin
+// address, every one of them behind adminGuard (browser requests refused; the
+// token of edge.admin_token_file, when set).
+func serveAdmin(ctx context.Context, log *slog.Logger, lis net.Listener, st *reloadState, xds *xdsserver.Server, f *Filters) error {
 	pol := f.Policy
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
 	// Go's profiler, for `go tool pprof http://<admin>/debug/pprof/profile`
-	// (the admin address is local and privileged, like Envoy's admin).
+	// (with a token: fetch the profile with curl, then `go tool pprof FILE`).
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
@@ -60,7 +63,12 @@ func serveAdmin(ctx context.Context, lis net.Listener, st *reloadState, xds *xds
 		w.Header().Set("content-type", "application/json")
 		_ = json.NewEncoder(w).Encode(body)
 	})
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	guard, err := newAdminGuard(log, st, lis, mux)
+	if err != nil {
+		lis.Close()
+		return err
+	}
+	srv := &http.Server{Handler: guard, ReadHeaderTimeout: 5 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(lis) }()
 	select {

@@ -69,7 +69,7 @@ func Run(ctx context.Context, o Options) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return xds.Serve(gctx, listeners[0]) })
 	g.Go(func() error { return filters.Serve(gctx, listeners[1]) })
-	g.Go(func() error { return serveAdmin(gctx, listeners[2], st, xds, filters) })
+	g.Go(func() error { return serveAdmin(gctx, log.With("component", "admin"), listeners[2], st, xds, filters) })
 	if o.ConfigPath != "" {
 		g.Go(func() error {
 			config.Watch(gctx, o.ConfigPath, o.ReloadInterval, raw, func(data []byte, err error) {
