@@ -20,6 +20,7 @@ import (
 	"github.com/milvus-io/milvus-proto/go-api/v2/milvuspb"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/status"
@@ -222,6 +223,11 @@ func BootstrapFor(cfg *config.Config) envoy.Bootstrap {
 // credentials and expects the edge's own UNAUTHENTICATED answer: proof that
 // the listener, routes and ext_authz path are live.
 func ProbeThroughEnvoy(ctx context.Context, listenAddr string) error {
+	return probeWith(ctx, listenAddr, insecure.NewCredentials())
+}
+
+// probeWith is ProbeThroughEnvoy with the given transport credentials.
+func probeWith(ctx context.Context, listenAddr string, creds credentials.TransportCredentials) error {
 	host, port, err := net.SplitHostPort(listenAddr)
 	if err != nil {
 		return err
@@ -229,7 +235,7 @@ func ProbeThroughEnvoy(ctx context.Context, listenAddr string) error {
 	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
 		host = "127.0.0.1"
 	}
-	conn, err := grpc.NewClient(net.JoinHostPort(host, port), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient(net.JoinHostPort(host, port), grpc.WithTransportCredentials(creds))
 	if err != nil {
 		return err
 	}

@@ -69,6 +69,7 @@ func Run(ctx context.Context, o Options) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return xds.Serve(gctx, listeners[0]) })
 	g.Go(func() error { return filters.Serve(gctx, listeners[1]) })
+	g.Go(func() error { return watchListenerCerts(gctx, log.With("component", "certs"), xds, certPollInterval) })
 	g.Go(func() error { return serveAdmin(gctx, log.With("component", "admin"), listeners[2], st, xds, filters) })
 	if o.ConfigPath != "" {
 		g.Go(func() error {
@@ -196,7 +197,7 @@ func waitReady(ctx context.Context, cfg *config.Config, xds *xdsserver.Server, e
 		case !xds.Synced():
 			last = fmt.Errorf("envoy has not ACKed xDS version %s", xds.Status().Version)
 		default:
-			if last = ProbeThroughEnvoy(ctx, cfg.Listener.Address); last == nil {
+			if last = probeListener(ctx, cfg); last == nil {
 				return nil
 			}
 		}

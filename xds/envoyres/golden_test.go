@@ -15,6 +15,7 @@ import (
 
 	"github.com/milvus-edge/milvus-edge/internal/config"
 	"github.com/milvus-edge/milvus-edge/xds/envoyres"
+	"github.com/milvus-edge/milvus-edge/xds/server"
 	"github.com/milvus-edge/milvus-edge/xds/translate"
 )
 
@@ -22,7 +23,8 @@ var update = flag.Bool("update", false, "rewrite the golden files in ../testdata
 
 // TestGolden translates every ../testdata/in/<case>.yaml config and compares
 // the resources with ../testdata/out/<case>.{listeners,routes,clusters,endpoints,secrets}.yaml.
-// Credential files are under ../testdata/secrets; the password variable is set here.
+// Credential and certificate files are under ../testdata/secrets (read as the
+// edge reads them, by server.ReadListenerCerts); the password variable is set here.
 func TestGolden(t *testing.T) {
 	t.Setenv("MILVUS_EDGE_GOLDEN_PASSWORD", "golden-Pw")
 	ins, err := filepath.Glob("../testdata/in/*.yaml")
@@ -41,11 +43,15 @@ func TestGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			certs, err := server.ReadListenerCerts(cfg.Listener.TLS)
+			if err != nil {
+				t.Fatal(err)
+			}
 			// A short fixed list keeps the goldens readable; the app passes every
 			// MilvusService method that carries no names.
 			g, err := translate.Translate(cfg, translate.Options{SkipProcessing: []string{
 				"/milvus.proto.milvus.MilvusService/Connect", "/milvus.proto.milvus.MilvusService/GetVersion",
-			}})
+			}, ListenerCerts: certs})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -39,8 +39,9 @@ const (
 )
 
 // buildListener returns the client listener: one HTTP connection manager with
-// codec AUTO (gRPC over h2c and REST over HTTP/1.1 on one port), internal
-// headers stripped before any filter, then ext_authz → ext_proc → router.
+// codec AUTO (gRPC over h2c and REST over HTTP/1.1 on one port, or both over
+// TLS with ALPN h2 and http/1.1), internal headers stripped before any
+// filter, then ext_authz → ext_proc → router.
 func buildListener(g *ir.Gateway) *listenerv3.Listener {
 	hcm := &hcmv3.HttpConnectionManager{
 		CodecType:  hcmv3.HttpConnectionManager_AUTO,
@@ -55,10 +56,19 @@ func buildListener(g *ir.Gateway) *listenerv3.Listener {
 		AccessLog:                     buildAccessLog(g.Listener.AccessLog),
 		LocalReplyConfig:              buildRESTLocalReply(),
 		HttpFilters: []*hcmv3.HttpFilter{
-			httpFilter(ExtAuthzName, buildExtAuthz(g.Filters)),
+			httpFilter(ExtAuthzName, buildExtAuthz(g.Filters, g.Listener.TLS)),
 			httpFilter(ExtProcName, buildExtProc(g.Filters)),
 			httpFilter("envoy.filters.http.router", &routerv3.Router{}),
 		},
+	}
+	chain := &listenerv3.FilterChain{
+		Filters: []*listenerv3.Filter{{
+			Name:       "envoy.filters.network.http_connection_manager",
+			ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: mustAny(hcm)},
+		}},
+	}
+	if g.Listener.TLS != nil {
+		chain.TransportSocket = buildDownstreamTLS(g.Listener.TLS)
 	}
 	return &listenerv3.Listener{
 		Name:    ListenerName,
@@ -71,12 +81,7 @@ func buildListener(g *ir.Gateway) *listenerv3.Listener {
 		ConnectionBalanceConfig: &listenerv3.Listener_ConnectionBalanceConfig{
 			BalanceType: &listenerv3.Listener_ConnectionBalanceConfig_ExactBalance_{ExactBalance: &listenerv3.Listener_ConnectionBalanceConfig_ExactBalance{}},
 		},
-		FilterChains: []*listenerv3.FilterChain{{
-			Filters: []*listenerv3.Filter{{
-				Name:       "envoy.filters.network.http_connection_manager",
-				ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: mustAny(hcm)},
-			}},
-		}},
+		FilterChains: []*listenerv3.FilterChain{chain},
 	}
 }
 
@@ -154,7 +159,7 @@ func buildRESTLocalReply() *hcmv3.LocalReplyConfig {
 // prefix of the body (raw protobuf bytes; names, limits and output fields come
 // before large payloads). It fails closed: an unreachable, slow or erroring
 // server yields 503, which gRPC clients see as UNAVAILABLE.
-func buildExtAuthz(f ir.FilterServer) *extauthzv3.ExtAuthz {
+func buildExtAuthz(f ir.FilterServer, t *ir.ListenerTLS) *extauthzv3.ExtAuthz {
 	return &extauthzv3.ExtAuthz{
 		Services:            &extauthzv3.ExtAuthz_GrpcService{GrpcService: filterService(f.Timeout)},
 		TransportApiVersion: corev3.ApiVersion_V3,
@@ -167,6 +172,10 @@ func buildExtAuthz(f ir.FilterServer) *extauthzv3.ExtAuthz {
 			AllowPartialMessage: true,
 			PackAsBytes:         true,
 		},
+		// On a mutual-TLS listener the server also gets the verified client
+		// certificate (PEM) to read the caller's identity from; a SPIFFE URI
+		// comes in the source principal either way.
+		IncludePeerCertificate: t != nil && len(t.ClientCA) > 0,
 	}
 }
 

@@ -16,7 +16,8 @@ type Resources struct {
 	Routes    []*routev3.RouteConfiguration
 	Clusters  []*clusterv3.Cluster
 	Endpoints []*endpointv3.ClusterLoadAssignment
-	// Secrets are the service-mode credentials (SDS generic secrets).
+	// Secrets are the listener's TLS certificate and client CA, then the
+	// service-mode credentials (SDS generic secrets).
 	Secrets []*tlsv3.Secret
 }
 
@@ -27,6 +28,7 @@ func Build(g *ir.Gateway) *Resources {
 		Listeners: []*listenerv3.Listener{buildListener(g)},
 		Routes:    []*routev3.RouteConfiguration{buildRouteConfig(g)},
 		Clusters:  []*clusterv3.Cluster{buildFilterCluster(g.Filters)},
+		Secrets:   buildListenerSecrets(g.Listener.TLS),
 	}
 	for _, c := range g.Clusters {
 		r.Clusters = append(r.Clusters, buildQueryNodeCluster(c))

@@ -22,13 +22,44 @@ type Gateway struct {
 	SkipProcessing []string
 }
 
-// Listener is the client-facing listener (gRPC h2c and HTTP/1.1 on one port).
+// Listener is the client-facing listener (gRPC and REST on one port).
 type Listener struct {
 	Address         Address
 	MaxRequestBytes uint32
 	// AccessLog is a file path for Envoy's JSON access log; "" = none.
 	AccessLog string
+	// TLS terminates TLS (ALPN h2 and http/1.1); nil serves plaintext
+	// (gRPC over h2c, REST over HTTP/1.1).
+	TLS *ListenerTLS
 }
+
+// ListenerTLS is the listener's server certificate and, for mutual TLS, the
+// CAs client certificates are verified against. The contents travel to
+// Envoy as SDS secrets, so new contents reach new handshakes without a
+// listener change.
+type ListenerTLS struct {
+	// CertChain is the PEM certificate chain, leaf first.
+	CertChain []byte
+	// Key is the leaf's PEM private key.
+	Key Secret
+	// ClientCA is the PEM bundle client certificates are verified against;
+	// nil asks for no client certificate.
+	ClientCA []byte
+	// RequireClientCert refuses handshakes without a verified client
+	// certificate (needs ClientCA).
+	RequireClientCert bool
+	// MinVersion is the lowest TLS version accepted.
+	MinVersion TLSVersion
+}
+
+// TLSVersion is a TLS protocol version.
+type TLSVersion int
+
+// TLS versions a listener may require at least.
+const (
+	TLS12 TLSVersion = iota
+	TLS13
+)
 
 // FilterServer is where Envoy reaches ext_authz and ext_proc.
 type FilterServer struct {
@@ -185,6 +216,14 @@ func (g *Gateway) Validate() error {
 		}
 		if c.Forward == Service && (c.Credential == nil || c.Credential.GRPC == "" || c.Credential.REST == "") {
 			errs = append(errs, fmt.Errorf("cluster %q forwards in service mode without a credential", c.Name))
+		}
+	}
+	if t := g.Listener.TLS; t != nil {
+		if len(t.CertChain) == 0 || t.Key == "" {
+			errs = append(errs, errors.New("listener TLS without a certificate or key"))
+		}
+		if t.RequireClientCert && len(t.ClientCA) == 0 {
+			errs = append(errs, errors.New("listener TLS requires client certificates without a client CA"))
 		}
 	}
 	if len(g.Routes) == 0 || !g.Routes[len(g.Routes)-1].MatchesAll() {

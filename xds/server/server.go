@@ -34,12 +34,21 @@ type Server struct {
 	log    *slog.Logger
 	cache  cachev3.SnapshotCache
 
+	// updateMu serializes Update and RefreshCerts, so that each builds from
+	// the latest accepted config and the certificate files as they are now,
+	// and snapshots are set in the order they were built. It guards cfg and
+	// certSum.
+	updateMu sync.Mutex
+	cfg      *config.Config // the config of the snapshot set last
+	certSum  [32]byte       // listener.tls's files as last read (readCertFiles)
+
 	// mu guards the fields below.
 	mu      sync.Mutex
 	version string            // version of the snapshot set last
 	secrets bool              // the snapshot set last holds SDS secrets
 	acked   map[string]string // type URL → version Envoy ACKed last
 	nack    string            // last NACK detail from Envoy, "" once ACKed again
+	tls     *TLSStatus        // the listener certificate served; nil without TLS
 }
 
 // New returns a server for the given node id with no snapshot yet.
@@ -53,11 +62,82 @@ func New(nodeID string, log *slog.Logger, o translate.Options) *Server {
 	}
 }
 
-// Update translates cfg and sets the snapshot when its content changed. It
-// returns the snapshot version and whether it was pushed. On error nothing
-// changes: the last good snapshot keeps serving.
+// Update reads listener.tls's files, translates cfg and sets the snapshot
+// when its content changed. It returns the snapshot version and whether it
+// was pushed. On error nothing changes: the last good snapshot keeps serving.
 func (s *Server) Update(ctx context.Context, cfg *config.Config) (string, bool, error) {
-	g, err := translate.Translate(cfg, s.opts)
+	s.updateMu.Lock()
+	defer s.updateMu.Unlock()
+	files := readCertFiles(cfg.Listener.TLS)
+	var certs *translate.ListenerCerts
+	var st TLSStatus
+	if cfg.Listener.TLS != nil {
+		var err error
+		if certs, st, err = files.check(); err != nil {
+			return "", false, err
+		}
+	}
+	v, pushed, err := s.set(ctx, cfg, certs)
+	if err != nil {
+		return "", false, err
+	}
+	s.cfg, s.certSum = cfg, files.sum
+	s.setTLSStatus(cfg.Listener.TLS != nil, st)
+	return v, pushed, nil
+}
+
+// RefreshCerts re-reads the listener's certificate files and, when their
+// contents changed since they were last read, sets a snapshot of the
+// current config with the new secrets: a new snapshot version whose
+// listener is unchanged, so Envoy updates the secrets in place (new
+// handshakes get the new certificate; open connections stay). Files that do
+// not check out (a key that is not the certificate's, a half-written file)
+// are refused once per change: the error is returned and kept in Status,
+// and the secrets being served stay. pushed is false when nothing changed.
+func (s *Server) RefreshCerts(ctx context.Context) (version string, pushed bool, err error) {
+	s.updateMu.Lock()
+	defer s.updateMu.Unlock()
+	if s.cfg == nil || s.cfg.Listener.TLS == nil {
+		return "", false, nil
+	}
+	files := readCertFiles(s.cfg.Listener.TLS)
+	if files.sum == s.certSum {
+		return "", false, nil
+	}
+	s.certSum = files.sum
+	certs, st, err := files.check()
+	if err == nil {
+		version, pushed, err = s.set(ctx, s.cfg, certs)
+	}
+	if err != nil {
+		s.mu.Lock()
+		if s.tls != nil {
+			s.tls.LastError = err.Error()
+		}
+		s.mu.Unlock()
+		return "", false, err
+	}
+	s.setTLSStatus(true, st)
+	return version, pushed, nil
+}
+
+func (s *Server) setTLSStatus(on bool, st TLSStatus) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !on {
+		s.tls = nil
+		return
+	}
+	st.LoadedAt = time.Now()
+	s.tls = &st
+}
+
+// set translates cfg with the certificates' contents and sets the snapshot
+// when its content changed.
+func (s *Server) set(ctx context.Context, cfg *config.Config, certs *translate.ListenerCerts) (string, bool, error) {
+	o := s.opts
+	o.ListenerCerts = certs
+	g, err := translate.Translate(cfg, o)
 	if err != nil {
 		return "", false, fmt.Errorf("translating config: %w", err)
 	}
@@ -81,11 +161,12 @@ func (s *Server) Update(ctx context.Context, cfg *config.Config) (string, bool, 
 
 const snapshotTypeURL = "type.googleapis.com/envoy.config.listener.v3.Listener"
 
-// Status is what Envoy last acknowledged.
+// Status is what Envoy last acknowledged, and the listener certificate.
 type Status struct {
-	Version string            `json:"version"`
-	Acked   map[string]string `json:"acked"`
-	Nack    string            `json:"nack,omitempty"`
+	Version     string            `json:"version"`
+	Acked       map[string]string `json:"acked"`
+	Nack        string            `json:"nack,omitempty"`
+	ListenerTLS *TLSStatus        `json:"listener_tls,omitempty"`
 }
 
 // Status reports the current snapshot version and Envoy's ACKs.
@@ -96,7 +177,12 @@ func (s *Server) Status() Status {
 	for k, v := range s.acked {
 		acked[k] = v
 	}
-	return Status{Version: s.version, Acked: acked, Nack: s.nack}
+	st := Status{Version: s.version, Acked: acked, Nack: s.nack}
+	if s.tls != nil {
+		tls := *s.tls
+		st.ListenerTLS = &tls
+	}
+	return st
 }
 
 // Synced says Envoy has ACKed the current version for every resource type:

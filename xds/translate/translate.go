@@ -3,6 +3,7 @@
 package translate
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -17,6 +18,20 @@ import (
 type Options struct {
 	// SkipProcessing are :paths that skip ext_proc (see ir.Gateway).
 	SkipProcessing []string
+	// ListenerCerts are the contents of listener.tls's files, read and
+	// checked by the caller (translation does no I/O). Required when the
+	// config has listener.tls.
+	ListenerCerts *ListenerCerts
+}
+
+// ListenerCerts are the PEM contents of listener.tls's files.
+type ListenerCerts struct {
+	// Cert is cert_file: the server certificate chain, leaf first.
+	Cert []byte
+	// Key is key_file: the leaf's private key.
+	Key config.Secret
+	// ClientCA is client_ca_file; nil when none is configured.
+	ClientCA []byte
 }
 
 // Translate builds the gateway model from a validated config.
@@ -29,8 +44,12 @@ func Translate(c *config.Config, o Options) (*ir.Gateway, error) {
 	if err != nil {
 		return nil, fmt.Errorf("edge.filters_advertise_address: %w", err)
 	}
+	ltls, err := listenerTLS(c.Listener.TLS, o.ListenerCerts)
+	if err != nil {
+		return nil, err
+	}
 	g := &ir.Gateway{
-		Listener:       ir.Listener{Address: lis, MaxRequestBytes: c.Listener.MaxRequestBytes, AccessLog: c.Listener.AccessLog},
+		Listener:       ir.Listener{Address: lis, MaxRequestBytes: c.Listener.MaxRequestBytes, AccessLog: c.Listener.AccessLog, TLS: ltls},
 		Filters:        ir.FilterServer{Address: fs, Timeout: c.Edge.FilterTimeout.D(), AuthzBodyBytes: c.Auth.MaxBodyBytes},
 		SkipProcessing: o.SkipProcessing,
 	}
@@ -66,6 +85,32 @@ func Translate(c *config.Config, o Options) (*ir.Gateway, error) {
 		return nil, err
 	}
 	return g, nil
+}
+
+// listenerTLS combines listener.tls with its files' contents.
+func listenerTLS(t *config.ListenerTLS, certs *ListenerCerts) (*ir.ListenerTLS, error) {
+	if t == nil {
+		return nil, nil
+	}
+	if certs == nil {
+		return nil, errors.New("listener.tls: the certificate files were not read")
+	}
+	if t.ClientCAFile != "" && len(certs.ClientCA) == 0 {
+		return nil, errors.New("listener.tls.client_ca_file: the file was not read")
+	}
+	out := &ir.ListenerTLS{
+		CertChain:         certs.Cert,
+		Key:               ir.Secret(certs.Key.Reveal()),
+		RequireClientCert: t.RequireClientCert,
+		MinVersion:        ir.TLS12,
+	}
+	if t.ClientCAFile != "" {
+		out.ClientCA = certs.ClientCA
+	}
+	if t.MinVersion == "1.3" {
+		out.MinVersion = ir.TLS13
+	}
+	return out, nil
 }
 
 func addr(s string) (ir.Address, error) {
