@@ -230,7 +230,9 @@ type Cluster struct {
 	// speak gRPC only (milvus-lite): the edge then answers REST calls routed
 	// here itself, with Milvus's JSON error (code 10, service unimplemented),
 	// instead of passing on Envoy's 502 protocol error. A weighted route sends
-	// REST calls to its REST clusters only. Default true.
+	// REST calls to its REST clusters only. Default true, but false with
+	// tls: Milvus serves no REST on a TLS port (2.3.5 closes HTTP/1.1
+	// connections there; Milvus's maintainers: TLS only with separate ports).
 	REST *bool `yaml:"rest"`
 	// Endpoints are the Milvus serving endpoints; all serve the same data.
 	Endpoints []Endpoint `yaml:"endpoints"`
@@ -252,7 +254,8 @@ type Cluster struct {
 	// in "service" mode. Default none: fills go without authorization (a
 	// Milvus with authentication off, milvus-lite).
 	Credential *Credential `yaml:"credential"`
-	// TLS connects to the endpoints over TLS (Milvus tlsMode 1 or 2).
+	// TLS connects to the endpoints over TLS (Milvus tlsMode 1 or 2): Envoy
+	// and the edge's own schema fills alike. Default none (plaintext).
 	TLS *ClusterTLS `yaml:"tls"`
 }
 
@@ -350,8 +353,13 @@ func (c *Credential) plain() string {
 	return string(c.secret)
 }
 
-// ServesREST reports clusters[].rest (default true).
-func (c Cluster) ServesREST() bool { return c.REST == nil || *c.REST }
+// ServesREST reports clusters[].rest (default true; false with tls).
+func (c Cluster) ServesREST() bool {
+	if c.REST == nil {
+		return c.TLS == nil
+	}
+	return *c.REST
+}
 
 // Endpoint is one Milvus serving endpoint.
 type Endpoint struct {
@@ -421,6 +429,29 @@ type MilvusStandalone struct {
 	// Authorization turns on Milvus's authentication and RBAC (default user
 	// root, password Milvus). Default false.
 	Authorization bool `yaml:"authorization"`
+	// TLS serves the client port over TLS. Default none (plaintext).
+	TLS *StandaloneTLS `yaml:"tls"`
+}
+
+// StandaloneTLS is Milvus's own TLS on a launched standalone's client port
+// (common.security.tlsMode; Milvus 2.3.5 then serves gRPC only there, over
+// TLS 1.3 in mode 2, and no REST). The edge's readiness check dials it over
+// TLS, verifying its certificate against CAFile.
+type StandaloneTLS struct {
+	// Mode is Milvus's tlsMode: 1 (server TLS) or 2 (mutual TLS: clients
+	// must present a certificate issued by ca_file). Required.
+	Mode int `yaml:"mode"`
+	// CertFile and KeyFile are Milvus's server certificate and key (PEM). Required.
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	// CAFile is the CA that issued cert_file (the readiness check trusts it)
+	// and, in mode 2, the CA Milvus verifies client certificates against. Required.
+	CAFile string `yaml:"ca_file"`
+	// ClientCertFile and ClientKeyFile are the client certificate the
+	// readiness check presents in mode 2 (issued by ca_file). Required in
+	// mode 2, not allowed in mode 1.
+	ClientCertFile string `yaml:"client_cert_file"`
+	ClientKeyFile  string `yaml:"client_key_file"`
 }
 
 // Duration is a time.Duration written as "250ms", "2s", "5m" in YAML.

@@ -179,7 +179,11 @@ func validateLaunch(bad badFunc, l Launch) {
 		check(fmt.Sprintf("launch.milvus_lite[%d]", i), m.Address, m.DataDir)
 	}
 	for i, m := range l.MilvusStandalone {
-		check(fmt.Sprintf("launch.milvus_standalone[%d]", i), m.Address, m.DataDir)
+		p := fmt.Sprintf("launch.milvus_standalone[%d]", i)
+		check(p, m.Address, m.DataDir)
+		if m.TLS != nil {
+			validateStandaloneTLS(bad, p+".tls", m.TLS)
+		}
 	}
 }
 
@@ -237,7 +241,7 @@ func validateClusters(bad badFunc, cs []Cluster) map[string]bool {
 			loadCredential(bad, p+".credential", cl.Credential)
 		}
 		if cl.TLS != nil {
-			validateClusterTLS(bad, p+".tls", cl.TLS)
+			validateClusterTLS(bad, p+".tls", cl)
 		}
 		if cl.ConnectTimeout.D() <= 0 {
 			bad(p+".connect_timeout", "must be positive")
