@@ -19,7 +19,8 @@ const httpProtocolOptionsKey = "envoy.extensions.upstreams.http.v3.HttpProtocolO
 // buildQueryNodeCluster returns the Envoy cluster for a QueryNode cluster.
 // Endpoints given as IPs come by EDS (weights change without touching the
 // cluster); DNS names make a STRICT_DNS cluster with the weights inline.
-// Upstream speaks the client's protocol: gRPC stays HTTP/2, REST stays HTTP/1.1.
+// Upstream speaks the client's protocol: gRPC stays HTTP/2, REST stays HTTP/1.1,
+// over TLS when the cluster has it (buildUpstreamTLS).
 func buildQueryNodeCluster(c ir.Cluster) *clusterv3.Cluster {
 	out := &clusterv3.Cluster{
 		Name:           c.Name,
@@ -38,6 +39,7 @@ func buildQueryNodeCluster(c ir.Cluster) *clusterv3.Cluster {
 				HttpFilters: buildCredentialFilters(c),
 			}),
 		},
+		TransportSocket: buildUpstreamTLS(c),
 	}
 	if c.UsesDNS() {
 		out.ClusterDiscoveryType = &clusterv3.Cluster_Type{Type: clusterv3.Cluster_STRICT_DNS}

@@ -16,8 +16,9 @@ type Resources struct {
 	Routes    []*routev3.RouteConfiguration
 	Clusters  []*clusterv3.Cluster
 	Endpoints []*endpointv3.ClusterLoadAssignment
-	// Secrets are the listener's TLS certificate and client CA, then the
-	// service-mode credentials (SDS generic secrets).
+	// Secrets are the listener's TLS certificate and client CA, then per
+	// cluster the service-mode credentials (SDS generic secrets) and the TLS
+	// client certificate.
 	Secrets []*tlsv3.Secret
 }
 
@@ -33,6 +34,7 @@ func Build(g *ir.Gateway) *Resources {
 	for _, c := range g.Clusters {
 		r.Clusters = append(r.Clusters, buildQueryNodeCluster(c))
 		r.Secrets = append(r.Secrets, buildCredentialSecrets(c)...)
+		r.Secrets = append(r.Secrets, buildClusterTLSSecrets(c)...)
 		if !c.UsesDNS() {
 			r.Endpoints = append(r.Endpoints, buildLoadAssignment(c))
 		}

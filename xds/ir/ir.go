@@ -105,6 +105,8 @@ type Cluster struct {
 	// REST says the endpoints serve Milvus's REST v2 API too (Milvus ≥ 2.4);
 	// false for gRPC-only backends (milvus-lite).
 	REST bool
+	// TLS connects to the endpoints over TLS; nil for plaintext.
+	TLS *ClusterTLS
 }
 
 // Forward says which authorization a cluster receives with a client's call.
@@ -216,6 +218,11 @@ func (g *Gateway) Validate() error {
 		}
 		if c.Forward == Service && (c.Credential == nil || c.Credential.GRPC == "" || c.Credential.REST == "") {
 			errs = append(errs, fmt.Errorf("cluster %q forwards in service mode without a credential", c.Name))
+		}
+		if c.TLS != nil {
+			if err := c.TLS.validate(); err != nil {
+				errs = append(errs, fmt.Errorf("cluster %q: %w", c.Name, err))
+			}
 		}
 	}
 	if t := g.Listener.TLS; t != nil {

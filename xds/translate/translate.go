@@ -54,7 +54,7 @@ func Translate(c *config.Config, o Options) (*ir.Gateway, error) {
 		SkipProcessing: o.SkipProcessing,
 	}
 	for i, cl := range c.Clusters {
-		out := ir.Cluster{Name: cl.Name, LB: lbPolicy(cl.LBPolicy), ConnectTimeout: cl.ConnectTimeout.D(), REST: cl.ServesREST()}
+		out := ir.Cluster{Name: cl.Name, LB: lbPolicy(cl.LBPolicy), ConnectTimeout: cl.ConnectTimeout.D(), REST: cl.ServesREST(), TLS: clusterTLS(cl)}
 		if cl.Forward == config.ForwardService {
 			out.Forward = ir.Service
 			out.Credential = &ir.Credential{
