@@ -39,7 +39,7 @@ func startFake(t *testing.T) (string, *fakemilvus.Fake) {
 
 func newPool(t *testing.T, endpoints map[string][]string) *backends.Pool {
 	t.Helper()
-	p := backends.NewPool(endpoints, func(cluster string) string {
+	p := backends.NewPool(plain(endpoints), func(cluster string) string {
 		if cluster == "c1" {
 			return auth
 		}
@@ -47,6 +47,15 @@ func newPool(t *testing.T, endpoints map[string][]string) *backends.Pool {
 	})
 	t.Cleanup(p.Close)
 	return p
+}
+
+// plain is a plaintext target per cluster.
+func plain(endpoints map[string][]string) map[string]backends.Target {
+	out := make(map[string]backends.Target, len(endpoints))
+	for name, eps := range endpoints {
+		out[name] = backends.Target{Endpoints: eps}
+	}
+	return out
 }
 
 func assertCollection(t *testing.T, got, want *backends.Collection) {
@@ -181,7 +190,7 @@ func TestPoolUpdate(t *testing.T) {
 		t.Fatalf("Describe = %v, fake1 calls %d", err, f1.Calls(fakemilvus.DescribeCollection))
 	}
 
-	p.Update(map[string][]string{"c1": {addr2}}) // moved: the same connection, new endpoints
+	p.Update(plain(map[string][]string{"c1": {addr2}})) // moved: the same connection, new endpoints
 	poll(t, "calls to move to the new endpoint", func() bool {
 		if err := describe(); err != nil {
 			t.Fatal(err)
@@ -189,7 +198,7 @@ func TestPoolUpdate(t *testing.T) {
 		return f2.Calls(fakemilvus.DescribeCollection) > 0
 	})
 
-	p.Update(map[string][]string{"c1": {addr1, addr2}}) // round robin over both
+	p.Update(plain(map[string][]string{"c1": {addr1, addr2}})) // round robin over both
 	before1, before2 := f1.Calls(fakemilvus.DescribeCollection), f2.Calls(fakemilvus.DescribeCollection)
 	poll(t, "calls to reach both endpoints", func() bool {
 		if err := describe(); err != nil {
@@ -198,7 +207,7 @@ func TestPoolUpdate(t *testing.T) {
 		return f1.Calls(fakemilvus.DescribeCollection) > before1 && f2.Calls(fakemilvus.DescribeCollection) > before2
 	})
 
-	p.Update(map[string][]string{"c2": {addr1}}) // c1 removed
+	p.Update(plain(map[string][]string{"c2": {addr1}})) // c1 removed
 	if err := describe(); !errors.Is(err, backends.ErrUnknownCluster) {
 		t.Fatalf("Describe on a removed cluster = %v, want ErrUnknownCluster", err)
 	}

@@ -4,7 +4,10 @@
 package backends
 
 import (
+	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"slices"
@@ -14,6 +17,7 @@ import (
 	"github.com/milvus-io/milvus-proto/go-api/v2/milvuspb"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/metadata"
@@ -31,9 +35,9 @@ var ErrClosed = errors.New("backend pool closed")
 // pool hands it the cluster's endpoints and updates them on reload.
 const resolverScheme = "milvus-edge-cluster"
 
-// dialOptions are shared by every cluster connection.
+// dialOptions are shared by every cluster connection (dial adds the
+// transport credentials: plaintext or the cluster's TLS).
 var dialOptions = []grpc.DialOption{
-	grpc.WithTransportCredentials(insecure.NewCredentials()),
 	// Spread fills over the endpoints that are READY; a dead endpoint is
 	// skipped while it reconnects in the background.
 	grpc.WithDefaultServiceConfig(`{"loadBalancingConfig":[{"round_robin":{}}]}`),
@@ -60,28 +64,79 @@ type Pool struct {
 type cluster struct {
 	err       error    // the connection could not be made (see dial)
 	endpoints []string // sorted
+	tls       *TLS     // as dialled; a change makes a new connection
 	res       *manual.Resolver
 	conn      *grpc.ClientConn
 	client    milvuspb.MilvusServiceClient
 }
 
-// NewPool returns a pool for endpoints (cluster → host:port list). creds
+// Target is where one cluster's calls go.
+type Target struct {
+	// Endpoints are host:port addresses.
+	Endpoints []string
+	// TLS dials the endpoints over TLS; nil for plaintext.
+	TLS *TLS
+}
+
+// TLS is how a cluster's endpoints are dialled over TLS: the CA, name and
+// client certificate Envoy uses for the same cluster.
+type TLS struct {
+	// ServerName is the name the endpoints' certificates must hold, and the SNI.
+	ServerName string
+	// CA is the PEM bundle the endpoints' certificates are verified against.
+	CA []byte
+	// Cert and Key are the PEM client certificate chain and key (Milvus
+	// tlsMode 2); nil for none.
+	Cert, Key []byte
+}
+
+func (t *TLS) equal(o *TLS) bool {
+	if t == nil || o == nil {
+		return t == o
+	}
+	return t.ServerName == o.ServerName && bytes.Equal(t.CA, o.CA) && bytes.Equal(t.Cert, o.Cert) && bytes.Equal(t.Key, o.Key)
+}
+
+// credentials returns the transport credentials for t: plaintext for nil.
+func (t *TLS) credentials() (credentials.TransportCredentials, error) {
+	if t == nil {
+		return insecure.NewCredentials(), nil
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(t.CA) {
+		return nil, errors.New("backend TLS: no certificate in the CA")
+	}
+	// grpc adds ALPN h2; Go offers TLS 1.3, which Milvus's tlsMode 2 requires.
+	cfg := &tls.Config{RootCAs: roots, ServerName: t.ServerName, MinVersion: tls.VersionTLS12}
+	if len(t.Cert) > 0 {
+		pair, err := tls.X509KeyPair(t.Cert, t.Key)
+		if err != nil {
+			return nil, fmt.Errorf("backend TLS client certificate: %w", err)
+		}
+		cfg.Certificates = []tls.Certificate{pair}
+	}
+	return credentials.NewTLS(cfg), nil
+}
+
+// NewPool returns a pool for targets (cluster → endpoints and TLS). creds
 // returns the authorization header value for a cluster, or "" for none; it
 // is asked on every call, so credential reloads apply at once. Connections
 // are made lazily, on a cluster's first call.
-func NewPool(endpoints map[string][]string, creds func(cluster string) string) *Pool {
+func NewPool(targets map[string]Target, creds func(cluster string) string) *Pool {
 	if creds == nil {
 		creds = func(string) string { return "" }
 	}
 	p := &Pool{creds: creds, clusters: map[string]*cluster{}}
-	p.Update(endpoints)
+	p.Update(targets)
 	return p
 }
 
 // Update applies a config reload: new clusters get a connection, changed
 // endpoint lists are handed to the existing connection (calls in flight
-// finish), and removed clusters (or ones left without endpoints) are closed.
-func (p *Pool) Update(endpoints map[string][]string) {
+// finish), a changed TLS (a rotated CA or client certificate) gets a new
+// connection, and removed clusters (or ones left without endpoints) are
+// closed.
+func (p *Pool) Update(targets map[string]Target) {
 	var stale []*cluster
 	p.mu.Lock()
 	if p.closed {
@@ -89,16 +144,16 @@ func (p *Pool) Update(endpoints map[string][]string) {
 		return
 	}
 	for name, c := range p.clusters {
-		if len(endpoints[name]) == 0 {
+		if t := targets[name]; len(t.Endpoints) == 0 || !c.tls.equal(t.TLS) {
 			stale = append(stale, c)
 			delete(p.clusters, name)
 		}
 	}
-	for name, eps := range endpoints {
-		if len(eps) == 0 {
+	for name, t := range targets {
+		if len(t.Endpoints) == 0 {
 			continue
 		}
-		eps = slices.Sorted(slices.Values(eps))
+		eps := slices.Sorted(slices.Values(t.Endpoints))
 		if c := p.clusters[name]; c != nil && c.err == nil {
 			if !slices.Equal(c.endpoints, eps) {
 				c.endpoints = eps
@@ -106,7 +161,7 @@ func (p *Pool) Update(endpoints map[string][]string) {
 			}
 			continue
 		}
-		p.clusters[name] = dial(eps)
+		p.clusters[name] = dial(eps, t.TLS)
 	}
 	p.mu.Unlock()
 	for _, c := range stale {
@@ -121,17 +176,21 @@ func (c *cluster) close() {
 }
 
 // dial makes a lazy connection (no I/O until the first call). It fails only
-// on a bad target or options, which are fixed here; the error is kept for
-// the cluster's calls rather than dropped.
-func dial(eps []string) *cluster {
+// on a bad target, options or TLS material (which the config has checked);
+// the error is kept for the cluster's calls rather than dropped.
+func dial(eps []string, t *TLS) *cluster {
+	creds, err := t.credentials()
+	if err != nil {
+		return &cluster{err: err, tls: t}
+	}
 	res := manual.NewBuilderWithScheme(resolverScheme)
 	res.InitialState(resolverState(eps))
-	opts := append(slices.Clip(dialOptions), grpc.WithResolvers(res))
+	opts := append(slices.Clip(dialOptions), grpc.WithResolvers(res), grpc.WithTransportCredentials(creds))
 	conn, err := grpc.NewClient(resolverScheme+":///milvus", opts...)
 	if err != nil {
-		return &cluster{err: fmt.Errorf("backend client: %w", err)}
+		return &cluster{err: fmt.Errorf("backend client: %w", err), tls: t}
 	}
-	return &cluster{endpoints: eps, res: res, conn: conn, client: milvuspb.NewMilvusServiceClient(conn)}
+	return &cluster{endpoints: eps, tls: t, res: res, conn: conn, client: milvuspb.NewMilvusServiceClient(conn)}
 }
 
 func resolverState(eps []string) resolver.State {

@@ -40,7 +40,7 @@ func NewSchemaStore(cfg *config.Config) (*SchemaStore, error) {
 	s := &SchemaStore{}
 	s.auth.Store(authOf(cfg))
 	// The pool asks on every fill, so a reloaded credential applies at once.
-	pool := backends.NewPool(endpointsOf(cfg), func(cluster string) string { return (*s.auth.Load())[cluster] })
+	pool := backends.NewPool(targetsOf(cfg), func(cluster string) string { return (*s.auth.Load())[cluster] })
 	load := func(ctx context.Context, k cache.SchemaKey) (*schemaEntry, error) {
 		col, err := pool.Describe(ctx, k.Cluster, k.DB, k.Collection)
 		if err != nil {
@@ -102,12 +102,20 @@ func authOf(cfg *config.Config) *map[string]string {
 	return &out
 }
 
-func endpointsOf(cfg *config.Config) map[string][]string {
-	out := make(map[string][]string, len(cfg.Clusters))
+// targetsOf returns each cluster's endpoints and TLS, with the same files'
+// contents (read by config.Validate) that Envoy gets.
+func targetsOf(cfg *config.Config) map[string]backends.Target {
+	out := make(map[string]backends.Target, len(cfg.Clusters))
 	for _, cl := range cfg.Clusters {
+		var t backends.Target
 		for _, ep := range cl.Endpoints {
-			out[cl.Name] = append(out[cl.Name], ep.Address)
+			t.Endpoints = append(t.Endpoints, ep.Address)
 		}
+		if cl.TLS != nil {
+			cert, key := cl.TLS.ClientCert()
+			t.TLS = &backends.TLS{ServerName: cl.TLSServerName(), CA: cl.TLS.CA(), Cert: cert, Key: []byte(key.Reveal())}
+		}
+		out[cl.Name] = t
 	}
 	return out
 }
@@ -162,7 +170,7 @@ func (s *SchemaStore) Stats() cache.SchemaStats { return s.c.Stats() }
 // Update follows a config reload.
 func (s *SchemaStore) Update(cfg *config.Config) {
 	s.auth.Store(authOf(cfg))
-	s.pool.Update(endpointsOf(cfg))
+	s.pool.Update(targetsOf(cfg))
 }
 
 // Close stops the cache and closes backend connections.
