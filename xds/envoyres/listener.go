@@ -67,10 +67,7 @@ func buildListener(g *ir.Gateway) *listenerv3.Listener {
 			ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: mustAny(hcm)},
 		}},
 	}
-	if g.Listener.TLS != nil {
-		chain.TransportSocket = buildDownstreamTLS(g.Listener.TLS)
-	}
-	return &listenerv3.Listener{
+	l := &listenerv3.Listener{
 		Name:    ListenerName,
 		Address: socketAddress(g.Listener.Address),
 		// ext_proc buffers whole request bodies; this bounds one body.
@@ -83,6 +80,15 @@ func buildListener(g *ir.Gateway) *listenerv3.Listener {
 		},
 		FilterChains: []*listenerv3.FilterChain{chain},
 	}
+	if g.Listener.TLS != nil {
+		// TLS clients get the Milvus chain; plaintext ones an explanation.
+		chain.Name = "tls"
+		chain.FilterChainMatch = &listenerv3.FilterChainMatch{TransportProtocol: "tls"}
+		chain.TransportSocket = buildDownstreamTLS(g.Listener.TLS)
+		l.ListenerFilters = []*listenerv3.ListenerFilter{buildTLSInspector()}
+		l.DefaultFilterChain = buildPlaintextRefusal()
+	}
+	return l
 }
 
 // buildStripInternalHeaders removes client-supplied copies of the edge's own
