@@ -495,3 +495,90 @@ func TestTLSMutual(t *testing.T) {
 		}
 	})
 }
+
+// mtlsPolicy is a security team's rule on a workload's SPIFFE id: callers
+// authenticated by a verified client certificate alone (method mtls; the
+// user is the certificate's SPIFFE URI SAN) — here the indexer — may do
+// anything in database default. Every other identity keeps the default
+// bundle's Milvus RBAC.
+const mtlsPolicy = `package milvus.authz
+
+allow if {
+	input.identity.method == "mtls"
+	input.identity.user == "spiffe://example.org/ns/search/sa/indexer"
+	input.milvus.db == "default"
+}
+`
+
+// TestTLSMutualPolicy (depends on the authz side of mTLS; keep it last):
+// a client certificate from the trusted CA and no password is allowed by a
+// policy rule on its SPIFFE id; another trusted certificate whose id the
+// policy does not name is denied with Milvus's message; a client without
+// certificate nor password is unauthenticated, one with root's password
+// still works (client certificates are optional here).
+//
+// Contract relied on (docs/policy-contract.md): with a verified client
+// certificate and no authorization header, input.identity.method is "mtls"
+// and input.identity.user the certificate's SPIFFE URI; the decision log
+// records that user and method.
+func TestTLSMutualPolicy(t *testing.T) {
+	testenv.Setup(t)
+	backend := testenv.MilvusLite(t)
+	serverCA := testenv.NewCA(t, "edge server CA")
+	clientCA := testenv.NewCA(t, "workload CA")
+	sc := newServedCert(t, serverCA)
+	bundle := testenv.PolicyBundle(t, fmt.Sprintf(`milvus:
+  settings: {root_bypass: true}
+  users:
+    root: {password_hash: %q, roles: []}
+  api_keys: []
+  roles: {}
+`, hash(t, "Milvus")))
+	testenv.WriteFile(t, filepath.Join(bundle, "milvus/authz/mtls.rego"), mtlsPolicy)
+	decisions := filepath.Join(t.TempDir(), "decisions.jsonl")
+	p := testenv.NewPorts(t)
+	testenv.Run(t, tlsHead(t, p, fmt.Sprintf("{cert_file: %s, key_file: %s, client_ca_file: %s}", sc.cert, sc.key, clientCA.CertFile))+
+		fmt.Sprintf("auth: {policy_dir: %s, decision_log: %s}\n", bundle, decisions)+oneCluster(backend), p)
+
+	const indexerID, strangerID = "spiffe://example.org/ns/search/sa/indexer", "spiffe://example.org/ns/batch/sa/stranger"
+	indexerCert, indexerKey := clientCA.Issue(t, "indexer", testenv.Leaf{CN: "indexer", URIs: []string{indexerID}, Client: true})
+	strangerCert, strangerKey := clientCA.Issue(t, "stranger", testenv.Leaf{CN: "stranger", URIs: []string{strangerID}, Client: true})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+
+	indexer := tlsClient(t, p.Listener, clientTLS(t, serverCA.CertFile, nil, indexerCert, indexerKey))
+	createVectorCollection(ctx, t, indexer, "by_spiffe", 8) // no authorization header
+	ins, err := indexer.Insert(ctx, insertRequest("by_spiffe", 5, 8))
+	if err != nil || ins.GetStatus().GetCode() != 0 || ins.GetInsertCnt() != 5 {
+		t.Fatalf("Insert by the indexer's certificate alone: %v %v", ins.GetStatus(), err)
+	}
+
+	stranger := tlsClient(t, p.Listener, clientTLS(t, serverCA.CertFile, nil, strangerCert, strangerKey))
+	_, err = stranger.Insert(ctx, insertRequest("by_spiffe", 1, 8))
+	want := "PrivilegeInsert: permission deny to " + strangerID + " in the `default` database"
+	if st := status.Convert(err); st.Code() != codes.PermissionDenied || st.Message() != want {
+		t.Fatalf("stranger's certificate: %v, want PERMISSION_DENIED %q", err, want)
+	}
+
+	anonymous := tlsClient(t, p.Listener, clientTLS(t, serverCA.CertFile, nil))
+	if _, err := anonymous.Insert(ctx, insertRequest("by_spiffe", 1, 8)); status.Code(err) != codes.Unauthenticated {
+		t.Fatalf("no certificate, no password: %v, want UNAUTHENTICATED", err)
+	}
+	if _, err := getVersion(ctx, anonymous); err != nil {
+		t.Fatalf("no certificate, root's password: %v", err)
+	}
+	if s, err := indexer.DropCollection(ctx, &milvuspb.DropCollectionRequest{CollectionName: "by_spiffe"}); err != nil || s.GetCode() != 0 {
+		t.Fatalf("DropCollection by the indexer: %v %v", s, err)
+	}
+
+	// The decision log names the workload and how it authenticated.
+	testenv.Eventually(t, 5*time.Second, "the decision log records the mtls identities", func() bool {
+		seen := map[string]bool{}
+		for _, r := range readJSONLines(t, decisions) {
+			if r["auth_method"] == "mtls" {
+				seen[fmt.Sprint(r["user"], " ", r["api"], " ", r["allow"])] = true
+			}
+		}
+		return seen[indexerID+" Insert true"] && seen[strangerID+" Insert false"]
+	})
+}
