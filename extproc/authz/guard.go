@@ -74,7 +74,9 @@ func NewGuard(c GuardConfig) *Guard {
 type GuardStats struct {
 	// Checked logins ran bcrypt; Throttled were refused by a back-off
 	// without it; Failed are the checked ones that failed.
-	Checked, Throttled, Failed uint64
+	Checked   uint64 `json:"checked"`
+	Throttled uint64 `json:"throttled"`
+	Failed    uint64 `json:"failed"`
 }
 
 // Stats returns the counts.

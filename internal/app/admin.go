@@ -58,6 +58,7 @@ func serveAdmin(ctx context.Context, log *slog.Logger, lis net.Listener, st *rel
 			"policy":       pol.Status(),
 			"schema_cache": f.Schemas.Stats(),
 			"rate_limit":   f.Limits.Status(),
+			"auth":         f.AuthStatus(),
 		}
 		st.mu.Unlock()
 		w.Header().Set("content-type", "application/json")

@@ -44,6 +44,7 @@ type Filters struct {
 	Schemas *SchemaStore
 	Router  *Router
 	Limits  *Limits
+	authn   *authz.Authenticator
 	creds   *cache.Credentials
 	dlog    *authz.DecisionLog
 	closer  io.Closer // the decision log file, if any
@@ -100,6 +101,7 @@ func NewFilters(ctx context.Context, log *slog.Logger, cfg *config.Config) (*Fil
 	g := cfg.Auth.LoginGuard
 	authn.UseGuard(authz.NewGuard(authz.GuardConfig{Concurrency: g.BcryptConcurrency, Failures: g.Failures,
 		Backoff: g.Backoff.D(), MaxBackoff: g.MaxBackoff.D()}))
+	f.authn = authn
 	f.Authz = authz.New(log.With("component", "authz"), authn, engine, f.dlog, AuthzOptions(cfg))
 	if f.Limits, err = newLimits(log.With("component", "ratelimit"), cfg, f.Schemas, f.Router); err != nil {
 		f.close()
@@ -132,6 +134,15 @@ func NewFilters(ctx context.Context, log *slog.Logger, cfg *config.Config) (*Fil
 	extprocv3.RegisterExternalProcessorServer(f.GRPC, ep)
 	f.Authz.UsePreprocessor(ep)
 	return f, nil
+}
+
+// AuthStatus is the login guard's counts and the decision log's drops.
+func (f *Filters) AuthStatus() map[string]any {
+	st := map[string]any{"decision_log_dropped": f.dlog.Dropped()}
+	if g := f.authn.Guard(); g != nil {
+		st["login_guard"] = g.Stats()
+	}
+	return st
 }
 
 // XDSOptions tells the control plane which calls skip ext_proc: those whose
