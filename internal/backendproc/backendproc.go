@@ -15,6 +15,7 @@ import (
 
 	"github.com/milvus-io/milvus-proto/go-api/v2/milvuspb"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 
@@ -53,7 +54,12 @@ func StartMilvusLite(ctx context.Context, log *slog.Logger, l config.MilvusLite,
 // (the authorization header as pymilvus sends it) when user is set, and
 // fails unless the answer is healthy.
 func CheckHealth(ctx context.Context, addr, user, password string) error {
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	return checkHealth(ctx, addr, insecure.NewCredentials(), user, password)
+}
+
+// checkHealth is CheckHealth over the given transport (plaintext or TLS).
+func checkHealth(ctx context.Context, addr string, creds credentials.TransportCredentials, user, password string) error {
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(creds))
 	if err != nil {
 		return err
 	}

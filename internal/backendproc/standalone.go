@@ -105,7 +105,8 @@ sys.exit(milvus.main())
 
 // StartStandalone launches one Milvus standalone (milvus-server from PyPI
 // milvus 2.3.5) and waits until its proxy answers CheckHealth healthy (as
-// root when authorization is on) and its /healthz answers OK. Every port it
+// root when authorization is on; over TLS with s.TLS) and its /healthz
+// answers OK. Every port it
 // opens is set, so several standalones and milvus-lite servers can run on one
 // machine. The command is s.Command, else $MILVUS_SERVER_BIN, else
 // .venv-milvus/bin/milvus-server; it runs with --debug so that Milvus's own
@@ -179,6 +180,15 @@ func startStandaloneOnce(ctx context.Context, log *slog.Logger, s config.MilvusS
 		// left out for false.
 		args = append(args, "--authorization-enabled", "true")
 	}
+	tlsArgs, err := standaloneTLSArgs(s.TLS)
+	if err != nil {
+		return nil, err
+	}
+	args = append(args, tlsArgs...)
+	creds, err := standaloneCreds(s.TLS)
+	if err != nil {
+		return nil, err
+	}
 	env := append(os.Environ(), "ETCD_CONFIG_PATH="+etcdConf) // Milvus reads etcd.config.path from the environment
 	name := "milvus-standalone " + s.Address
 	// Milvus logs ~600 lines while starting and a goroutine dump when it
@@ -195,7 +205,7 @@ func startStandaloneOnce(ctx context.Context, log *slog.Logger, s config.MilvusS
 		user, password = RootUser, RootPassword
 	}
 	err = waitReady(ctx, p, StandaloneTimeout, func(ctx context.Context) error {
-		if err := CheckHealth(ctx, s.Address, user, password); err != nil {
+		if err := checkHealth(ctx, s.Address, creds, user, password); err != nil {
 			return err
 		}
 		return httpHealthz(ctx, "http://"+st.MetricsAddr+"/healthz")
