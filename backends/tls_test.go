@@ -107,8 +107,8 @@ func TestPoolTLS(t *testing.T) {
 	}
 	fake.mu.Unlock()
 	for cluster, want := range map[string]string{
-		"wrong-ca":       "certificate signed by unknown authority",
-		"wrong-name":     "certificate is valid for localhost, not milvus.example",
+		"wrong-ca":   "certificate signed by unknown authority",
+		"wrong-name": "certificate is valid for localhost, not milvus.example",
 		// Any error: the server's "certificate required" alert races the
 		// client's first write (sometimes a broken pipe).
 		"no-client-cert": "",
