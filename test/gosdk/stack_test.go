@@ -78,7 +78,15 @@ type authSetup func(dir string) (string, error)
 
 // startStackWith starts a stack whose config has the auth block auth returns
 // (nil: no auth block, the embedded default policy).
-func startStackWith(auth authSetup) (*stack, error) {
+func startStackWith(auth authSetup) (*stack, error) { return startStackListener(auth, nil) }
+
+// listenerSetup writes whatever files the listener needs into the stack's
+// temp dir and returns more fields of the config's `listener:` flow mapping
+// (", tls: {...}").
+type listenerSetup func(dir string) (string, error)
+
+// startStackListener is startStackWith with extra listener fields (nil: none).
+func startStackListener(auth authSetup, listener listenerSetup) (*stack, error) {
 	bin := os.Getenv("MILVUS_EDGE_BIN")
 	if bin == "" {
 		return nil, errors.New("MILVUS_EDGE_BIN is not set (run via `make test-gosdk`, which builds and exports it)")
@@ -117,8 +125,15 @@ func startStackWith(auth authSetup) (*stack, error) {
 			return nil, fmt.Errorf("auth setup: %w", err)
 		}
 	}
+	listenerYAML := ""
+	if listener != nil {
+		if listenerYAML, err = listener(dir); err != nil {
+			s.cleanupDir()
+			return nil, fmt.Errorf("listener setup: %w", err)
+		}
+	}
 	cfg := fmt.Sprintf(`log: {level: info, format: text}
-listener: {address: %s}
+listener: {address: %s%s}
 envoy: {admin_address: %s}
 edge: {xds_address: %s, filters_address: %s, admin_address: %s}
 %sclusters:
@@ -130,7 +145,7 @@ routes:
 launch:
   milvus_lite:
     - {address: %s, data_dir: %s}
-`, ports[0], ports[1], ports[2], ports[3], ports[4], authYAML, ports[5], ports[5], filepath.Join(dir, "lite"))
+`, ports[0], listenerYAML, ports[1], ports[2], ports[3], ports[4], authYAML, ports[5], ports[5], filepath.Join(dir, "lite"))
 	cfgPath := filepath.Join(dir, "config.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		return nil, err
