@@ -115,6 +115,7 @@ clusters:
   - name: wrongca         # the mode 1 standalone, trusted through the wrong CA
     endpoints: [{address: %[1]s}]
     tls: {ca_file: %[10]s, server_name: localhost}
+    %[9]s
   - name: nocert          # the mode 2 standalone without a client certificate
     endpoints: [{address: %[2]s}]
     tls: {ca_file: %[6]s}
@@ -165,6 +166,36 @@ routes:
 			t.Errorf("cluster.wrongca.ssl.fail_verify_error = %d, was %d", n, before)
 		}
 		t.Logf("wrong CA: %v; cluster.wrongca.ssl.fail_verify_error %d → %d", err, before, n)
+	})
+	t.Run("a rotated CA file is used after a config reload", func(t *testing.T) {
+		// The operator fixes wrongca's CA file in place, then the config
+		// changes: Envoy and the schema fills both use the new contents.
+		b, err := os.ReadFile(ca.CertFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(other.CertFile, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		e.WriteConfig(t, cfg+"# CA rotated\n")
+		took := testenv.Eventually(t, 10*time.Second, "wrongca reaches Milvus", func() bool {
+			r, err := c.DescribeCollection(ctx, &milvuspb.DescribeCollectionRequest{CollectionName: "bad_books"})
+			return err == nil && r.GetStatus().GetCode() == 100 // Milvus's own collection not found
+		})
+		t.Logf("Envoy reaches Milvus through wrongca %s after the config changed", took)
+		// The edge's own fill over the new CA finds no such collection, so
+		// the edge answers an insert itself, with nothing sent upstream
+		// (a fill that failed would let the call through to Milvus).
+		const want = "collection not found[database=default][collection=bad_books]"
+		var last *commonpb.Status
+		took = testenv.Eventually(t, 5*time.Second, "the edge's fill over the rotated CA", func() bool {
+			upstream := testenv.Counter(t, e.Ports.EnvoyAdmin, "cluster.wrongca.upstream_rq_total")
+			ins, err := c.Insert(ctx, insertRequest("bad_books", 1, 8))
+			last = ins.GetStatus()
+			return err == nil && last.GetCode() == 100 && strings.HasPrefix(last.GetReason(), want) &&
+				testenv.Counter(t, e.Ports.EnvoyAdmin, "cluster.wrongca.upstream_rq_total") == upstream
+		})
+		t.Logf("the edge's schema fill uses the rotated CA %s after the config changed: %v", took, last)
 	})
 	t.Run("mode 2 without a client certificate: UNAVAILABLE", func(t *testing.T) {
 		_, err := c.DescribeCollection(ctx, &milvuspb.DescribeCollectionRequest{CollectionName: "nocert_books"})
