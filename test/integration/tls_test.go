@@ -336,6 +336,41 @@ routes:
 		}
 	})
 
+	t.Run("key not in config_dump", func(t *testing.T) {
+		var dump struct {
+			Configs []struct {
+				Type    string `json:"@type"`
+				Secrets []struct {
+					Name   string `json:"name"`
+					Secret struct {
+						TLSCertificate struct {
+							PrivateKey struct {
+								InlineBytes []byte `json:"inline_bytes"`
+							} `json:"private_key"`
+						} `json:"tls_certificate"`
+					} `json:"secret"`
+				} `json:"dynamic_active_secrets"`
+			} `json:"configs"`
+		}
+		if err := json.Unmarshal([]byte(testenv.AdminGet(t, p.EnvoyAdmin, "/config_dump")), &dump); err != nil {
+			t.Fatal(err)
+		}
+		found := false
+		for _, c := range dump.Configs {
+			for _, sec := range c.Secrets {
+				if sec.Name == envoyres.ListenerCertSecret {
+					found = true
+					if k := string(sec.Secret.TLSCertificate.PrivateKey.InlineBytes); k != "[redacted]" {
+						t.Fatalf("Envoy's /config_dump shows the listener's private key as %q", k)
+					}
+				}
+			}
+		}
+		if !found {
+			t.Fatalf("no %s secret in Envoy's /config_dump", envoyres.ListenerCertSecret)
+		}
+	})
+
 	t.Run("rotation", func(t *testing.T) { testRotation(t, p, ca, sc) })
 }
 
@@ -356,6 +391,9 @@ func testRotation(t *testing.T, p testenv.Ports, ca *testenv.CA, sc *servedCert)
 		t.Fatalf("open connection: %v, serial %s (want %s)", err, serialOf(st), serial1)
 	}
 	modified := testenv.Counter(t, p.EnvoyAdmin, "listener_manager.listener_modified")
+	if added := testenv.Counter(t, p.EnvoyAdmin, "listener_manager.listener_added"); added == 0 {
+		t.Fatal("no listener_manager.listener_added counter: the listener counters are not where the test reads them")
+	}
 
 	// Calls on the open connection all through the rotation.
 	var mu sync.Mutex
