@@ -75,7 +75,7 @@ routes:
 		code             float64
 		message          string
 	}{
-		{"rest false cluster", root, `{}`, 200, 10, `cluster "lite" serves no REST v2 API (its backend speaks gRPC only); use a gRPC client or a Milvus ≥ 2.4 backend`},
+		{"rest false cluster", root, `{}`, 200, 10, `cluster "lite" serves no REST v2 API (its backend speaks gRPC only); use a gRPC client, or a backend that serves REST on its client port (Milvus ≥ 2.4 without TLS)`},
 		// Authentication still comes first, with its own answer.
 		{"rest false cluster, wrong password", "Bearer root:nope", `{}`, 401, 1800, "user hasn't authenticated"},
 		{"endpoint down", root, `{"dbName":"downdb"}`, 503, 2, "no Milvus backend reachable, the request was not sent: upstream_reset_before_response_started{"},

@@ -164,7 +164,7 @@ func restNoREST(clusters []string) string {
 	if len(q) > 1 {
 		msg = "clusters " + strings.Join(q, ", ") + " serve no REST v2 API (their backends speak gRPC only)"
 	}
-	msg += "; use a gRPC client or a Milvus ≥ 2.4 backend"
+	msg += "; use a gRPC client, or a backend that serves REST on its client port (Milvus ≥ 2.4 without TLS)"
 	b, _ := json.Marshal(struct {
 		Code    int    `json:"code"`
 		Message string `json:"message"`
