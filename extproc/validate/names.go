@@ -45,6 +45,13 @@ func Names(db, collection string) *Error {
 	return collectionName(collection, "name")
 }
 
+// ValidNames reports names Milvus would accept (Names without the error):
+// lookups skip the others rather than ask a backend about them.
+func ValidNames(db, collection string) bool { return Names(db, collection) == nil }
+
+// ValidDatabase reports a database name Milvus would accept.
+func ValidDatabase(db string) bool { return db == "" || databaseName(db) == nil }
+
 // collectionName is validateCollectionNameOrAlias; entityType is "name" or
 // "alias".
 func collectionName(entity, entityType string) *Error {

@@ -2,8 +2,10 @@ package app
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 
+	"github.com/milvus-edge/milvus-edge/extproc/validate"
 	"github.com/milvus-edge/milvus-edge/internal/config"
 	"github.com/milvus-edge/milvus-edge/ratelimit"
 )
@@ -15,11 +17,21 @@ type limitProps struct {
 	r *Router
 }
 
+// errBadName skips a lookup for a name Milvus refuses: the call gets
+// Milvus's own name error, and the backend is not asked about it.
+var errBadName = errors.New("not a valid Milvus name")
+
 func (p limitProps) CollectionProperties(ctx context.Context, db, coll string) (map[string]string, error) {
+	if !validate.ValidNames(db, coll) {
+		return nil, errBadName
+	}
 	return p.s.CollectionProperties(ctx, p.r.Cluster(db, coll), db, coll)
 }
 
 func (p limitProps) DatabaseProperties(ctx context.Context, db string) (map[string]string, error) {
+	if !validate.ValidDatabase(db) {
+		return nil, errBadName
+	}
 	return p.s.DatabaseProperties(ctx, p.r.Cluster(db, ""), db)
 }
 
