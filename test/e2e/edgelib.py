@@ -14,6 +14,7 @@ import re
 import random
 import signal
 import socket
+import secrets
 import subprocess
 import threading
 import time
@@ -430,3 +431,38 @@ def quiet_logger(name: str):
         yield
     finally:
         log.setLevel(level)
+
+
+# ---------------------------------------------------------------- workloads
+
+
+def unique_name(prefix: str) -> str:
+    return f"{prefix}_{secrets.token_hex(4)}"
+
+
+def crud_workload(c, name: str, dim: int = 8, drop: bool = False) -> None:
+    """Create, insert 100 rows, index, load, search and query one collection
+    through client c (checking the answers); drop it when asked."""
+    import random
+
+    from pymilvus import DataType, MilvusClient
+
+    schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
+    schema.add_field("id", DataType.INT64, is_primary=True)
+    schema.add_field("tag", DataType.INT32)
+    schema.add_field("vec", DataType.FLOAT_VECTOR, dim=dim)
+    c.create_collection(name, schema=schema, consistency_level="Strong")
+    rnd = random.Random(name)
+    rows = [{"id": i, "tag": i % 5, "vec": [rnd.random() for _ in range(dim)]} for i in range(100)]
+    assert c.insert(name, rows)["insert_count"] == 100
+    idx = MilvusClient.prepare_index_params()
+    idx.add_index(field_name="vec", index_type="FLAT", metric_type="L2")
+    c.create_index(name, idx)
+    c.load_collection(name)
+    for probe in (rows[7], rows[42], rows[77]):
+        hits = c.search(name, data=[probe["vec"]], limit=3, output_fields=["tag"])
+        assert hits[0][0]["id"] == probe["id"], hits
+    got = c.query(name, filter="tag == 2", output_fields=["id"])
+    assert sorted(r["id"] for r in got) == [i for i in range(100) if i % 5 == 2]
+    if drop:
+        c.drop_collection(name)

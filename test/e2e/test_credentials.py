@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import random
 import secrets
 import time
 from urllib.parse import urlparse
@@ -153,36 +152,13 @@ def cred_edge(request, tmp_path_factory):
         stop_edge(proc, child_ports, all_ports, needles)
 
 
-def _name(prefix: str) -> str:
-    return f"{prefix}_{secrets.token_hex(4)}"
-
-
-def _workload(c: MilvusClient, name: str) -> None:
-    """Create, insert, index, load, search and query one collection."""
-    schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
-    schema.add_field("id", DataType.INT64, is_primary=True)
-    schema.add_field("tag", DataType.INT32)
-    schema.add_field("vec", DataType.FLOAT_VECTOR, dim=DIM)
-    c.create_collection(name, schema=schema, consistency_level="Strong")
-    rnd = random.Random(name)
-    rows = [{"id": i, "tag": i % 5, "vec": [rnd.random() for _ in range(DIM)]} for i in range(100)]
-    assert c.insert(name, rows)["insert_count"] == 100
-    idx = MilvusClient.prepare_index_params()
-    idx.add_index(field_name="vec", index_type="FLAT", metric_type="L2")
-    c.create_index(name, idx)
-    c.load_collection(name)
-    for probe in (rows[7], rows[42], rows[77]):
-        hits = c.search(name, data=[probe["vec"]], limit=3, output_fields=["tag"])
-        assert hits[0][0]["id"] == probe["id"], hits
-    got = c.query(name, filter="tag == 2", output_fields=["id"])
-    assert sorted(r["id"] for r in got) == [i for i in range(100) if i % 5 == 2]
 
 
 def test_fills_use_the_cluster_credential(cred_edge):
     """(a) The edge's schema fills authenticate with cluster m's credential."""
     e = cred_edge
     before = e.status()["schema_cache"]
-    _workload(e.client(token=ROOT), _name("cred_a"))
+    edgelib.crud_workload(e.client(token=ROOT), edgelib.unique_name("cred_a"))
     after = e.status()["schema_cache"]
     assert after["FillErrors"] == before["FillErrors"] == 0, (before, after)
     assert after["Fills"] > before["Fills"], (before, after)
@@ -196,19 +172,19 @@ def test_service_mode_callers_without_a_milvus_login(cred_edge, who):
     e = cred_edge
     token = e.api_key if who == "api key" else e.token()
     c = e.client(token=token)
-    _workload(c, _name("svc_cred"))
+    edgelib.crud_workload(c, edgelib.unique_name("svc_cred"))
     assert e.status()["schema_cache"]["FillErrors"] == 0
     # The same caller on the passthrough cluster: Milvus sees the API key or
     # the JWT and does not know it.
     with pytest.raises((MilvusException, grpc.RpcError)):
-        c.has_collection(_name("cred_b"))
+        c.has_collection(edgelib.unique_name("cred_b"))
 
 
 def test_passthrough_milvus_still_refuses(cred_edge):
     """(c) The edge's policy allows the user everything; in passthrough mode its
     own Milvus login goes on and Milvus refuses what it has no privilege for."""
     e = cred_edge
-    name = _name("cred_c")
+    name = edgelib.unique_name("cred_c")
     c = e.client(token=f"{NOPRIV_USER}:{NOPRIV_PASSWORD}")
     schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
     schema.add_field("id", DataType.INT64, is_primary=True)

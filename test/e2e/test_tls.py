@@ -24,8 +24,6 @@ from __future__ import annotations
 import datetime
 import ipaddress
 import json
-import random
-import secrets
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +34,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-from pymilvus import DataType, MilvusClient
+from pymilvus import MilvusClient
 from pymilvus.exceptions import MilvusException
 
 import edgelib
@@ -170,30 +168,6 @@ def tls_edge(request, tmp_path_factory) -> TLSEdge:
         stop_edge(proc, child_ports, all_ports, needles)
 
 
-def _name(prefix: str) -> str:
-    return f"{prefix}_{secrets.token_hex(4)}"
-
-
-def _workload(c: MilvusClient, name: str) -> None:
-    """Create, insert, index, load, search and query one collection, then drop it."""
-    schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
-    schema.add_field("id", DataType.INT64, is_primary=True)
-    schema.add_field("tag", DataType.INT32)
-    schema.add_field("vec", DataType.FLOAT_VECTOR, dim=DIM)
-    c.create_collection(name, schema=schema, consistency_level="Strong")
-    rnd = random.Random(name)
-    rows = [{"id": i, "tag": i % 5, "vec": [rnd.random() for _ in range(DIM)]} for i in range(100)]
-    assert c.insert(name, rows)["insert_count"] == 100
-    idx = MilvusClient.prepare_index_params()
-    idx.add_index(field_name="vec", index_type="FLAT", metric_type="L2")
-    c.create_index(name, idx)
-    c.load_collection(name)
-    for probe in (rows[7], rows[42], rows[77]):
-        hits = c.search(name, data=[probe["vec"]], limit=3, output_fields=["tag"])
-        assert hits[0][0]["id"] == probe["id"], hits
-    got = c.query(name, filter="tag == 2", output_fields=["id"])
-    assert sorted(r["id"] for r in got) == [i for i in range(100) if i % 5 == 2]
-    c.drop_collection(name)
 
 
 def test_pymilvus_over_tls(tls_edge):
@@ -202,7 +176,7 @@ def test_pymilvus_over_tls(tls_edge):
     c = MilvusClient(uri=tls_edge.https_uri, token=edgelib.TOKEN, server_pem_path=str(tls_edge.ca),
                      timeout=60)
     try:
-        _workload(c, _name("tls"))
+        edgelib.crud_workload(c, edgelib.unique_name("tls"), drop=True)
     finally:
         c.close()
 
@@ -274,8 +248,8 @@ def test_mtls_workload_allowed_by_spiffe_rule(tls_edge):
     indexer = client(tls_edge.indexer)
     stranger = client(tls_edge.stranger)
     try:
-        _workload(indexer, _name("mtls"))
-        name = _name("mtls")
+        edgelib.crud_workload(indexer, edgelib.unique_name("mtls"), drop=True)
+        name = edgelib.unique_name("mtls")
         indexer.create_collection(name, dimension=DIM)
         # pymilvus re-raises a gRPC PERMISSION_DENIED as the grpc.RpcError itself.
         with edgelib.quiet_logger("pymilvus"), pytest.raises(grpc.RpcError) as exc:
