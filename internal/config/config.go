@@ -47,6 +47,10 @@ type Config struct {
 	Validation Validation `yaml:"validation"`
 	// RateLimit holds quotas and rate limits with Milvus's semantics.
 	RateLimit RateLimit `yaml:"rate_limit"`
+	// Metrics configures the Prometheus metrics.
+	Metrics Metrics `yaml:"metrics"`
+	// Tracing configures OpenTelemetry traces.
+	Tracing Tracing `yaml:"tracing"`
 }
 
 // Validation configures how ext_proc checks requests against collection schemas.
@@ -504,4 +508,23 @@ func Load(path string) (*Config, []byte, error) {
 	}
 	c, err := Parse(data)
 	return c, data, err
+}
+
+// Metrics configures GET /metrics on the edge admin API.
+type Metrics struct {
+	// MaxCollectionLabels caps the distinct (db, collection) label pairs per
+	// metric; calls on further collections are counted under
+	// collection_name "__other__". Default 200.
+	MaxCollectionLabels int `yaml:"max_collection_labels"`
+}
+
+// Tracing configures OpenTelemetry traces from Envoy and the edge.
+type Tracing struct {
+	// OTLPEndpoint is the OTLP/gRPC collector (host:port); "" turns tracing off.
+	OTLPEndpoint string `yaml:"otlp_endpoint"`
+	// Sampling is the share of calls traced when the client sends no sampled
+	// traceparent, 0..1. Default 0.01.
+	Sampling *float64 `yaml:"sampling"`
+	// ServiceName names the edge's spans. Default milvus-edge.
+	ServiceName string `yaml:"service_name"`
 }

@@ -84,6 +84,14 @@ func (c *Config) Default() {
 		}
 	}
 	c.RateLimit.setDefaults()
+	if c.Metrics.MaxCollectionLabels == 0 {
+		c.Metrics.MaxCollectionLabels = 200
+	}
+	if c.Tracing.Sampling == nil {
+		v := 0.01
+		c.Tracing.Sampling = &v
+	}
+	setStr(&c.Tracing.ServiceName, "milvus-edge")
 	c.Listener.TLS.setDefaults()
 	for i := range c.Routes {
 		r := &c.Routes[i]
@@ -155,6 +163,15 @@ func (c *Config) Validate() error {
 	validateRateLimit(bad, c.RateLimit)
 	validateListenerTLS(bad, c.Listener)
 	validateAdmin(bad, c.Edge)
+	if c.Metrics.MaxCollectionLabels < 1 {
+		bad("metrics.max_collection_labels", "must be at least 1, got %d", c.Metrics.MaxCollectionLabels)
+	}
+	if s := *c.Tracing.Sampling; !(s >= 0 && s <= 1) {
+		bad("tracing.sampling", "must be 0..1, got %v", s)
+	}
+	if c.Tracing.OTLPEndpoint != "" {
+		hostPort(bad, "tracing.otlp_endpoint", c.Tracing.OTLPEndpoint)
+	}
 	return errors.Join(errs...)
 }
 
