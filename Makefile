@@ -9,6 +9,8 @@ export MILVUS_LITE_BIN ?= $(ROOT)/.venv/bin/milvus-lite
 export MILVUS_SERVER_BIN ?= $(ROOT)/.venv-milvus/bin/milvus-server
 export REDIS_SERVER_BIN ?= $(shell command -v redis-server 2>/dev/null)
 export RATELIMIT_BIN ?= $(ROOT)/bin/ratelimit
+export PROMETHEUS_BIN ?= $(shell command -v prometheus 2>/dev/null)
+export PROMTOOL_BIN ?= $(shell command -v promtool 2>/dev/null)
 export MILVUS_EDGE_BIN := $(BIN)
 export PYTHON := $(ROOT)/.venv/bin/python
 

