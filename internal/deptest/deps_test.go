@@ -29,6 +29,9 @@ var rules = []struct {
 	{"internal/sharedlimit", "xds", "the shared-limit starters know processes, not the control plane"},
 	{"internal/sharedlimit", "ratelimit", "the starters run the service; the edge's client of it lives in ratelimit"},
 	{"internal/sharedlimit", "internal/testenv", "tests use the shared-limit starters, not the other way round"},
+	{"internal/promproc", "extproc", "the Prometheus starter knows processes, not the data path"},
+	{"internal/promproc", "xds", "the Prometheus starter knows processes, not the control plane"},
+	{"internal/promproc", "internal/testenv", "tests use the Prometheus starter, not the other way round"},
 	{"bench", "internal/testenv", "the bench starts its processes through internal/procs and internal/backendproc, not the test harness"},
 }
 
