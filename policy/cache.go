@@ -2,6 +2,7 @@ package policy
 
 import (
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/dgraph-io/ristretto/v2"
@@ -18,6 +19,8 @@ type decisionCache struct {
 	c   *ristretto.Cache[string, cachedDecision]
 	ttl time.Duration
 	now func() time.Time
+
+	hits, misses atomic.Uint64
 }
 
 // cachedDecision is a decision and the time it stops being served.
@@ -45,8 +48,10 @@ func cacheKeyOf(version, key string) string { return version + "\x00" + key }
 func (c *decisionCache) get(key string) (Decision, bool) {
 	e, ok := c.c.Get(key)
 	if !ok || !c.now().Before(e.expires) {
+		c.misses.Add(1)
 		return Decision{}, false
 	}
+	c.hits.Add(1)
 	return e.d, true
 }
 

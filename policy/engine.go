@@ -45,6 +45,8 @@ type Status struct {
 	// parts of the input, not all of it, and call no non-deterministic
 	// built-in (time, http.send, random).
 	Cacheable bool
+	// LoadErrors counts the loads refused since the start.
+	LoadErrors uint64
 }
 
 // Engine evaluates the current bundle and replaces it on Load. Eval is safe
@@ -120,6 +122,7 @@ func (e *Engine) Load(ctx context.Context) error {
 	defer e.mu.Unlock()
 	if err != nil {
 		e.status.LastError = err.Error()
+		e.status.LoadErrors++
 		return err
 	}
 	e.status.LastError = ""
@@ -163,6 +166,21 @@ func (e *Engine) Status() Status {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return e.status
+}
+
+// CacheStats are the decision cache's lookups: served from the cache, or
+// evaluated (a cacheable call not found, or expired).
+type CacheStats struct {
+	On           bool
+	Hits, Misses uint64
+}
+
+// CacheStats returns the decision cache's counts.
+func (e *Engine) CacheStats() CacheStats {
+	if e.cache == nil {
+		return CacheStats{}
+	}
+	return CacheStats{On: true, Hits: e.cache.hits.Load(), Misses: e.cache.misses.Load()}
 }
 
 // Eval evaluates data.milvus.authz.decision of bundle b for input, built

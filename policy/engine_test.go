@@ -180,6 +180,9 @@ func TestRefusedBundleKeepsOld(t *testing.T) {
 	if err := e.Load(t.Context()); err != nil || e.Status().LastError != "" {
 		t.Fatalf("restored bundle: Load %v, Status %+v", err, e.Status())
 	}
+	if n := e.Status().LoadErrors; n != 2 {
+		t.Errorf("LoadErrors = %d, want 2", n)
+	}
 }
 
 func TestEvalRBAC(t *testing.T) {
@@ -382,6 +385,11 @@ func TestDecisionCache(t *testing.T) {
 				t.Errorf("Allow = %v, want %v", got, tc.want)
 			}
 		})
+	}
+	// Hits: "hit", "fresh until the TTL", "hit after re-store"; the keyless
+	// call is no lookup.
+	if got, want := e.CacheStats(), (CacheStats{On: true, Hits: 3, Misses: 4}); got != want {
+		t.Errorf("CacheStats = %+v, want %+v", got, want)
 	}
 }
 

@@ -156,10 +156,12 @@ func (l *Limiter) Check(ctx context.Context, c *Call) *Refusal {
 	for _, lim := range lims {
 		if lim.deny {
 			l.stats.count(lim.scope, c.Type, false)
+			l.stats.call(c.Type, false)
 			return denyRefusal(lim.scope, c.Type)
 		}
 		if lim.rate == 0 {
 			l.stats.count(lim.scope, c.Type, false)
+			l.stats.call(c.Type, false)
 			return zeroRefusal(lim.scope, lim.typ)
 		}
 	}
@@ -171,8 +173,10 @@ func (l *Limiter) Check(ctx context.Context, c *Call) *Refusal {
 	}
 	if ref != nil {
 		l.stats.count(ref.Scope, c.Type, false)
+		l.stats.call(c.Type, false)
 		return ref
 	}
+	l.stats.call(c.Type, true)
 	for i, lim := range lims {
 		// Once per level: a call naming several partitions, or matched by
 		// several caller rules, is one admitted call at that level.

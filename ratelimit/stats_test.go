@@ -32,4 +32,13 @@ func TestStats(t *testing.T) {
 	if got := l.Stats(); !slices.Equal(got, want) {
 		t.Fatalf("Stats:\n got %+v\nwant %+v", got, want)
 	}
+	// Per call: three searches (one refused), one refused insert; the
+	// unlimited insert into x is not a checked call.
+	wantCalls := []CallCount{
+		{RateType: "DMLInsert", Refused: 1},
+		{RateType: "DQLSearch", Admitted: 2, Refused: 1},
+	}
+	if got := l.CallStats(); !slices.Equal(got, wantCalls) {
+		t.Fatalf("CallStats:\n got %+v\nwant %+v", got, wantCalls)
+	}
 }

@@ -90,6 +90,8 @@ type Server struct {
 	limits *ratelimit.Limiter
 	// ids are the identities of the bundle version they were built from.
 	ids atomic.Pointer[versionedStore]
+	// dryRuns counts denials let through by Options.DryRun.
+	dryRuns atomic.Uint64
 }
 
 type versionedStore struct {
@@ -185,6 +187,7 @@ func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.C
 	rec.EvalMicros = time.Since(start).Microseconds()
 	if !d.Allow && o.DryRun {
 		rec.DryRun = true
+		s.dryRuns.Add(1)
 		s.log.Warn("dry run: denial let through", "user", id.User, "api", sum.API, "reason", d.Reason, "decision_id", rec.DecisionID)
 		d = policy.Decision{Allow: true}
 	}

@@ -170,6 +170,9 @@ func TestDryRunAndDecisionLog(t *testing.T) {
 	if err != nil || code.Code(resp.GetStatus().GetCode()) != code.Code_OK {
 		t.Fatalf("dry run: %v %v", resp.GetStatus(), err)
 	}
+	if n := s.DryRuns(); n != 1 {
+		t.Errorf("DryRuns = %d, want 1", n)
+	}
 	s.dlog.Close()
 	line := buf.String()
 	for _, want := range []string{`"allow":false`, `"dry_run":true`, `"api":"Search"`, `"user":"root"`, `"object":"docs"`, `"reason":"no"`} {

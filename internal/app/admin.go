@@ -14,13 +14,14 @@ import (
 	xdsserver "github.com/milvus-edge/milvus-edge/xds/server"
 )
 
-// serveAdmin serves /healthz, /v1/* and /debug/pprof on the edge admin
+// serveAdmin serves /healthz, /metrics, /v1/* and /debug/pprof on the edge admin
 // address, every one of them behind adminGuard (browser requests refused; the
 // token of edge.admin_token_file, when set).
 func serveAdmin(ctx context.Context, log *slog.Logger, lis net.Listener, st *reloadState, xds *xdsserver.Server, f *Filters) error {
 	pol := f.Policy
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
+	mux.Handle("GET /metrics", metricsHandler(st, xds, f))
 	// Go's profiler, for `go tool pprof http://<admin>/debug/pprof/profile`
 	// (with a token: fetch the profile with curl, then `go tool pprof FILE`).
 	mux.HandleFunc("/debug/pprof/", pprof.Index)

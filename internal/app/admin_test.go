@@ -180,6 +180,7 @@ func (s *adminStack) do(t *testing.T, r req) (int, http.Header, string) {
 var adminEndpoints = []req{
 	{path: "/v1/status"},
 	{path: "/v1/policy"},
+	{path: "/metrics"},
 	{method: http.MethodPost, path: "/v1/cache/invalidate", ctype: "application/json", body: `{"db": "default"}`},
 	{path: "/debug/pprof/"},
 	{path: "/debug/pprof/symbol"},

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"time"
 
+	accesslogv3 "github.com/envoyproxy/go-control-plane/envoy/service/accesslog/v3"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 	"github.com/milvus-io/milvus-proto/go-api/v2/milvuspb"
@@ -32,6 +33,7 @@ import (
 	"github.com/milvus-edge/milvus-edge/extproc/milvusgrpc"
 	"github.com/milvus-edge/milvus-edge/internal/config"
 	"github.com/milvus-edge/milvus-edge/internal/procs"
+	"github.com/milvus-edge/milvus-edge/metrics"
 	"github.com/milvus-edge/milvus-edge/policy"
 	"github.com/milvus-edge/milvus-edge/xds/translate"
 )
@@ -44,6 +46,8 @@ type Filters struct {
 	Schemas *SchemaStore
 	Router  *Router
 	Limits  *Limits
+	Calls   *metrics.Calls   // every call, from Envoy's access-log stream (GET /metrics)
+	Timing  *metrics.Filters // the filters' durations and decisions (GET /metrics)
 	authn   *authz.Authenticator
 	creds   *cache.Credentials
 	dlog    *authz.DecisionLog
@@ -108,7 +112,10 @@ func NewFilters(ctx context.Context, log *slog.Logger, cfg *config.Config) (*Fil
 		return nil, fmt.Errorf("rate_limit: %w", err)
 	}
 	f.Authz.UseLimiter(f.Limits.Limiter)
+	f.Calls, f.Timing = metrics.NewCalls(cfg.Envoy.NodeID, cfg.Metrics.MaxCollectionLabels), metrics.NewFilters()
 	f.GRPC = grpc.NewServer(
+		grpc.ChainUnaryInterceptor(f.Timing.UnaryInterceptor()),
+		grpc.ChainStreamInterceptor(f.Timing.StreamInterceptor()),
 		// Envoy keeps HTTP/2 connections to the filter cluster open and pings them.
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 		grpc.MaxRecvMsgSize(int(cfg.Listener.MaxRequestBytes)+1<<20),
@@ -119,6 +126,7 @@ func NewFilters(ctx context.Context, log *slog.Logger, cfg *config.Config) (*Fil
 		grpc.UnknownServiceHandler(extproc.Responder),
 	)
 	authv3.RegisterAuthorizationServer(f.GRPC, f.Authz)
+	accesslogv3.RegisterAccessLogServiceServer(f.GRPC, &metrics.AccessLogService{Calls: f.Calls})
 	epc := extproc.Config{
 		Log:     log.With("component", "extproc"),
 		MaxLen:  int(cfg.Listener.MaxRequestBytes),

@@ -266,6 +266,7 @@ func (s *reloadState) apply(ctx context.Context, log *slog.Logger, data []byte, 
 	f.Authz.SetOptions(AuthzOptions(cfg))
 	f.Router.Set(cfg)
 	f.Schemas.Update(cfg)
+	f.Calls.SetMaxCollections(cfg.Metrics.MaxCollectionLabels)
 	if err := f.Limits.Update(cfg); err != nil {
 		log.Error("rate_limit.shared: keeping the previous service", "error", err)
 	}

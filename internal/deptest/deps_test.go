@@ -32,6 +32,8 @@ var rules = []struct {
 	{"internal/promproc", "extproc", "the Prometheus starter knows processes, not the data path"},
 	{"internal/promproc", "xds", "the Prometheus starter knows processes, not the control plane"},
 	{"internal/promproc", "internal/testenv", "tests use the Prometheus starter, not the other way round"},
+	{"metrics", "xds", "the metrics read the control plane's counts as plain values (metrics.Sources), wired by internal/app"},
+	{"metrics", "backends", "the metrics count what Envoy and the filters report, not backend clients"},
 	{"bench", "internal/testenv", "the bench starts its processes through internal/procs and internal/backendproc, not the test harness"},
 }
 

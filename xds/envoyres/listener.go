@@ -53,7 +53,7 @@ func buildListener(g *ir.Gateway) *listenerv3.Listener {
 		// Milvus clients keep long-lived HTTP/2 connections with keepalive pings.
 		Http2ProtocolOptions:          buildDownstreamHTTP2(g.Listener.MaxRequestBytes),
 		EarlyHeaderMutationExtensions: []*corev3.TypedExtensionConfig{buildStripInternalHeaders()},
-		AccessLog:                     buildAccessLog(g.Listener.AccessLog),
+		AccessLog:                     append(buildAccessLog(g.Listener.AccessLog), buildMetricsAccessLog()),
 		LocalReplyConfig:              buildRESTLocalReply(),
 		HttpFilters: []*hcmv3.HttpFilter{
 			httpFilter(ExtAuthzName, buildExtAuthz(g.Filters, g.Listener.TLS)),

@@ -49,6 +49,21 @@ type Server struct {
 	acked   map[string]string // type URL → version Envoy ACKed last
 	nack    string            // last NACK detail from Envoy, "" once ACKed again
 	tls     *TLSStatus        // the listener certificate served; nil without TLS
+	counts  Counts            // snapshots set, responses, ACKs and NACKs
+}
+
+// Counts are the control plane's cumulative counts since the start.
+type Counts struct {
+	// Snapshots counts the snapshots set (a changed content: a push).
+	Snapshots uint64
+	// Types holds, per resource type URL, the responses sent to Envoy and
+	// the ACKs and NACKs Envoy answered them with.
+	Types map[string]TypeCounts
+}
+
+// TypeCounts are the counts of one resource type.
+type TypeCounts struct {
+	Responses, ACKs, NACKs uint64
 }
 
 // New returns a server for the given node id with no snapshot yet.
@@ -59,6 +74,7 @@ func New(nodeID string, log *slog.Logger, o translate.Options) *Server {
 		log:    log,
 		cache:  cachev3.NewSnapshotCache(true, cachev3.IDHash{}, nil),
 		acked:  map[string]string{},
+		counts: Counts{Types: map[string]TypeCounts{}},
 	}
 }
 
@@ -156,6 +172,7 @@ func (s *Server) set(ctx context.Context, cfg *config.Config, certs *translate.L
 	}
 	s.version = v
 	s.secrets = len(snap.GetResources(resourcev3.SecretType)) > 0
+	s.counts.Snapshots++
 	return v, true, nil
 }
 
@@ -208,9 +225,40 @@ func (s *Server) Synced() bool {
 	return true
 }
 
+// Counts returns the control plane's counts.
+func (s *Server) Counts() Counts {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := Counts{Snapshots: s.counts.Snapshots, Types: make(map[string]TypeCounts, len(s.counts.Types))}
+	for k, v := range s.counts.Types {
+		c.Types[k] = v
+	}
+	return c
+}
+
+func (s *Server) onResponse(_ context.Context, _ int64, _ *discoveryv3.DiscoveryRequest, resp *discoveryv3.DiscoveryResponse) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	tc := s.counts.Types[resp.GetTypeUrl()]
+	tc.Responses++
+	s.counts.Types[resp.GetTypeUrl()] = tc
+}
+
 func (s *Server) onRequest(_ int64, req *discoveryv3.DiscoveryRequest) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	// A request with a response nonce answers a response: a NACK when it
+	// carries an error, an ACK otherwise (the first request of a stream has
+	// no nonce).
+	if req.GetResponseNonce() != "" {
+		tc := s.counts.Types[req.GetTypeUrl()]
+		if req.GetErrorDetail() != nil {
+			tc.NACKs++
+		} else {
+			tc.ACKs++
+		}
+		s.counts.Types[req.GetTypeUrl()] = tc
+	}
 	if d := req.GetErrorDetail(); d != nil {
 		s.nack = fmt.Sprintf("%s version %s: %s", req.GetTypeUrl(), req.GetResponseNonce(), d.GetMessage())
 		s.log.Error("envoy rejected config", "type", req.GetTypeUrl(), "error", d.GetMessage())
@@ -233,7 +281,8 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 		StreamClosedFunc: func(id int64, _ *corev3.Node) {
 			s.log.Info("envoy stream closed", "stream", id)
 		},
-		StreamRequestFunc: s.onRequest,
+		StreamRequestFunc:  s.onRequest,
+		StreamResponseFunc: s.onResponse,
 	}
 	xds := serverv3.NewServer(ctx, s.cache, cb)
 	gs := grpc.NewServer(

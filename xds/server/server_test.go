@@ -13,6 +13,7 @@ import (
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
@@ -111,6 +112,21 @@ func TestADS(t *testing.T) {
 	a.send(resourcev3.RouteType, "", "", "milvus")
 	rds := a.recv()
 	a.send(resourcev3.RouteType, v1, rds.GetNonce(), "milvus")
+	// A NACK of the routes (keeping v1, so nothing is sent again).
+	if err := a.stream.Send(&discoveryv3.DiscoveryRequest{Node: a.node, TypeUrl: resourcev3.RouteType, VersionInfo: v1,
+		ResponseNonce: rds.GetNonce(), ResourceNames: []string{"milvus"}, ErrorDetail: &status.Status{Message: "bad route"}}); err != nil {
+		t.Fatal(err)
+	}
+	want := server.Counts{Snapshots: 1, Types: map[string]server.TypeCounts{
+		resourcev3.ClusterType: {Responses: 1, ACKs: 1}, resourcev3.EndpointType: {Responses: 1, ACKs: 1},
+		resourcev3.ListenerType: {Responses: 1, ACKs: 1}, resourcev3.RouteType: {Responses: 1, ACKs: 1, NACKs: 1},
+	}}
+	for deadline := time.Now().Add(5 * time.Second); fmt.Sprint(srv.Counts()) != fmt.Sprint(want); {
+		if time.Now().After(deadline) {
+			t.Fatalf("Counts = %+v, want %+v", srv.Counts(), want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 
 	// The same config again: same content hash, nothing pushed.
 	if v, pushed, err := srv.Update(ctx, cfg(t, 3)); err != nil || pushed || v != v1 {

@@ -1,0 +1,39 @@
+package metrics
+
+import (
+	"context"
+	"errors"
+	"io"
+
+	accesslogv3 "github.com/envoyproxy/go-control-plane/envoy/service/accesslog/v3"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// AccessLogService receives the access-log entries Envoy streams to the
+// edge (envoy.access_loggers.http_grpc, one stream per Envoy worker) and
+// records each finished call in Calls.
+type AccessLogService struct {
+	accesslogv3.UnimplementedAccessLogServiceServer
+	Calls *Calls
+}
+
+// StreamAccessLogs records every HTTP entry of the stream until Envoy closes
+// it; a stream ended by Envoy or by the server's stop is a clean return.
+func (s *AccessLogService) StreamAccessLogs(stream accesslogv3.AccessLogService_StreamAccessLogsServer) error {
+	for {
+		msg, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return stream.SendAndClose(&accesslogv3.StreamAccessLogsResponse{})
+		}
+		if err != nil {
+			if errors.Is(err, context.Canceled) || status.Code(err) == codes.Canceled {
+				return nil
+			}
+			return err
+		}
+		for _, e := range msg.GetHttpLogs().GetLogEntry() {
+			s.Calls.Record(e)
+		}
+	}
+}
