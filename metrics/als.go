@@ -12,7 +12,7 @@ import (
 
 // AccessLogService receives the access-log entries Envoy streams to the
 // edge (envoy.access_loggers.http_grpc, one stream per Envoy worker) and
-// records each finished call in Calls.
+// records each finished call in Calls. The gRPC server must use Codec.
 type AccessLogService struct {
 	accesslogv3.UnimplementedAccessLogServiceServer
 	Calls *Calls
@@ -20,9 +20,22 @@ type AccessLogService struct {
 
 // StreamAccessLogs records every HTTP entry of the stream until Envoy closes
 // it; a stream ended by Envoy or by the server's stop is a clean return.
+// The messages arrive as bytes (Codec) and are decoded by hand
+// (decodeEntry); a malformed one ends the stream with INVALID_ARGUMENT
+// (Envoy opens a new one).
 func (s *AccessLogService) StreamAccessLogs(stream accesslogv3.AccessLogService_StreamAccessLogsServer) error {
+	var msg rawMessage
+	var k call
+	count := func(e []byte) error {
+		if err := decodeEntry(e, &k); err != nil {
+			return err
+		}
+		k.resolve()
+		s.Calls.count(&k)
+		return nil
+	}
 	for {
-		msg, err := stream.Recv()
+		err := stream.RecvMsg(&msg)
 		if errors.Is(err, io.EOF) {
 			return stream.SendAndClose(&accesslogv3.StreamAccessLogsResponse{})
 		}
@@ -32,8 +45,8 @@ func (s *AccessLogService) StreamAccessLogs(stream accesslogv3.AccessLogService_
 			}
 			return err
 		}
-		for _, e := range msg.GetHttpLogs().GetLogEntry() {
-			s.Calls.Record(e)
+		if err := forEachEntry(msg.b, count); err != nil {
+			return status.Error(codes.InvalidArgument, err.Error())
 		}
 	}
 }

@@ -18,7 +18,7 @@ import (
 // from the metrics; a closed stream is a clean end.
 func TestAccessLogService(t *testing.T) {
 	calls := NewCalls("n1", 10)
-	gs := grpc.NewServer()
+	gs := grpc.NewServer(grpc.ForceServerCodecV2(Codec{}))
 	accesslogv3.RegisterAccessLogServiceServer(gs, &AccessLogService{Calls: calls})
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -9,6 +9,7 @@ package metrics
 
 import (
 	"strings"
+	"sync"
 
 	accesslogdatav3 "github.com/envoyproxy/go-control-plane/envoy/data/accesslog/v3"
 	"github.com/prometheus/client_golang/prometheus"
@@ -39,9 +40,10 @@ var msgTypes = map[string]string{
 // Calls counts finished calls from Envoy's access-log entries. It is a
 // prometheus.Collector; Record is safe for concurrent use.
 type Calls struct {
-	node  string
-	colls *collections
-	users *capped
+	node   string
+	colls  *collections
+	users  *users
+	series sync.Map // seriesKey → *series
 
 	reqCount      *prometheus.CounterVec
 	reqLatency    *prometheus.HistogramVec
@@ -69,10 +71,9 @@ func NewCalls(nodeID string, maxCollections int) *Calls {
 		return prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: "milvus", Subsystem: "proxy", Name: name, Help: help,
 			Buckets: milvusBuckets}, labels)
 	}
-	return &Calls{
+	c := &Calls{
 		node:  nodeID,
 		colls: newCollections(maxCollections),
-		users: newCapped(maxUsers),
 
 		reqCount: proxy("req_count", "count of operation executed (every call through the edge, refusals included)",
 			"node_id", "function_name", "status", "db_name", "collection_name"),
@@ -94,6 +95,8 @@ func NewCalls(nodeID string, maxCollections int) *Calls {
 		entries: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "milvus_edge", Name: "access_log_entries_total",
 			Help: "access-log entries received from Envoy (one per call)"}),
 	}
+	c.users = newUsers(c.userRPC, maxUsers)
+	return c
 }
 
 // SetMaxCollections changes the cap on (db_name, collection_name) pairs;
@@ -121,107 +124,114 @@ func (c *Calls) Collect(ch chan<- prometheus.Metric) {
 
 // call is what one access-log entry says about its call.
 type call struct {
+	// Read from the entry.
+	path          string
+	http          uint32 // HTTP status
+	grpcStatus    string // from the trailers, else the headers (trailers-only)
+	hasGRPCStatus bool
+	facts         edgemeta.Facts
+	ms            float64 // duration
+	in, out       uint64  // request and response body bytes
+
+	// Derived by resolve.
 	fn       string // function_name: a MilvusService method, or Other
 	rest     bool
 	restPath string // a known REST v2 path, or Other
-	facts    edgemeta.Facts
-	ok       bool    // Milvus would count it a success
-	ms       float64 // duration
-	in, out  uint64  // request and response body bytes
+	ok       bool   // Milvus would count it a success
 }
 
-// callOf reads an entry.
+// callOf reads an entry decoded by the protobuf runtime (AccessLogService
+// decodes the stream's bytes itself: decodeEntry).
 func callOf(e *accesslogdatav3.HTTPAccessLogEntry) call {
-	cp := e.GetCommonProperties()
-	path, _, _ := strings.Cut(e.GetRequest().GetPath(), "?")
-	c := call{facts: edgemeta.Read(cp.GetMetadata()), in: e.GetRequest().GetRequestBodyBytes(), out: e.GetResponse().GetResponseBodyBytes()}
-	c.rest = c.facts.Surface == "rest" || (c.facts.Surface == "" && strings.HasPrefix(path, milvusgrpc.RESTPrefix))
-	var m *milvusgrpc.Method
-	var known bool
-	if c.rest {
-		c.restPath = Other
-		if m, known = milvusgrpc.LookupREST(path); known {
-			c.restPath = path
-		}
-	} else {
-		m, known = milvusgrpc.Lookup(path)
-	}
-	switch _, ok := functions[c.facts.API]; {
-	case ok:
-		c.fn = c.facts.API
-	case known:
-		c.fn = m.Name
-	default:
-		c.fn = Other
+	cp, r := e.GetCommonProperties(), e.GetResponse()
+	k := call{path: e.GetRequest().GetPath(), http: r.GetResponseCode().GetValue(), facts: edgemeta.Read(cp.GetMetadata()),
+		in: e.GetRequest().GetRequestBodyBytes(), out: r.GetResponseBodyBytes()}
+	if gs, ok := r.GetResponseTrailers()["grpc-status"]; ok {
+		k.grpcStatus, k.hasGRPCStatus = gs, true
+	} else if gs, ok := r.GetResponseHeaders()["grpc-status"]; ok {
+		k.grpcStatus, k.hasGRPCStatus = gs, true
 	}
 	d := cp.GetDuration()
 	if d == nil {
 		d = cp.GetTimeToLastDownstreamTxByte()
 	}
-	c.ms = float64(d.AsDuration().Microseconds()) / 1000
-	c.ok = succeeded(e, &c)
-	return c
+	k.ms = float64(d.AsDuration().Microseconds()) / 1000
+	k.resolve()
+	return k
+}
+
+// resolve derives the function, the surface and the outcome.
+func (k *call) resolve() {
+	path, _, _ := strings.Cut(k.path, "?")
+	k.rest = k.facts.Surface == "rest" || (k.facts.Surface == "" && strings.HasPrefix(path, milvusgrpc.RESTPrefix))
+	var m *milvusgrpc.Method
+	var known bool
+	if k.rest {
+		k.restPath = Other
+		if m, known = milvusgrpc.LookupREST(path); known {
+			k.restPath = path
+		}
+	} else {
+		m, known = milvusgrpc.Lookup(path)
+	}
+	switch _, ok := functions[k.facts.API]; {
+	case ok:
+		k.fn = k.facts.API
+	case known:
+		k.fn = m.Name
+	default:
+		k.fn = Other
+	}
+	k.ok = k.succeeded()
 }
 
 // succeeded is Milvus's success: nothing refused the call at the edge, HTTP
 // 200, grpc-status 0 for gRPC calls (in the trailers, or in the headers of a
 // trailers-only answer), and Milvus status code 0 in the response message.
-func succeeded(e *accesslogdatav3.HTTPAccessLogEntry, c *call) bool {
-	r := e.GetResponse()
-	if c.facts.Refused != "" || r.GetResponseCode().GetValue() != 200 {
+func (k *call) succeeded() bool {
+	if k.facts.Refused != "" || k.http != 200 {
 		return false
 	}
-	if !c.rest {
-		gs, ok := r.GetResponseTrailers()["grpc-status"]
-		if !ok {
-			gs = r.GetResponseHeaders()["grpc-status"]
-		}
-		if gs != "0" {
-			return false
-		}
+	if !k.rest && (!k.hasGRPCStatus || k.grpcStatus != "0") {
+		return false
 	}
-	return c.facts.MilvusOK()
+	return k.facts.MilvusOK()
 }
 
 // Record counts one finished call.
 func (c *Calls) Record(e *accesslogdatav3.HTTPAccessLogEntry) {
-	c.entries.Inc()
 	k := callOf(e)
+	c.count(&k)
+}
+
+// count counts one resolved call.
+func (c *Calls) count(k *call) {
+	c.entries.Inc()
 	f := &k.facts
 	db, coll := c.colls.labels(f.DB, f.Collection)
-	status := StatusFail
+	s := c.seriesOf(k.fn, db, coll)
+	s.total.Inc()
 	if k.ok {
-		status = StatusSuccess
+		s.success.Inc()
+		s.latency.Observe(k.ms)
+	} else {
+		s.fail.Inc()
 	}
-	c.reqCount.WithLabelValues(c.node, k.fn, StatusTotal, db, coll).Inc()
-	c.reqCount.WithLabelValues(c.node, k.fn, status, db, coll).Inc()
-	if k.ok {
-		c.reqLatency.WithLabelValues(c.node, k.fn).Observe(k.ms)
-	}
-	if mt, ok := msgTypes[k.fn]; ok {
-		c.recvBytes.WithLabelValues(c.node, mt, db, coll).Add(float64(k.in))
+	if s.recv != nil {
+		s.recv.Add(float64(k.in))
 	}
 	if k.ok {
-		switch k.fn {
-		case "Search", "HybridSearch":
-			c.sendBytes.WithLabelValues(c.node).Add(float64(k.out))
-			if f.HasNQ {
-				c.searchVectors.WithLabelValues(c.node, db, coll).Add(float64(f.NQ))
-			}
-		case "Query":
-			c.sendBytes.WithLabelValues(c.node).Add(float64(k.out))
-		case "Insert":
-			if f.HasRows {
-				c.insertVectors.WithLabelValues(c.node, db, coll).Add(float64(f.Rows))
-			}
-		case "Upsert":
-			if f.HasRows {
-				c.upsertVectors.WithLabelValues(c.node, db, coll).Add(float64(f.Rows))
+		if s.send != nil {
+			s.send.Add(float64(k.out))
+		}
+		if s.vectors != nil {
+			if n, ok := s.vectorCount(f); ok {
+				s.vectors.Add(float64(n))
 			}
 		}
 	}
 	if f.User != "" {
-		c.userRPC.WithLabelValues(c.users.label(f.User)).Inc()
+		c.users.counter(f.User).Inc()
 	}
 	if k.rest {
 		c.restCount.WithLabelValues(c.node, k.restPath).Inc()
@@ -232,6 +242,54 @@ func (c *Calls) Record(e *accesslogdatav3.HTTPAccessLogEntry) {
 	if f.Refused != "" {
 		c.refusals.WithLabelValues(refusedLabel(f.Refused)).Inc()
 	}
+}
+
+// series are the children of one (function, db, collection), bound on first
+// use: a call then costs one map lookup, not a label hash per metric.
+type series struct {
+	total, success, fail prometheus.Counter
+	latency              prometheus.Observer
+	recv                 prometheus.Counter // receive bytes; nil for functions without a msg_type
+	send                 prometheus.Counter // send bytes; nil but for searches and queries
+	vectors              prometheus.Counter // search/insert/upsert vectors; nil for other functions
+	nq                   bool               // vectors counts nq (searches), else num_rows
+}
+
+type seriesKey struct{ fn, db, coll string }
+
+func (s *series) vectorCount(f *edgemeta.Facts) (int64, bool) {
+	if s.nq {
+		return f.NQ, f.HasNQ
+	}
+	return f.Rows, f.HasRows
+}
+
+func (c *Calls) seriesOf(fn, db, coll string) *series {
+	key := seriesKey{fn, db, coll}
+	if s, ok := c.series.Load(key); ok {
+		return s.(*series)
+	}
+	s := &series{
+		total:   c.reqCount.WithLabelValues(c.node, fn, StatusTotal, db, coll),
+		success: c.reqCount.WithLabelValues(c.node, fn, StatusSuccess, db, coll),
+		fail:    c.reqCount.WithLabelValues(c.node, fn, StatusFail, db, coll),
+		latency: c.reqLatency.WithLabelValues(c.node, fn),
+	}
+	if mt, ok := msgTypes[fn]; ok {
+		s.recv = c.recvBytes.WithLabelValues(c.node, mt, db, coll)
+	}
+	switch fn {
+	case "Search", "HybridSearch":
+		s.send, s.vectors, s.nq = c.sendBytes.WithLabelValues(c.node), c.searchVectors.WithLabelValues(c.node, db, coll), true
+	case "Query":
+		s.send = c.sendBytes.WithLabelValues(c.node)
+	case "Insert":
+		s.vectors = c.insertVectors.WithLabelValues(c.node, db, coll)
+	case "Upsert":
+		s.vectors = c.upsertVectors.WithLabelValues(c.node, db, coll)
+	}
+	v, _ := c.series.LoadOrStore(key, s)
+	return v.(*series)
 }
 
 func refusedLabel(r string) string {

@@ -5,6 +5,8 @@ import (
 	"sync/atomic"
 	"unicode/utf8"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/milvus-edge/milvus-edge/extproc/milvusgrpc"
 )
 
@@ -68,34 +70,43 @@ func (c *collections) labels(db, coll string) (string, string) {
 	return Other, Other
 }
 
-// capped keeps the first max distinct values of a label.
-type capped struct {
-	max int
+// users are the user_rpc_count children of the first max distinct users;
+// later users share the child of Other.
+type users struct {
+	vec   *prometheus.CounterVec
+	max   int
+	other prometheus.Counter
 
 	// mu guards seen.
 	mu   sync.RWMutex
-	seen map[string]struct{}
+	seen map[string]prometheus.Counter
 }
 
-func newCapped(max int) *capped { return &capped{max: max, seen: map[string]struct{}{}} }
+func newUsers(vec *prometheus.CounterVec, max int) *users {
+	return &users{vec: vec, max: max, seen: map[string]prometheus.Counter{}}
+}
 
-func (c *capped) label(v string) string {
-	if !labelValue(v) {
-		return Other
-	}
-	c.mu.RLock()
-	_, ok := c.seen[v]
-	c.mu.RUnlock()
+func (u *users) counter(name string) prometheus.Counter {
+	u.mu.RLock()
+	c, ok := u.seen[name]
+	u.mu.RUnlock()
 	if ok {
-		return v
+		return c
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if _, ok := c.seen[v]; ok || len(c.seen) < c.max {
-		c.seen[v] = struct{}{}
-		return v
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if c, ok := u.seen[name]; ok {
+		return c
 	}
-	return Other
+	if !labelValue(name) || len(u.seen) >= u.max {
+		if u.other == nil {
+			u.other = u.vec.WithLabelValues(Other)
+		}
+		return u.other
+	}
+	c = u.vec.WithLabelValues(name)
+	u.seen[name] = c
+	return c
 }
 
 // labelValue says v may be a label value: valid UTF-8 (Prometheus refuses

@@ -20,7 +20,7 @@ func TestStats(t *testing.T) {
 		RateCalls: func() []RateCall { return []RateCall{{RateType: "DQLSearch", Admitted: 4, Refused: 1}} },
 		XDS: func() XDSStats {
 			return XDSStats{Snapshots: 2, Synced: true, Types: map[string]XDSTypeCounts{
-				"type.googleapis.com/envoy.config.listener.v3.Listener": {Responses: 2, ACKs: 2},
+				"type.googleapis.com/envoy.config.listener.v3.Listener":        {Responses: 2, ACKs: 2},
 				"type.googleapis.com/envoy.config.route.v3.RouteConfiguration": {Responses: 2, ACKs: 1, NACKs: 1},
 			}}
 		},

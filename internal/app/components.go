@@ -116,6 +116,8 @@ func NewFilters(ctx context.Context, log *slog.Logger, cfg *config.Config) (*Fil
 	f.GRPC = grpc.NewServer(
 		grpc.ChainUnaryInterceptor(f.Timing.UnaryInterceptor()),
 		grpc.ChainStreamInterceptor(f.Timing.StreamInterceptor()),
+		// Protobuf, but the access-log stream is decoded by hand (metrics.Codec).
+		grpc.ForceServerCodecV2(metrics.Codec{}),
 		// Envoy keeps HTTP/2 connections to the filter cluster open and pings them.
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 		grpc.MaxRecvMsgSize(int(cfg.Listener.MaxRequestBytes)+1<<20),
