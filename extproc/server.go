@@ -20,6 +20,7 @@ import (
 	"github.com/milvus-edge/milvus-edge/extproc/milvusgrpc"
 	"github.com/milvus-edge/milvus-edge/extproc/validate"
 	"github.com/milvus-edge/milvus-edge/internal/edgehdr"
+	"github.com/milvus-edge/milvus-edge/internal/edgetrace"
 )
 
 // Schemas is the schema cache as ext_proc sees it.
@@ -57,6 +58,8 @@ type Config struct {
 	WatchEvery time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// Tracer records the validation span of traced calls; nil: none.
+	Tracer *edgetrace.Tracer
 }
 
 // Server implements envoy.service.ext_proc.v3.ExternalProcessor.
@@ -293,7 +296,7 @@ func (p *processor) decide(body []byte, decoded proto.Message) decision {
 			d.newMsg = m.WithDB(msg, p.dbHeader)
 		}
 	}
-	if d.refuse = p.validate(m, msg, decoded, req); d.refuse == nil {
+	if d.refuse = p.tracedValidate(m, msg, decoded, req); d.refuse == nil {
 		d.routeKey = req.RouteKey()
 	}
 	return d

@@ -29,6 +29,8 @@ import (
 
 	"github.com/milvus-edge/milvus-edge/extproc/milvusgrpc"
 	"github.com/milvus-edge/milvus-edge/internal/edgehdr"
+	"github.com/milvus-edge/milvus-edge/internal/edgemeta"
+	"github.com/milvus-edge/milvus-edge/internal/edgetrace"
 	"github.com/milvus-edge/milvus-edge/policy"
 	"github.com/milvus-edge/milvus-edge/ratelimit"
 )
@@ -88,6 +90,8 @@ type Server struct {
 	opts   atomic.Pointer[Options]
 	pre    Preprocessor
 	limits *ratelimit.Limiter
+	// tr records the spans of traced calls (UseTracer); nil: none.
+	tr *edgetrace.Tracer
 	// ids are the identities of the bundle version they were built from.
 	ids atomic.Pointer[versionedStore]
 	// dryRuns counts denials let through by Options.DryRun.
@@ -132,8 +136,8 @@ func (s *Server) identities(b *policy.Bundle) *IdentityStore {
 	return v.store
 }
 
-// Check authenticates and authorizes one request.
-func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.CheckResponse, error) {
+// check authenticates and authorizes one request (Check, trace.go).
+func (s *Server) check(ctx context.Context, req *authv3.CheckRequest) (*authv3.CheckResponse, error) {
 	start := time.Now()
 	h := req.GetAttributes().GetRequest().GetHttp()
 	grpcCall := strings.HasPrefix(h.GetHeaders()["content-type"], "application/grpc")
@@ -152,7 +156,8 @@ func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.C
 		if id.Method != "" {
 			path, _, _ := strings.Cut(h.GetPath(), "?")
 			s.dlog.Log(DecisionRecord{Time: start.UTC(), User: id.User, AuthMethod: id.Method, Client: from.Addr,
-				Surface: surface(grpcCall), API: apiOf(grpcCall, path), Reason: auditReason(err), PolicyVer: b.Version})
+				Surface: surface(grpcCall), API: apiOf(grpcCall, path), Reason: auditReason(err), PolicyVer: b.Version,
+				TraceID: edgetrace.TraceID(ctx)})
 		}
 		return deny(grpcCall, code.Code_UNAUTHENTICATED, 401, err.Error(), nil), nil
 	}
@@ -176,7 +181,7 @@ func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.C
 		if o.DecisionCache {
 			key, _ = b.CacheKey(input) // "" (no caching) unless the bundle allows it
 		}
-		d, err = s.policy.Eval(ctx, b, input, key)
+		d, err = s.eval(ctx, b, input, key)
 		if err != nil {
 			// Envoy turns an error into status_on_error (503): fail closed.
 			s.log.Error("policy evaluation failed", "user", id.User, "api", sum.API, "error", err)
@@ -198,6 +203,7 @@ func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.C
 			rec.Limited = ref.Reason
 		}
 	}
+	traceDecision(ctx, &rec)
 	s.dlog.Log(rec)
 	if ref != nil {
 		return limited(grpcCall, id.User, ref, metadata(o, rec)), nil
@@ -260,10 +266,14 @@ func metadata(o *Options, r DecisionRecord) *structpb.Struct {
 	if !o.Metadata {
 		return nil
 	}
-	return &structpb.Struct{Fields: map[string]*structpb.Value{
+	md := &structpb.Struct{Fields: map[string]*structpb.Value{
 		"decision_id": structpb.NewStringValue(r.DecisionID),
 		"user":        structpb.NewStringValue(r.User),
 	}}
+	if r.TraceID != "" {
+		md.Fields[edgemeta.TraceID] = structpb.NewStringValue(r.TraceID)
+	}
+	return md
 }
 
 func grpcCode(httpStatus int) code.Code {

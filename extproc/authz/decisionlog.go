@@ -33,6 +33,8 @@ type DecisionRecord struct {
 	Limited    string `json:"limited,omitempty"`
 	PolicyVer  string `json:"policy_version,omitempty"`
 	EvalMicros int64  `json:"eval_us"`
+	// TraceID is the call's W3C trace id when Envoy traced it (sampled).
+	TraceID string `json:"trace_id,omitempty"`
 }
 
 // DecisionLog writes one JSON line per decision. Writes happen on its own

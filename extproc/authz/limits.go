@@ -43,7 +43,7 @@ func (s *Server) limit(ctx context.Context, sum *Summary, id Identity, size int6
 		}
 	}
 	c.Cost = ratelimit.Cost(t, size, nq)
-	return s.limits.Check(ctx, &c)
+	return s.checkLimit(ctx, &c)
 }
 
 // messageSize is what Milvus charges a DML call: the request message's size

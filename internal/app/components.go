@@ -32,6 +32,7 @@ import (
 	"github.com/milvus-edge/milvus-edge/extproc/authz"
 	"github.com/milvus-edge/milvus-edge/extproc/milvusgrpc"
 	"github.com/milvus-edge/milvus-edge/internal/config"
+	"github.com/milvus-edge/milvus-edge/internal/edgetrace"
 	"github.com/milvus-edge/milvus-edge/internal/procs"
 	"github.com/milvus-edge/milvus-edge/metrics"
 	"github.com/milvus-edge/milvus-edge/policy"
@@ -52,6 +53,7 @@ type Filters struct {
 	creds   *cache.Credentials
 	dlog    *authz.DecisionLog
 	closer  io.Closer // the decision log file, if any
+	tr      *edgetrace.Tracer
 	watch   bool
 }
 
@@ -89,6 +91,11 @@ func NewFilters(ctx context.Context, log *slog.Logger, cfg *config.Config) (*Fil
 		return nil, err
 	}
 	f := &Filters{Policy: engine, creds: creds, watch: cfg.Auth.PolicyDir != "", Schemas: schemas, Router: NewRouter(cfg)}
+	if f.tr, err = newTracer(ctx, log.With("component", "tracing"), cfg); err != nil {
+		f.close()
+		return nil, err
+	}
+	f.Schemas.UseTracer(f.tr)
 	switch cfg.Auth.DecisionLog {
 	case "":
 	case "stderr":
@@ -112,6 +119,7 @@ func NewFilters(ctx context.Context, log *slog.Logger, cfg *config.Config) (*Fil
 		return nil, fmt.Errorf("rate_limit: %w", err)
 	}
 	f.Authz.UseLimiter(f.Limits.Limiter)
+	f.Authz.UseTracer(f.tr)
 	f.Calls, f.Timing = metrics.NewCalls(cfg.Envoy.NodeID, cfg.Metrics.MaxCollectionLabels), metrics.NewFilters()
 	f.GRPC = grpc.NewServer(
 		grpc.ChainUnaryInterceptor(f.Timing.UnaryInterceptor()),
@@ -126,6 +134,8 @@ func NewFilters(ctx context.Context, log *slog.Logger, cfg *config.Config) (*Fil
 		// Requests ext_proc refused arrive here through Envoy's reject route and
 		// get the method's typed Milvus error.
 		grpc.UnknownServiceHandler(extproc.Responder),
+		// Traced calls carry Envoy's span in their traceparent (edgetrace.Tap).
+		grpc.InTapHandle(tapFor(f.tr)),
 	)
 	authv3.RegisterAuthorizationServer(f.GRPC, f.Authz)
 	accesslogv3.RegisterAccessLogServiceServer(f.GRPC, &metrics.AccessLogService{Calls: f.Calls})
@@ -136,6 +146,7 @@ func NewFilters(ctx context.Context, log *slog.Logger, cfg *config.Config) (*Fil
 		Router:  f.Router.Cluster,
 
 		WatchEvery: cfg.Validation.WatchEvery.D(),
+		Tracer:     f.tr,
 	}
 	if cfg.Validation.Disabled {
 		epc.Schemas = nil
@@ -207,6 +218,7 @@ func (f *Filters) close() {
 	f.creds.Close()
 	f.Policy.Close()
 	f.Schemas.Close()
+	shutdownTracer(f.tr)
 	if f.Limits != nil {
 		f.Limits.Close()
 	}

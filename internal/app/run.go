@@ -295,6 +295,8 @@ func restartOnly(old, cur *config.Config) error {
 		{"auth.jwt", old.Auth.JWT, cur.Auth.JWT},
 		{"auth.login_guard", old.Auth.LoginGuard, cur.Auth.LoginGuard},
 		{"validation", old.Validation, cur.Validation},
+		{"tracing.otlp_endpoint", old.Tracing.OTLPEndpoint, cur.Tracing.OTLPEndpoint},
+		{"tracing.service_name", old.Tracing.ServiceName, cur.Tracing.ServiceName},
 	} {
 		if !reflect.DeepEqual(f.old, f.cur) {
 			errs = append(errs, fmt.Errorf("%s: changing it needs a restart of milvus-edge", f.path))

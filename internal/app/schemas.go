@@ -11,6 +11,7 @@ import (
 	"github.com/milvus-edge/milvus-edge/extproc"
 	"github.com/milvus-edge/milvus-edge/extproc/validate"
 	"github.com/milvus-edge/milvus-edge/internal/config"
+	"github.com/milvus-edge/milvus-edge/internal/edgetrace"
 )
 
 // schemaEntry is what the schema cache holds for a collection or alias.
@@ -33,6 +34,8 @@ type SchemaStore struct {
 	// auth maps a cluster to the gRPC authorization value of its credential
 	// (clusters[].credential), replaced whole on every config reload.
 	auth atomic.Pointer[map[string]string]
+	// tr records the fills of traced calls (UseTracer); nil: none.
+	tr *edgetrace.Tracer
 }
 
 // NewSchemaStore returns the schema cache over the clusters of cfg.
@@ -42,7 +45,9 @@ func NewSchemaStore(cfg *config.Config) (*SchemaStore, error) {
 	// The pool asks on every fill, so a reloaded credential applies at once.
 	pool := backends.NewPool(targetsOf(cfg), func(cluster string) string { return (*s.auth.Load())[cluster] })
 	load := func(ctx context.Context, k cache.SchemaKey) (*schemaEntry, error) {
-		col, err := pool.Describe(ctx, k.Cluster, k.DB, k.Collection)
+		col, err := traceFill(s, ctx, k, "collection", func(ctx context.Context) (*backends.Collection, error) {
+			return pool.Describe(ctx, k.Cluster, k.DB, k.Collection)
+		})
 		if err != nil {
 			return nil, err
 		}
@@ -58,7 +63,9 @@ func NewSchemaStore(cfg *config.Config) (*SchemaStore, error) {
 		return nil, err
 	}
 	dbs, err := cache.NewSchemas(func(ctx context.Context, k cache.SchemaKey) (map[string]string, error) {
-		return pool.DescribeDatabase(ctx, k.Cluster, k.DB)
+		return traceFill(s, ctx, k, "database", func(ctx context.Context) (map[string]string, error) {
+			return pool.DescribeDatabase(ctx, k.Cluster, k.DB)
+		})
 	}, fillOptions(cfg, 10_000, 16<<20, func(v any) int64 {
 		n := int64(64)
 		for k, v := range v.(map[string]string) {

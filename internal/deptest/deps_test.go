@@ -17,6 +17,8 @@ var rules = []struct {
 	{"xds/ir", "", "the model is pure: stdlib only, no project or Envoy imports"},
 	{"policy", "", "the policy engine imports no other project package"},
 	{"cache", "", "caches import no other project package"},
+	{"internal/edgetrace", "", "the tracer imports no other project package: the data path and app use it"},
+	{"internal/otlpreceiver", "", "the test receiver imports no other project package"},
 	{"extproc", "xds", "the data path never depends on the control plane"},
 	{"extproc", "backends", "the data path reaches backends only through cache interfaces"},
 	{"xds", "extproc", "the control plane does not depend on the data path"},

@@ -55,6 +55,7 @@ func buildListener(g *ir.Gateway) *listenerv3.Listener {
 		EarlyHeaderMutationExtensions: []*corev3.TypedExtensionConfig{buildStripInternalHeaders()},
 		AccessLog:                     append(buildAccessLog(g.Listener.AccessLog), buildMetricsAccessLog()),
 		LocalReplyConfig:              buildRESTLocalReply(),
+		Tracing:                       buildTracing(g.Tracing),
 		HttpFilters: []*hcmv3.HttpFilter{
 			httpFilter(ExtAuthzName, buildExtAuthz(g.Filters, g.Listener.TLS)),
 			httpFilter(ExtProcName, buildExtProc(g.Filters)),
@@ -207,6 +208,7 @@ func buildAccessLog(path string) []*accesslogv3.AccessLog {
 		"user":        "%DYNAMIC_METADATA(envoy.filters.http.ext_authz:user)%",
 		"forward":     "%CLUSTER_METADATA(milvus_edge:forward)%", // passthrough or service; "-": no cluster reached
 		"request_id":  "%REQ(X-REQUEST-ID)%",
+		"trace_id":    "%TRACE_ID%", // the W3C trace id when tracing is on (also unsampled calls); null otherwise
 		"client":      "%DOWNSTREAM_REMOTE_ADDRESS%",
 	})
 	return []*accesslogv3.AccessLog{{

@@ -20,6 +20,8 @@ type Gateway struct {
 	// SkipProcessing are :paths of calls that carry no database or collection:
 	// they take the default route without ext_proc.
 	SkipProcessing []string
+	// Tracing is Envoy's OpenTelemetry tracing; nil traces nothing.
+	Tracing *Tracing
 }
 
 // Listener is the client-facing listener (gRPC and REST on one port).

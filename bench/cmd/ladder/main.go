@@ -39,6 +39,7 @@ type options struct {
 	filtersUnix                     bool
 	profileDir                      string
 	edgeEnv                         string
+	traceSampling                   float64
 }
 
 func main() {
@@ -52,6 +53,7 @@ func main() {
 	flag.BoolVar(&o.filtersUnix, "filters-unix", false, "serve the edge's filters on a Unix socket (lever)")
 	flag.StringVar(&o.edgeYAML, "edge-yaml", "", `extra top-level config for the full-chain edge, e.g. "auth: {decision_cache_ttl: 10s}" (levers)`)
 	flag.StringVar(&o.edgeEnv, "edge-env", "", `extra environment for the edge, comma-separated KEY=VALUE (levers), e.g. "GOGC=400"`)
+	flag.Float64Var(&o.traceSampling, "trace-sampling", -1, "turn tracing on in the full chain at this sampling (0..1), exporting to a span-counting OTLP sink in the bench process; <0: off")
 	flag.StringVar(&o.profileDir, "edge-profile", "", "write a CPU profile of the edge over each measured window into this folder (<step>_<backend>_<op>.pprof)")
 	flag.StringVar(&o.out, "out", "bench/results", "where latest.json and latest.md go")
 	flag.StringVar(&o.edgeBin, "edge", envOr("MILVUS_EDGE_BIN", "bin/milvus-edge"), "milvus-edge binary")
@@ -162,6 +164,16 @@ func run(o options) (err error) {
 		logf("milvus-lite on %s with %s loaded", liteAddr, liteCollection)
 	}
 
+	if o.traceSampling >= 0 {
+		sink, extra, stopSink, err := startTraceSink(o.traceSampling)
+		if err != nil {
+			return err
+		}
+		defer func() { logf("trace sink: %d spans received", sink.Total()); stopSink() }()
+		if o.edgeYAML, err = withYAML(o.edgeYAML, extra); err != nil {
+			return err
+		}
+	}
 	edge, edgePorts, err := startEdge(dir, o, fx.Addr, liteAddr)
 	if err != nil {
 		return err

@@ -1,0 +1,55 @@
+package extproc
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"testing"
+
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/tap"
+
+	"github.com/milvus-edge/milvus-edge/internal/edgetrace"
+)
+
+// TestValidationSpan: a traced call's validation is a span (a child of the
+// caller's: ext_authz's in the single pass) naming the call, marked as an
+// error with Milvus's reason when refused; an untraced call records none.
+func TestValidationSpan(t *testing.T) {
+	const dim = 8
+	exp := tracetest.NewInMemoryExporter()
+	tr := edgetrace.WithExporter(exp, "milvus-edge", nil)
+	srv := New(Config{
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), MaxLen: 4096,
+		Schemas: fixedSchemas{benchSchema(t, dim)}, Router: func(string, string) string { return "default" },
+		Tracer: tr,
+	})
+	const path = "/milvus.proto.milvus.MilvusService/Search"
+	traced, _ := edgetrace.Tap(context.Background(), &tap.Info{Header: metadata.Pairs("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")})
+	untraced, _ := edgetrace.Tap(context.Background(), &tap.Info{Header: metadata.Pairs("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00")})
+	srv.Preprocess(untraced, true, path, "", "", searchBody(t, dim), nil)
+	srv.Preprocess(traced, true, path, "", "", searchBody(t, dim), nil)
+	srv.Preprocess(traced, true, path, "", "", searchBody(t, 4), nil)
+	if err := tr.ForceFlush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	spans := exp.GetSpans()
+	if len(spans) != 2 {
+		t.Fatalf("%d spans, want 2 (the traced calls')", len(spans))
+	}
+	for i, wantErr := range []bool{false, true} {
+		s := spans[i]
+		attrs := map[string]string{}
+		for _, a := range s.Attributes {
+			attrs[string(a.Key)] = a.Value.Emit()
+		}
+		if s.Name != "validation" || s.Parent.SpanID().String() != "b7ad6b7169203331" || attrs["milvus.api"] != "Search" || attrs["milvus.collection"] != "docs" {
+			t.Errorf("span %d: %s parent %v attributes %v", i, s.Name, s.Parent, attrs)
+		}
+		if got := s.Status.Code == codes.Error; got != wantErr || (wantErr && attrs["milvus.code"] != "65535") {
+			t.Errorf("span %d: status %v, code %q; want error %v", i, s.Status, attrs["milvus.code"], wantErr)
+		}
+	}
+}
