@@ -6,6 +6,7 @@ import (
 	"github.com/milvus-io/milvus-proto/go-api/v2/commonpb"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/encoding"
 	// Registers gzip: a refused call keeps the client's grpc-encoding and,
 	// when ext_authz refused it, its compressed body, which the responder
 	// reads before it answers.
@@ -49,6 +50,13 @@ func Responder(_ any, stream grpc.ServerStream) error {
 	}
 	resp, err := typedError(m, st)
 	if err != nil {
+		return status.Errorf(codes.Internal, "responder: %v", err)
+	}
+	// Answer uncompressed whatever the request was (grpc-go would mirror its
+	// gzip): the answer is a few bytes, and Envoy reads its status for the
+	// access log and the metrics (edgemeta.ResponseNamespace), which it
+	// cannot in a compressed message.
+	if err := grpc.SetSendCompressor(stream.Context(), encoding.Identity); err != nil {
 		return status.Errorf(codes.Internal, "responder: %v", err)
 	}
 	return stream.SendMsg(resp)

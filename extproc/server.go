@@ -248,17 +248,23 @@ func (p *processor) requestBody(b *extprocsvc.HttpBody) *extprocsvc.ProcessingRe
 
 func (p *processor) grpcBody(body []byte) *extprocsvc.ProcessingResponse {
 	d := p.decide(body, nil)
+	var resp *extprocsvc.ProcessingResponse
 	switch {
 	case d.bad != "":
 		return p.reject(codes.InvalidArgument, d.bad)
 	case d.refuse != nil:
-		return p.rejectTyped(d.refuse)
+		resp = p.rejectTyped(d.refuse)
+	default:
+		var bodyMut []byte
+		if d.newMsg != nil {
+			bodyMut = milvusgrpc.AppendFrame(nil, d.newMsg)
+		}
+		resp = bodyContinue(routeHeader(d.routeKey), bodyMut)
 	}
-	var bodyMut []byte
-	if d.newMsg != nil {
-		bodyMut = milvusgrpc.AppendFrame(nil, d.newMsg)
+	if d.rows != nil {
+		resp.DynamicMetadata = rowsMetadata(*d.rows, d.refuse != nil)
 	}
-	return bodyContinue(routeHeader(d.routeKey), bodyMut)
+	return resp
 }
 
 // decision is what the request side made of a gRPC call.
@@ -271,6 +277,8 @@ type decision struct {
 	routeKey string
 	// newMsg replaces the message (db_name added from the dbname header).
 	newMsg []byte
+	// rows is an Insert's or Upsert's num_rows (rowsOf).
+	rows *int64
 }
 
 // decide makes the decision; decoded is the message already decoded, or nil.
@@ -288,7 +296,7 @@ func (p *processor) decide(body []byte, decoded proto.Message) decision {
 		return decision{bad: "invalid " + m.Name + " request: " + err.Error()}
 	}
 	req := &Request{API: m.Name, DB: db, Collection: coll}
-	var d decision
+	d := decision{rows: rowsOf(m, msg)}
 	if db == "" {
 		req.DB = orDefault(p.dbHeader)
 		if p.dbHeader != "" {
@@ -426,7 +434,9 @@ func (p *processor) rejectTyped(e *validate.Error) *extprocsvc.ProcessingRespons
 		Header:       &corev3.HeaderValue{Key: edgehdr.Reject, RawValue: []byte(edgehdr.EncodeReject(e.Status()))},
 		AppendAction: corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD,
 	}}}
-	return bodyContinue(m, emptyFrame)
+	resp := bodyContinue(m, emptyFrame)
+	resp.DynamicMetadata = refusedMetadata
+	return resp
 }
 
 // reject answers a request the edge cannot even decode: gRPC clients get the
@@ -441,7 +451,7 @@ func (p *processor) reject(c codes.Code, msg string) *extprocsvc.ProcessingRespo
 		Details:    "milvus_edge_rejected",
 		GrpcStatus: &extprocsvc.GrpcStatus{Status: uint32(c)},
 		Body:       []byte(msg),
-	}}}
+	}}, DynamicMetadata: refusedMetadata}
 }
 
 // restError is Milvus REST's answer: HTTP 200 with {code, message}.
@@ -453,7 +463,7 @@ func restError(code int32, msg string) *extprocsvc.ProcessingResponse {
 		Headers: &extprocsvc.HeaderMutation{SetHeaders: []*corev3.HeaderValueOption{{
 			Header: &corev3.HeaderValue{Key: "content-type", RawValue: []byte("application/json")},
 		}}},
-	}}}
+	}}, DynamicMetadata: refusedMetadata}
 }
 
 // passThrough answers any other phase without changes.

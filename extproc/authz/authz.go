@@ -59,9 +59,10 @@ type Options struct {
 	RefuseUserRPCs bool
 	// DecisionCache keys decisions for the policy's decision cache.
 	DecisionCache bool
-	// Metadata puts the decision id and user into Envoy's dynamic metadata
-	// (for the access log). Without it and without a decision log, no
-	// decision id is made: Envoy then has no metadata to merge per call.
+	// Metadata (the access log is on) makes a decision id for every
+	// decision, in the call's facts (Facts: the access log joins the
+	// decision log on it), even without a decision log. The other facts are
+	// in Envoy's dynamic metadata on every call, whatever this says.
 	Metadata bool
 	// SinglePass lets the Preprocessor do ext_proc's request-side work for
 	// allowed gRPC calls whose whole body is here (edge.single_pass).
@@ -143,7 +144,8 @@ func (s *Server) check(ctx context.Context, req *authv3.CheckRequest) (*authv3.C
 	grpcCall := strings.HasPrefix(h.GetHeaders()["content-type"], "application/grpc")
 	o := s.opts.Load()
 	if n := declaredSize(grpcCall, h); o.MaxRequestBytes > 0 && n > o.MaxRequestBytes {
-		return deny(grpcCall, code.Code_RESOURCE_EXHAUSTED, 413, milvusgrpc.TooLarge(n, o.MaxRequestBytes), nil), nil
+		f := headerFacts(grpcCall, h, edgemeta.RefusedValidation)
+		return deny(grpcCall, code.Code_RESOURCE_EXHAUSTED, 413, milvusgrpc.TooLarge(n, o.MaxRequestBytes), f.Struct()), nil
 	}
 	b := s.policy.Current()
 	if b == nil {
@@ -159,11 +161,14 @@ func (s *Server) check(ctx context.Context, req *authv3.CheckRequest) (*authv3.C
 				Surface: surface(grpcCall), API: apiOf(grpcCall, path), Reason: auditReason(err), PolicyVer: b.Version,
 				TraceID: edgetrace.TraceID(ctx)})
 		}
-		return deny(grpcCall, code.Code_UNAUTHENTICATED, 401, err.Error(), nil), nil
+		f := headerFacts(grpcCall, h, edgemeta.RefusedAuth)
+		return deny(grpcCall, code.Code_UNAUTHENTICATED, 401, err.Error(), f.Struct()), nil
 	}
 	input, sum, err := BuildInput(req, id, "default", b.Input)
 	if err != nil {
-		return deny(grpcCall, code.Code_INVALID_ARGUMENT, 400, err.Error(), nil), nil
+		f := factsOf(sum, id.User)
+		f.Refused = edgemeta.RefusedValidation
+		return deny(grpcCall, code.Code_INVALID_ARGUMENT, 400, err.Error(), f.Struct()), nil
 	}
 	rec := DecisionRecord{
 		Time: start.UTC(), User: id.User, AuthMethod: id.Method,
@@ -205,25 +210,45 @@ func (s *Server) check(ctx context.Context, req *authv3.CheckRequest) (*authv3.C
 	}
 	traceDecision(ctx, &rec)
 	s.dlog.Log(rec)
+	f := factsOf(sum, id.User)
+	f.DecisionID, f.TraceID = rec.DecisionID, rec.TraceID
 	if ref != nil {
-		return limited(grpcCall, id.User, ref, metadata(o, rec)), nil
+		f.Refused = edgemeta.RefusedRateLimit
+		return limited(grpcCall, id.User, ref, f.Struct()), nil
 	}
 	if !d.Allow {
 		status := d.Status
 		if status == 0 {
 			status = 403
 		}
-		return deny(grpcCall, grpcCode(status), status, d.Reason, metadata(o, rec)), nil
+		f.Refused = edgemeta.RefusedPolicy
+		return deny(grpcCall, grpcCode(status), status, d.Reason, f.Struct()), nil
 	}
-	resp := allow(id.User, d.Headers, metadata(o, rec))
+	var pre []*corev3.HeaderValueOption
 	if o.SinglePass && s.pre != nil && !sum.partial {
 		hs := h.GetHeaders()
 		dbHeader, _, _ := strings.Cut(cmp.Or(hs["dbname"], hs["db-name"]), ",")
 		path, _, _ := strings.Cut(h.GetPath(), "?")
-		ok := resp.GetOkResponse()
-		ok.Headers = append(ok.Headers, s.pre.Preprocess(ctx, grpcCall, path, dbHeader, hs["grpc-encoding"], h.GetRawBody(), sum.decoded)...)
+		pre = s.pre.Preprocess(ctx, grpcCall, path, dbHeader, hs["grpc-encoding"], h.GetRawBody(), sum.decoded)
+		if rejects(pre) {
+			f.Refused = edgemeta.RefusedValidation // the responder answers with the typed refusal
+		}
 	}
+	resp := allow(id.User, d.Headers, f.Struct())
+	ok := resp.GetOkResponse()
+	ok.Headers = append(ok.Headers, pre...)
 	return resp, nil
+}
+
+// rejects says the preprocessor refused the call (it sends it to the
+// responder).
+func rejects(h []*corev3.HeaderValueOption) bool {
+	for _, o := range h {
+		if o.GetHeader().GetKey() == edgehdr.Reject {
+			return true
+		}
+	}
+	return false
 }
 
 // auditReason is a failed login's reason in the decision log.
@@ -261,20 +286,6 @@ var userPrivileges = map[string]bool{
 }
 
 func isUserRPC(s *Summary) bool { return userPrivileges[s.Privilege] }
-
-func metadata(o *Options, r DecisionRecord) *structpb.Struct {
-	if !o.Metadata {
-		return nil
-	}
-	md := &structpb.Struct{Fields: map[string]*structpb.Value{
-		"decision_id": structpb.NewStringValue(r.DecisionID),
-		"user":        structpb.NewStringValue(r.User),
-	}}
-	if r.TraceID != "" {
-		md.Fields[edgemeta.TraceID] = structpb.NewStringValue(r.TraceID)
-	}
-	return md
-}
 
 func grpcCode(httpStatus int) code.Code {
 	switch httpStatus {

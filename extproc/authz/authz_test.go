@@ -115,13 +115,15 @@ func TestCheckAnswers(t *testing.T) {
 				t.Fatalf("code %v, want %v (%q)", got, tc.wantCode, resp.GetStatus().GetMessage())
 			}
 			if tc.wantCode == code.Code_OK {
-				if resp.GetDynamicMetadata().GetFields()["decision_id"].GetStringValue() == "" {
+				if factsMap(t, resp.GetDynamicMetadata())["decision_id"] == "" {
 					t.Fatal("no decision id in dynamic metadata")
 				}
-				// Without an access log nothing reads it: Envoy gets none.
+				// Without an access log no decision id is made; the other
+				// facts are there all the same (TestCheckFacts).
 				s.SetOptions(Options{})
-				if resp, _ := s.Check(context.Background(), checkReq(tc.ct, tc.auth, path, body)); resp.GetDynamicMetadata() != nil {
-					t.Fatalf("dynamic metadata %v without Options.Metadata", resp.GetDynamicMetadata())
+				resp, _ := s.Check(context.Background(), checkReq(tc.ct, tc.auth, path, body))
+				if md := factsMap(t, resp.GetDynamicMetadata()); md["decision_id"] != nil || md["api"] != "Search" {
+					t.Fatalf("dynamic metadata %v without Options.Metadata, want the facts without a decision id", resp.GetDynamicMetadata())
 				}
 				return
 			}

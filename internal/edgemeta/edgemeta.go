@@ -2,20 +2,27 @@
 // dynamic metadata and reads back from Envoy's access log entries: one place
 // for the keys the filters write, the access log prints, and the metrics and
 // traces read. ext_authz's dynamic metadata lands in Envoy's namespace
-// AuthzNamespace; the Milvus status of the response (read from the response
-// message by Envoy) in ResponseNamespace.
+// AuthzNamespace, where ext_proc adds to it; the Milvus status of the
+// response (read from the response message by the edge's Lua filter in
+// Envoy, xds/envoyres/status.lua) in ResponseNamespace. docs/access-log.md
+// says where each key comes from.
 package edgemeta
 
 // Namespaces in Envoy's dynamic metadata.
 const (
-	// AuthzNamespace is where Envoy puts ext_authz's dynamic_metadata.
+	// AuthzNamespace is where Envoy puts ext_authz's dynamic_metadata. It is
+	// also the one namespace ext_proc may write (its filter config's
+	// receiving_namespaces): Refused on its refusals, and Rows of the
+	// inserts it decodes whole; Envoy merges the keys.
 	AuthzNamespace = "envoy.filters.http.ext_authz"
 	// ResponseNamespace holds the Milvus status of the response message
-	// (keys Code, ErrorCode, Reason), set by Envoy from the response body.
+	// (keys Code, ErrorCode, Reason), set by the edge's Lua filter from the
+	// first bytes of the response body (gRPC message or REST v2 JSON).
 	ResponseNamespace = "milvus_edge.response"
 )
 
-// Keys in AuthzNamespace, set by ext_authz on every call it answers.
+// Keys in AuthzNamespace, set by ext_authz on every call it answers (allowed
+// or not; keys without a value are left out).
 const (
 	// API is the RPC name ("Search"; REST paths map to the same names) —
 	// Milvus's function_name label.
@@ -29,26 +36,31 @@ const (
 	Partition  = "partition"
 	// User is the authenticated user ("" when authentication failed).
 	User = "user"
-	// NQ, TopK and Rows are numbers the request carries (absent when not).
+	// NQ, TopK and Rows are numbers the request carries (absent when not);
+	// ext_proc sets Rows of an insert larger than ext_authz's prefix.
 	NQ   = "nq"
 	TopK = "topk"
 	Rows = "num_rows"
 	// DecisionID ties the call to its decision log record.
 	DecisionID = "decision_id"
 	// Refused says who answered the call at the edge instead of the backend:
-	// "auth", "policy", "rate_limit" or "validation"; absent when forwarded.
+	// "auth", "policy", "rate_limit" or "validation" (ext_authz's single
+	// pass, or ext_proc); absent when forwarded.
 	Refused = "refused"
 	// TraceID is the call's W3C trace id when it is traced.
 	TraceID = "trace_id"
 )
 
-// Keys in ResponseNamespace.
+// Keys in ResponseNamespace, numbers and a string. A gRPC answer without a
+// message (an error status: a denial, a failed login, Envoy's or Milvus's
+// own gRPC errors) has only Reason, its grpc-message; a compressed message
+// has none.
 const (
 	// Code is the response status's code (merr code; 0 = success).
 	Code = "code"
-	// ErrorCode is the legacy error_code.
+	// ErrorCode is the legacy error_code (absent when 0).
 	ErrorCode = "error_code"
-	// Reason is the status's reason.
+	// Reason is the status's reason (REST: message; absent when empty).
 	Reason = "reason"
 )
 

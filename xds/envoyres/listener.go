@@ -26,6 +26,7 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/milvus-edge/milvus-edge/internal/edgehdr"
+	"github.com/milvus-edge/milvus-edge/internal/edgemeta"
 	"github.com/milvus-edge/milvus-edge/xds/ir"
 )
 
@@ -41,7 +42,8 @@ const (
 // buildListener returns the client listener: one HTTP connection manager with
 // codec AUTO (gRPC over h2c and REST over HTTP/1.1 on one port, or both over
 // TLS with ALPN h2 and http/1.1), internal headers stripped before any
-// filter, then ext_authz → ext_proc → router.
+// filter, then the response status reader (responses only) → ext_authz →
+// ext_proc → router.
 func buildListener(g *ir.Gateway) *listenerv3.Listener {
 	hcm := &hcmv3.HttpConnectionManager{
 		CodecType:  hcmv3.HttpConnectionManager_AUTO,
@@ -57,6 +59,7 @@ func buildListener(g *ir.Gateway) *listenerv3.Listener {
 		LocalReplyConfig:              buildRESTLocalReply(),
 		Tracing:                       buildTracing(g.Tracing),
 		HttpFilters: []*hcmv3.HttpFilter{
+			httpFilter(ResponseStatusName, buildResponseStatus()),
 			httpFilter(ExtAuthzName, buildExtAuthz(g.Filters, g.Listener.TLS)),
 			httpFilter(ExtProcName, buildExtProc(g.Filters)),
 			httpFilter("envoy.filters.http.router", &routerv3.Router{}),
@@ -186,30 +189,53 @@ func buildExtAuthz(f ir.FilterServer, t *ir.ListenerTLS) *extauthzv3.ExtAuthz {
 	}
 }
 
-// buildAccessLog writes one JSON line per request, with the authz decision id
-// and user from ext_authz's dynamic metadata, and the forwarding mode of the
-// cluster the call went to (its metadata, buildClusterMetadata).
+// buildAccessLog writes one JSON line per request with what Milvus's own
+// access log says (README, "Access log"): who called what (ext_authz's facts
+// in its dynamic metadata, internal/edgemeta), the Milvus status of the
+// response (buildResponseStatus), who refused it at the edge, gRPC and HTTP
+// status, bytes, durations, the trace id, and where it went — the route, the
+// cluster and its forwarding mode (the cluster's metadata,
+// buildClusterMetadata). A fact that does not apply is null.
 func buildAccessLog(path string) []*accesslogv3.AccessLog {
 	if path == "" {
 		return nil
 	}
+	authz := func(key string) string { return "%DYNAMIC_METADATA(" + edgemeta.AuthzNamespace + ":" + key + ")%" }
+	resp := func(key string) string { return "%DYNAMIC_METADATA(" + edgemeta.ResponseNamespace + ":" + key + ")%" }
 	format, _ := structpb.NewStruct(map[string]any{ // string values cannot fail
 		"time":        "%START_TIME%",
-		"path":        "%REQ(:PATH)%",
-		"protocol":    "%PROTOCOL%",
-		"code":        "%RESPONSE_CODE%",
+		"client":      "%DOWNSTREAM_REMOTE_ADDRESS%",
+		"user":        authz(edgemeta.User),
+		"surface":     authz(edgemeta.Surface),
+		"api":         authz(edgemeta.API),
+		"db":          authz(edgemeta.DB),
+		"collection":  authz(edgemeta.Collection),
+		"partition":   authz(edgemeta.Partition),
+		"nq":          authz(edgemeta.NQ),
+		"topk":        authz(edgemeta.TopK),
+		"num_rows":    authz(edgemeta.Rows),
+		"milvus_code": resp(edgemeta.Code),
+		"error_code":  resp(edgemeta.ErrorCode),
+		"reason":      resp(edgemeta.Reason),
+		"refused":     authz(edgemeta.Refused),
 		"grpc_status": "%GRPC_STATUS(NUMBER)%",
-		"flags":       "%RESPONSE_FLAGS%",
+		"http_status": "%RESPONSE_CODE%",
+		"bytes_in":    "%BYTES_RECEIVED%",
+		"bytes_out":   "%BYTES_SENT%",
 		"duration_ms": "%DURATION%",
+		// From the first byte sent upstream to the last byte received.
+		"upstream_ms": "%COMMON_DURATION(US_TX_BEG:US_RX_END:ms)%",
+		"decision_id": authz(edgemeta.DecisionID),
+		"trace_id":    "%TRACE_ID%", // the W3C trace id when tracing is on (also unsampled calls); null otherwise
+		"route":       "%ROUTE_NAME%",
 		"cluster":     "%UPSTREAM_CLUSTER%",
 		"upstream":    "%UPSTREAM_HOST%",
+		"forward":     "%CLUSTER_METADATA(milvus_edge:forward)%", // passthrough or service; null: no cluster reached
 		"route_key":   "%REQ(X-MILVUS-EDGE-ROUTE)%",
-		"decision_id": "%DYNAMIC_METADATA(envoy.filters.http.ext_authz:decision_id)%",
-		"user":        "%DYNAMIC_METADATA(envoy.filters.http.ext_authz:user)%",
-		"forward":     "%CLUSTER_METADATA(milvus_edge:forward)%", // passthrough or service; "-": no cluster reached
 		"request_id":  "%REQ(X-REQUEST-ID)%",
-		"trace_id":    "%TRACE_ID%", // the W3C trace id when tracing is on (also unsampled calls); null otherwise
-		"client":      "%DOWNSTREAM_REMOTE_ADDRESS%",
+		"path":        "%REQ(:PATH)%",
+		"protocol":    "%PROTOCOL%",
+		"flags":       "%RESPONSE_FLAGS%",
 	})
 	return []*accesslogv3.AccessLog{{
 		Name: "envoy.access_loggers.file",
@@ -243,6 +269,12 @@ func buildExtProc(f ir.FilterServer) *extprocv3.ExternalProcessor {
 		MessageTimeout: durationpb.New(f.Timeout),
 		// The server asks for DDL responses only (to invalidate its schema cache).
 		AllowModeOverride: true,
+		// The server adds to the call's facts, beside ext_authz's: its
+		// refusals (edgemeta.Refused "validation") and the num_rows of inserts
+		// larger than ext_authz's prefix. It may write there only.
+		MetadataOptions: &extprocv3.MetadataOptions{
+			ReceivingNamespaces: &extprocv3.MetadataOptions_MetadataNamespaces{Untyped: []string{edgemeta.AuthzNamespace}},
+		},
 	}
 }
 
