@@ -71,12 +71,24 @@ func buildLoadAssignment(c ir.Cluster) *endpointv3.ClusterLoadAssignment {
 // buildFilterCluster is how Envoy reaches the edge's ext_authz and ext_proc
 // server: HTTP/2 with keepalive so a dead filter server is noticed quickly.
 func buildFilterCluster(f ir.FilterServer) *clusterv3.Cluster {
+	return grpcServiceCluster(FilterCluster, f.Address, &corev3.Http2ProtocolOptions{
+		ConnectionKeepalive: &corev3.KeepaliveSettings{
+			Interval: durationpb.New(30 * time.Second),
+			Timeout:  durationpb.New(5 * time.Second),
+		},
+	})
+}
+
+// grpcServiceCluster is a one-endpoint HTTP/2 cluster for a gRPC service
+// the edge points Envoy at (its filter server, the OTLP collector): an IP
+// statically, a name by DNS.
+func grpcServiceCluster(name string, addr ir.Address, h2 *corev3.Http2ProtocolOptions) *clusterv3.Cluster {
 	typ := clusterv3.Cluster_STATIC
-	if f.Address.NeedsDNS() {
+	if addr.NeedsDNS() {
 		typ = clusterv3.Cluster_STRICT_DNS
 	}
 	return &clusterv3.Cluster{
-		Name:                 FilterCluster,
+		Name:                 name,
 		ClusterDiscoveryType: &clusterv3.Cluster_Type{Type: typ},
 		ConnectTimeout:       durationpb.New(time.Second),
 		TypedExtensionProtocolOptions: map[string]*anypb.Any{
@@ -84,22 +96,17 @@ func buildFilterCluster(f ir.FilterServer) *clusterv3.Cluster {
 				UpstreamProtocolOptions: &upstreamhttpv3.HttpProtocolOptions_ExplicitHttpConfig_{
 					ExplicitHttpConfig: &upstreamhttpv3.HttpProtocolOptions_ExplicitHttpConfig{
 						ProtocolConfig: &upstreamhttpv3.HttpProtocolOptions_ExplicitHttpConfig_Http2ProtocolOptions{
-							Http2ProtocolOptions: &corev3.Http2ProtocolOptions{
-								ConnectionKeepalive: &corev3.KeepaliveSettings{
-									Interval: durationpb.New(30 * time.Second),
-									Timeout:  durationpb.New(5 * time.Second),
-								},
-							},
+							Http2ProtocolOptions: h2,
 						},
 					},
 				},
 			}),
 		},
 		LoadAssignment: &endpointv3.ClusterLoadAssignment{
-			ClusterName: FilterCluster,
+			ClusterName: name,
 			Endpoints: []*endpointv3.LocalityLbEndpoints{{LbEndpoints: []*endpointv3.LbEndpoint{{
 				HostIdentifier: &endpointv3.LbEndpoint_Endpoint{Endpoint: &endpointv3.Endpoint{
-					Address: socketAddress(f.Address),
+					Address: socketAddress(addr),
 				}},
 			}}}},
 		},

@@ -6,13 +6,10 @@ import (
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
-	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	tracev3 "github.com/envoyproxy/go-control-plane/envoy/config/trace/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	samplersv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/tracers/opentelemetry/samplers/v3"
-	upstreamhttpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
 	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
-	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
@@ -80,32 +77,5 @@ func buildSampler(percent float64) *corev3.TypedExtensionConfig {
 // buildOTLPCluster is how Envoy reaches the OTLP/gRPC collector: HTTP/2, a
 // name resolved by DNS or an IP.
 func buildOTLPCluster(t *ir.Tracing) *clusterv3.Cluster {
-	typ := clusterv3.Cluster_STATIC
-	if t.Collector.NeedsDNS() {
-		typ = clusterv3.Cluster_STRICT_DNS
-	}
-	return &clusterv3.Cluster{
-		Name:                 OTLPCluster,
-		ClusterDiscoveryType: &clusterv3.Cluster_Type{Type: typ},
-		ConnectTimeout:       durationpb.New(time.Second),
-		TypedExtensionProtocolOptions: map[string]*anypb.Any{
-			httpProtocolOptionsKey: mustAny(&upstreamhttpv3.HttpProtocolOptions{
-				UpstreamProtocolOptions: &upstreamhttpv3.HttpProtocolOptions_ExplicitHttpConfig_{
-					ExplicitHttpConfig: &upstreamhttpv3.HttpProtocolOptions_ExplicitHttpConfig{
-						ProtocolConfig: &upstreamhttpv3.HttpProtocolOptions_ExplicitHttpConfig_Http2ProtocolOptions{
-							Http2ProtocolOptions: &corev3.Http2ProtocolOptions{},
-						},
-					},
-				},
-			}),
-		},
-		LoadAssignment: &endpointv3.ClusterLoadAssignment{
-			ClusterName: OTLPCluster,
-			Endpoints: []*endpointv3.LocalityLbEndpoints{{LbEndpoints: []*endpointv3.LbEndpoint{{
-				HostIdentifier: &endpointv3.LbEndpoint_Endpoint{Endpoint: &endpointv3.Endpoint{
-					Address: socketAddress(t.Collector),
-				}},
-			}}}},
-		},
-	}
+	return grpcServiceCluster(OTLPCluster, t.Collector, &corev3.Http2ProtocolOptions{})
 }
