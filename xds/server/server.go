@@ -23,6 +23,7 @@ import (
 
 	"github.com/milvus-edge/milvus-edge/internal/config"
 	"github.com/milvus-edge/milvus-edge/xds/envoyres"
+	"github.com/milvus-edge/milvus-edge/xds/ir"
 	"github.com/milvus-edge/milvus-edge/xds/snapshot"
 	"github.com/milvus-edge/milvus-edge/xds/translate"
 )
@@ -37,10 +38,12 @@ type Server struct {
 	// updateMu serializes Update and RefreshCerts, so that each builds from
 	// the latest accepted config and the certificate files as they are now,
 	// and snapshots are set in the order they were built. It guards cfg and
-	// certSum.
+	// certSum, certs and overlays.
 	updateMu sync.Mutex
-	cfg      *config.Config // the config of the snapshot set last
-	certSum  [32]byte       // listener.tls's files as last read (readCertFiles)
+	cfg      *config.Config           // the config of the snapshot set last
+	certSum  [32]byte                 // listener.tls's files as last read (readCertFiles)
+	certs    *translate.ListenerCerts // their checked contents, as last set
+	overlays []Overlay
 
 	// mu guards the fields below.
 	mu      sync.Mutex
@@ -64,6 +67,32 @@ type Counts struct {
 // TypeCounts are the counts of one resource type.
 type TypeCounts struct {
 	Responses, ACKs, NACKs uint64
+}
+
+// Overlay changes the translated gateway before it is built, with state
+// the config file does not hold: endpoints found by discovery, weights from
+// probes and operators. It runs under the server's update lock on every
+// build, must be quick, and must not keep g.
+type Overlay func(g *ir.Gateway)
+
+// SetOverlays sets the overlays applied, in order, to every build from now
+// on; call Refresh to apply them to the current config.
+func (s *Server) SetOverlays(o ...Overlay) {
+	s.updateMu.Lock()
+	defer s.updateMu.Unlock()
+	s.overlays = o
+}
+
+// Refresh rebuilds the current config with the overlays' present state and
+// sets the snapshot when its content changed (one build-then-swap, as a
+// reload). Before the first Update it does nothing.
+func (s *Server) Refresh(ctx context.Context) (version string, pushed bool, err error) {
+	s.updateMu.Lock()
+	defer s.updateMu.Unlock()
+	if s.cfg == nil {
+		return "", false, nil
+	}
+	return s.set(ctx, s.cfg, s.certs)
 }
 
 // New returns a server for the given node id with no snapshot yet.
@@ -97,7 +126,7 @@ func (s *Server) Update(ctx context.Context, cfg *config.Config) (string, bool, 
 	if err != nil {
 		return "", false, err
 	}
-	s.cfg, s.certSum = cfg, files.sum
+	s.cfg, s.certSum, s.certs = cfg, files.sum, certs
 	s.setTLSStatus(cfg.Listener.TLS != nil, st)
 	return v, pushed, nil
 }
@@ -124,6 +153,9 @@ func (s *Server) RefreshCerts(ctx context.Context) (version string, pushed bool,
 	certs, st, err := files.check()
 	if err == nil {
 		version, pushed, err = s.set(ctx, s.cfg, certs)
+	}
+	if err == nil {
+		s.certs = certs
 	}
 	if err != nil {
 		s.mu.Lock()
@@ -156,6 +188,9 @@ func (s *Server) set(ctx context.Context, cfg *config.Config, certs *translate.L
 	g, err := translate.Translate(cfg, o)
 	if err != nil {
 		return "", false, fmt.Errorf("translating config: %w", err)
+	}
+	for _, o := range s.overlays {
+		o(g)
 	}
 	snap, err := snapshot.New(envoyres.Build(g))
 	if err != nil {
