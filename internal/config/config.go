@@ -225,7 +225,9 @@ type JWT struct {
 type Cluster struct {
 	// Name identifies the cluster in routes and in Envoy stats (cluster.<name>.*).
 	Name string `yaml:"name"`
-	// LBPolicy is round_robin, least_request or random. Default round_robin; all honour weights.
+	// LBPolicy is least_request, round_robin or random. Default least_request
+	// (of two endpoints picked at random, the one with fewer calls in flight:
+	// a slow or stalled endpoint gets fewer calls); all honour weights.
 	LBPolicy string `yaml:"lb_policy"`
 	// ConnectTimeout bounds a TCP connect to an endpoint. Default 1s.
 	ConnectTimeout Duration `yaml:"connect_timeout"`
@@ -261,6 +263,8 @@ type Cluster struct {
 	// TLS connects to the endpoints over TLS (Milvus tlsMode 1 or 2): Envoy
 	// and the edge's own schema fills alike. Default none (plaintext).
 	TLS *ClusterTLS `yaml:"tls"`
+	// Health is the active checks, outlier ejection and panic threshold (health.go).
+	Health Health `yaml:"health"`
 }
 
 // Credential is a Milvus login: a user with a password, or a token (an API

@@ -29,7 +29,7 @@ routes: [{cluster: qn}]
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Clusters[0].Endpoints[0].Weight != 1 || c.Clusters[0].LBPolicy != "round_robin" || c.Clusters[0].ConnectTimeout.D().String() != "1s" {
+	if c.Clusters[0].Endpoints[0].Weight != 1 || c.Clusters[0].LBPolicy != "least_request" || c.Clusters[0].ConnectTimeout.D().String() != "1s" {
 		t.Errorf("cluster defaults %+v", c.Clusters[0])
 	}
 	if r := c.Routes[0]; r.Name != "route-0" || r.Database != "*" || r.Collection != "*" {
@@ -71,7 +71,7 @@ clusters:
 routes: [{cluster: qn}]`, []string{"clusters[0].name: the prefix", `clusters[1].endpoints[1].address: duplicate endpoint "10.0.0.1:1"`, `clusters[2].name: duplicate cluster "qn"`}},
 		{"bad glob and lb", `
 clusters: [{name: qn, lb_policy: fastest, endpoints: [{address: 10.0.0.1:1}]}]
-routes: [{collection: "a/b", cluster: qn}, {cluster: qn}]`, []string{`clusters[0].lb_policy: must be one of round_robin, least_request, random, got "fastest"`, "routes[0].collection: must be a glob"}},
+routes: [{collection: "a/b", cluster: qn}, {cluster: qn}]`, []string{`clusters[0].lb_policy: must be one of least_request, round_robin, random, got "fastest"`, "routes[0].collection: must be a glob"}},
 		{"bad auth", `
 auth: {user_rpcs: allow, max_body_bytes: 10, jwt: {issuer: x}}
 clusters: [{name: qn, endpoints: [{address: 10.0.0.1:1}]}]

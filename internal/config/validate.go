@@ -74,7 +74,7 @@ func (c *Config) Default() {
 	}
 	for i := range c.Clusters {
 		cl := &c.Clusters[i]
-		setStr(&cl.LBPolicy, "round_robin")
+		setStr(&cl.LBPolicy, "least_request")
 		setStr(&cl.Forward, ForwardPassthrough)
 		setDur(&cl.ConnectTimeout, Duration(1e9))
 		for j := range cl.Endpoints {
@@ -84,6 +84,7 @@ func (c *Config) Default() {
 		}
 	}
 	c.RateLimit.setDefaults()
+	c.setHealthDefaults()
 	if c.Metrics.MaxCollectionLabels == 0 {
 		c.Metrics.MaxCollectionLabels = 200
 	}
@@ -158,6 +159,7 @@ func (c *Config) Validate() error {
 		bad("validation.failure_ttl", "must not be negative, got %s", c.Validation.FailureTTL.D())
 	}
 	clusters := validateClusters(bad, c.Clusters)
+	validateHealth(bad, c.Clusters)
 	validateRoutes(bad, c.Routes, clusters)
 	validateLaunch(bad, c.Launch)
 	validateRateLimit(bad, c.RateLimit)
@@ -249,7 +251,7 @@ func validateClusters(bad badFunc, cs []Cluster) map[string]bool {
 			bad(p+".name", "duplicate cluster %q", cl.Name)
 		}
 		names[cl.Name] = true
-		oneOf(bad, p+".lb_policy", cl.LBPolicy, "round_robin", "least_request", "random")
+		oneOf(bad, p+".lb_policy", cl.LBPolicy, "least_request", "round_robin", "random")
 		oneOf(bad, p+".forward", cl.Forward, ForwardPassthrough, ForwardService)
 		if cl.Forward == ForwardService && cl.Credential == nil {
 			bad(p+".forward", "service sends the cluster's credential: set %s.credential", p)

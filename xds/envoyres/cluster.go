@@ -40,6 +40,14 @@ func buildQueryNodeCluster(c ir.Cluster) *clusterv3.Cluster {
 			}),
 		},
 		TransportSocket: buildUpstreamTLS(c),
+		// Health (health.go): active checks, outlier ejection, panic threshold.
+		HealthChecks:     buildHealthChecks(c),
+		OutlierDetection: buildOutlierDetection(c),
+		CommonLbConfig:   buildCommonLbConfig(c),
+		// An endpoint removed by discovery or the config goes at once,
+		// healthy or not (Envoy's default keeps a removed endpoint while
+		// its checks pass).
+		IgnoreHealthOnHostRemoval: true,
 	}
 	if c.UsesDNS() {
 		out.ClusterDiscoveryType = &clusterv3.Cluster_Type{Type: clusterv3.Cluster_STRICT_DNS}

@@ -109,6 +109,8 @@ type Cluster struct {
 	REST bool
 	// TLS connects to the endpoints over TLS; nil for plaintext.
 	TLS *ClusterTLS
+	// Health is the active checks, outlier ejection and panic threshold.
+	Health Health
 }
 
 // Forward says which authorization a cluster receives with a client's call.

@@ -49,6 +49,7 @@ type Server struct {
 	mu      sync.Mutex
 	version string            // version of the snapshot set last
 	secrets bool              // the snapshot set last holds SDS secrets
+	eds     bool              // the snapshot set last holds EDS endpoints
 	acked   map[string]string // type URL → version Envoy ACKed last
 	nack    string            // last NACK detail from Envoy, "" once ACKed again
 	tls     *TLSStatus        // the listener certificate served; nil without TLS
@@ -207,6 +208,7 @@ func (s *Server) set(ctx context.Context, cfg *config.Config, certs *translate.L
 	}
 	s.version = v
 	s.secrets = len(snap.GetResources(resourcev3.SecretType)) > 0
+	s.eds = len(snap.GetResources(resourcev3.EndpointType)) > 0
 	s.counts.Snapshots++
 	return v, true, nil
 }
@@ -238,17 +240,22 @@ func (s *Server) Status() Status {
 }
 
 // Synced says Envoy has ACKed the current version for every resource type:
-// listeners, routes, clusters, endpoints, and secrets when the snapshot has
-// any (a secret ACK left from an older snapshot does not count against it).
+// listeners, routes, clusters, and endpoints and secrets when the snapshot
+// has any (a secret ACK left from an older snapshot does not count against
+// it). A snapshot whose clusters all resolve DNS names (STRICT_DNS, their
+// endpoints inline) has no EDS resource, and Envoy never asks for one.
 func (s *Server) Synced() bool {
 	s.mu.Lock()
-	secrets := s.secrets
+	secrets, eds := s.secrets, s.eds
 	s.mu.Unlock()
 	st := s.Status()
 	if st.Version == "" {
 		return false
 	}
-	types := []string{resourcev3.ListenerType, resourcev3.RouteType, resourcev3.ClusterType, resourcev3.EndpointType}
+	types := []string{resourcev3.ListenerType, resourcev3.RouteType, resourcev3.ClusterType}
+	if eds {
+		types = append(types, resourcev3.EndpointType)
+	}
 	if secrets {
 		types = append(types, resourcev3.SecretType)
 	}

@@ -1,0 +1,113 @@
+package envoyres
+
+import (
+	"time"
+
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/milvus-edge/milvus-edge/xds/ir"
+)
+
+// CheckHealthPath is the gRPC method the check_health kind calls.
+const CheckHealthPath = "/milvus.proto.milvus.MilvusService/CheckHealth"
+
+const (
+	// checkHealthRequest is an empty CheckHealthRequest in a gRPC frame
+	// (uncompressed, length 0), written as hex: Envoy's text payloads are hex.
+	checkHealthRequest = "0000000000"
+	// checkHealthHealthy is CheckHealthResponse's isHealthy = true (field 2,
+	// varint 1): Envoy looks for these bytes in the answer's first 1 KiB.
+	checkHealthHealthy = "1001"
+	// outlierSweep is how often Envoy looks at ejected endpoints to put
+	// back those whose ejection time is over.
+	outlierSweep = time.Second
+	// maxEjectionFactor caps an endpoint's ejection time (Envoy multiplies
+	// the base time by the times it was ejected).
+	maxEjectionFactor = 10
+)
+
+// buildHealthChecks returns a cluster's active health check: the
+// MilvusService/CheckHealth call over HTTP/2 with its answer checked for
+// isHealthy true (Milvus and milvus-lite), or grpc.health.v1 (Milvus).
+// Either carries the cluster's credential when it has one.
+func buildHealthChecks(c ir.Cluster) []*corev3.HealthCheck {
+	h := c.Health.Check
+	if h == nil {
+		return nil
+	}
+	out := &corev3.HealthCheck{
+		Timeout:            durationpb.New(h.Timeout),
+		Interval:           durationpb.New(h.Interval),
+		NoTrafficInterval:  durationpb.New(h.NoTrafficInterval),
+		UnhealthyThreshold: wrapperspb.UInt32(h.UnhealthyThreshold),
+		HealthyThreshold:   wrapperspb.UInt32(h.HealthyThreshold),
+	}
+	var auth []*corev3.HeaderValueOption
+	if h.Authorization != "" {
+		auth = []*corev3.HeaderValueOption{header("authorization", h.Authorization.Reveal())}
+	}
+	switch h.Kind {
+	case ir.GRPCHealth:
+		out.HealthChecker = &corev3.HealthCheck_GrpcHealthCheck_{GrpcHealthCheck: &corev3.HealthCheck_GrpcHealthCheck{
+			InitialMetadata: auth,
+		}}
+	default:
+		out.HealthChecker = &corev3.HealthCheck_HttpHealthCheck_{HttpHealthCheck: &corev3.HealthCheck_HttpHealthCheck{
+			Path:            CheckHealthPath,
+			Method:          corev3.RequestMethod_POST,
+			CodecClientType: typev3.CodecClientType_HTTP2,
+			Send:            &corev3.HealthCheck_Payload{Payload: &corev3.HealthCheck_Payload_Text{Text: checkHealthRequest}},
+			Receive:         []*corev3.HealthCheck_Payload{{Payload: &corev3.HealthCheck_Payload_Text{Text: checkHealthHealthy}}},
+			RequestHeadersToAdd: append([]*corev3.HeaderValueOption{
+				header("content-type", "application/grpc"),
+				header("te", "trailers"),
+			}, auth...),
+		}}
+	}
+	return []*corev3.HealthCheck{out}
+}
+
+func header(k, v string) *corev3.HeaderValueOption {
+	return &corev3.HeaderValueOption{
+		Header:       &corev3.HeaderValue{Key: k, Value: v},
+		AppendAction: corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD,
+	}
+}
+
+// buildOutlierDetection ejects an endpoint after consecutive gateway errors
+// only: connect failures, resets and timeouts (local-origin errors, which
+// Envoy counts as 503 while split_external_local_origin_errors is off),
+// and 502/503/504 answers — a gRPC UNAVAILABLE or DEADLINE_EXCEEDED sent as
+// a trailers-only answer (how gRPC servers send an error without data)
+// counts as 503/504 (the router maps grpc-status for outlier detection).
+// Other 5xx (gRPC INTERNAL or UNKNOWN are 500) do not eject: one bad query
+// must not take a backend out. Success-rate ejection needs 5 endpoints
+// and 100 calls per sweep by default; it is turned off to stay predictable.
+func buildOutlierDetection(c ir.Cluster) *clusterv3.OutlierDetection {
+	o := c.Health.Outlier
+	if o == nil {
+		return nil
+	}
+	return &clusterv3.OutlierDetection{
+		ConsecutiveGatewayFailure:          wrapperspb.UInt32(o.ConsecutiveGatewayErrors),
+		EnforcingConsecutiveGatewayFailure: wrapperspb.UInt32(100),
+		EnforcingConsecutive_5Xx:           wrapperspb.UInt32(0),
+		EnforcingSuccessRate:               wrapperspb.UInt32(0),
+		Interval:                           durationpb.New(outlierSweep),
+		BaseEjectionTime:                   durationpb.New(o.EjectionTime),
+		MaxEjectionTime:                    durationpb.New(maxEjectionFactor * o.EjectionTime),
+		MaxEjectionPercent:                 wrapperspb.UInt32(o.MaxEjectionPercent),
+	}
+}
+
+// buildCommonLbConfig sets the healthy panic threshold (0: panic mode off,
+// calls go to healthy endpoints only).
+func buildCommonLbConfig(c ir.Cluster) *clusterv3.Cluster_CommonLbConfig {
+	return &clusterv3.Cluster_CommonLbConfig{
+		HealthyPanicThreshold: &typev3.Percent{Value: float64(c.Health.PanicPercent)},
+	}
+}
