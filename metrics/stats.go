@@ -59,6 +59,8 @@ type XDSTypeCounts struct {
 type Endpoint struct {
 	Cluster, Address string
 	Weight           uint32
+	// ProbeSeconds is the probe latency's moving average; 0 for none yet.
+	ProbeSeconds float64
 }
 
 // Sources are the components' counters, read at each scrape. A nil func
@@ -113,10 +115,11 @@ var (
 	descXDSNacks      = edgeDesc("xds_nacks_total", "xDS responses Envoy rejected, by resource type", "type")
 	descXDSSynced     = edgeDesc("xds_synced", "1 when Envoy has ACKed the current snapshot for every resource type")
 	descWeight        = edgeDesc("endpoint_weight", "load-balancing weight the control plane pushes for a backend endpoint", "cluster", "endpoint")
+	descProbeLatency  = edgeDesc("endpoint_probe_latency_seconds", "moving average of the control plane's probe (CheckHealth) latency to a backend endpoint", "cluster", "endpoint")
 
 	allDescs = []*prometheus.Desc{descCacheHit, descRateLimitReq, descSchema, descLogin, descDecisionDrops, descDryRun,
 		descPolicyInfo, descPolicyLoaded, descPolicyFailed, descPolicyErrors, descDecisionCache, descRateChecks,
-		descXDSSnapshots, descXDSResponses, descXDSAcks, descXDSNacks, descXDSSynced, descWeight}
+		descXDSSnapshots, descXDSResponses, descXDSAcks, descXDSNacks, descXDSSynced, descWeight, descProbeLatency}
 )
 
 // Describe implements prometheus.Collector.
@@ -187,6 +190,9 @@ func (s *Stats) Collect(ch chan<- prometheus.Metric) {
 			if k := [2]string{e.Cluster, e.Address}; !seen[k] {
 				seen[k] = true
 				gauge(descWeight, float64(e.Weight), e.Cluster, e.Address)
+				if e.ProbeSeconds > 0 {
+					gauge(descProbeLatency, e.ProbeSeconds, e.Cluster, e.Address)
+				}
 			}
 		}
 	}

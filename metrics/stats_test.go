@@ -25,7 +25,7 @@ func TestStats(t *testing.T) {
 			}}
 		},
 		Endpoints: func() []Endpoint {
-			return []Endpoint{{"a", "10.0.0.1:19530", 3}, {"a", "10.0.0.2:19530", 1}, {"a", "10.0.0.1:19530", 3}}
+			return []Endpoint{{"a", "10.0.0.1:19530", 3, 0.0012}, {"a", "10.0.0.2:19530", 1, 0}, {"a", "10.0.0.1:19530", 3, 0.0012}}
 		},
 	})
 	const want = `
@@ -33,6 +33,9 @@ func TestStats(t *testing.T) {
 # TYPE milvus_edge_endpoint_weight gauge
 milvus_edge_endpoint_weight{cluster="a",endpoint="10.0.0.1:19530"} 3
 milvus_edge_endpoint_weight{cluster="a",endpoint="10.0.0.2:19530"} 1
+# HELP milvus_edge_endpoint_probe_latency_seconds moving average of the control plane's probe (CheckHealth) latency to a backend endpoint
+# TYPE milvus_edge_endpoint_probe_latency_seconds gauge
+milvus_edge_endpoint_probe_latency_seconds{cluster="a",endpoint="10.0.0.1:19530"} 0.0012
 # HELP milvus_edge_login_checks_total password checks of the login guard: checked (bcrypt ran), failed (of those checked), throttled (refused by a back-off without a check)
 # TYPE milvus_edge_login_checks_total counter
 milvus_edge_login_checks_total{result="checked"} 5

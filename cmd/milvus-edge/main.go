@@ -6,6 +6,7 @@
 //	milvus-edge validate --config FILE     check a config file and print its problems
 //	milvus-edge hash-password < password   print a bcrypt hash for a policy data file
 //	milvus-edge policy test DIR            compile a policy bundle and run its Rego tests
+//	milvus-edge ctl COMMAND                the admin API: clusters, drain, undrain, weight, …
 //	milvus-edge version
 //
 // Without --config the embedded default is used: one local milvus-lite backend
@@ -41,6 +42,7 @@ commands:
   validate   check a config file
   hash-password  read a password on stdin, print its bcrypt hash for a policy data file
   policy test DIR  compile a policy bundle, check its data, run its Rego tests (for policy CI)
+  ctl        the admin API: clusters, drain, undrain, weight, cache invalidate, policy status (ctl -h)
   version    print versions
 `
 
@@ -69,6 +71,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	cmd := args[0]
 	if cmd == "policy" {
 		return policyCmd(args[1:], stdout, stderr)
+	}
+	if cmd == "ctl" {
+		return ctlCmd(args[1:], stdout, stderr)
 	}
 	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)

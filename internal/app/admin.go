@@ -65,6 +65,7 @@ func serveAdmin(ctx context.Context, log *slog.Logger, lis net.Listener, st *rel
 		w.Header().Set("content-type", "application/json")
 		_ = json.NewEncoder(w).Encode(body)
 	})
+	(&balanceAdmin{log: log, st: st, xds: xds, b: f.Balance, envoy: &http.Client{}}).register(mux)
 	guard, err := newAdminGuard(log, st, lis, mux)
 	if err != nil {
 		lis.Close()

@@ -26,6 +26,7 @@ import (
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/status"
 
+	"github.com/milvus-edge/milvus-edge/balance"
 	"github.com/milvus-edge/milvus-edge/cache"
 	"github.com/milvus-edge/milvus-edge/envoy"
 	"github.com/milvus-edge/milvus-edge/extproc"
@@ -49,6 +50,8 @@ type Filters struct {
 	Limits  *Limits
 	Calls   *metrics.Calls   // every call, from Envoy's access-log stream (GET /metrics)
 	Timing  *metrics.Filters // the filters' durations and decisions (GET /metrics)
+	// Balance holds look-aside weights, drains and overrides (set by Run).
+	Balance *balance.Balancer
 	authn   *authz.Authenticator
 	creds   *cache.Credentials
 	dlog    *authz.DecisionLog

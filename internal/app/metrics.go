@@ -70,15 +70,13 @@ func metricSources(st *reloadState, xds *xdsserver.Server, f *Filters) metrics.S
 			}
 			return out
 		},
-		// The weights of the config serving now: what the control plane
-		// pushed (EDS for IPs, the cluster's endpoints for DNS names).
+		// The weights pushed now: the config's, moved by the balancer
+		// (probes, overrides) and, for discovered clusters, discovery's.
 		Endpoints: func() []metrics.Endpoint {
-			st.mu.Lock()
-			defer st.mu.Unlock()
 			var out []metrics.Endpoint
-			for _, c := range st.cfg.Clusters {
+			for _, c := range f.Balance.Clusters() {
 				for _, e := range c.Endpoints {
-					out = append(out, metrics.Endpoint{Cluster: c.Name, Address: e.Address, Weight: e.Weight})
+					out = append(out, metrics.Endpoint{Cluster: c.Name, Address: e.Address, Weight: e.Weight, ProbeSeconds: e.Probe.LatencyMS / 1000})
 				}
 			}
 			return out

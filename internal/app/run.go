@@ -56,6 +56,8 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	xds := xdsserver.New(cfg.Envoy.NodeID, log.With("component", "xds"), XDSOptions())
+	filters.Balance = newBalancer(cfg)
+	xds.SetOverlays(filters.Balance.Overlay)
 	version, _, err := xds.Update(ctx, cfg)
 	if err != nil {
 		return fmt.Errorf("config: %w", err)
@@ -71,6 +73,7 @@ func Run(ctx context.Context, o Options) error {
 	g.Go(func() error { return filters.Serve(gctx, listeners[1]) })
 	g.Go(func() error { return watchListenerCerts(gctx, log.With("component", "certs"), xds, certPollInterval) })
 	g.Go(func() error { return serveAdmin(gctx, log.With("component", "admin"), listeners[2], st, xds, filters) })
+	g.Go(func() error { return runBalancer(gctx, log.With("component", "balance"), st, xds, filters.Balance) })
 	if o.ConfigPath != "" {
 		g.Go(func() error {
 			config.Watch(gctx, o.ConfigPath, o.ReloadInterval, raw, func(data []byte, err error) {

@@ -51,6 +51,8 @@ type Config struct {
 	Metrics Metrics `yaml:"metrics"`
 	// Tracing configures OpenTelemetry traces.
 	Tracing Tracing `yaml:"tracing"`
+	// Balance configures look-aside weights from probes (balance.go).
+	Balance Balance `yaml:"balance"`
 }
 
 // Validation configures how ext_proc checks requests against collection schemas.

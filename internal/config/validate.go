@@ -84,6 +84,7 @@ func (c *Config) Default() {
 		}
 	}
 	c.RateLimit.setDefaults()
+	c.Balance.setDefaults()
 	c.setHealthDefaults()
 	if c.Metrics.MaxCollectionLabels == 0 {
 		c.Metrics.MaxCollectionLabels = 200
@@ -163,6 +164,7 @@ func (c *Config) Validate() error {
 	validateRoutes(bad, c.Routes, clusters)
 	validateLaunch(bad, c.Launch)
 	validateRateLimit(bad, c.RateLimit)
+	validateBalance(bad, c.Balance)
 	validateListenerTLS(bad, c.Listener)
 	validateAdmin(bad, c.Edge)
 	if c.Metrics.MaxCollectionLabels < 1 {

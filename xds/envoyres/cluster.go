@@ -59,16 +59,23 @@ func buildQueryNodeCluster(c ir.Cluster) *clusterv3.Cluster {
 	return out
 }
 
-// buildLoadAssignment returns the weighted endpoints of a cluster.
+// buildLoadAssignment returns the weighted endpoints of a cluster. A
+// draining endpoint is DRAINING: Envoy picks it for no new call and lets
+// the calls in flight finish (EDS; a DNS cluster carries it in its inline
+// assignment, pushed by CDS).
 func buildLoadAssignment(c ir.Cluster) *endpointv3.ClusterLoadAssignment {
 	lbs := make([]*endpointv3.LbEndpoint, 0, len(c.Endpoints))
 	for _, ep := range c.Endpoints {
-		lbs = append(lbs, &endpointv3.LbEndpoint{
+		lb := &endpointv3.LbEndpoint{
 			HostIdentifier: &endpointv3.LbEndpoint_Endpoint{Endpoint: &endpointv3.Endpoint{
 				Address: socketAddress(ep.Address),
 			}},
 			LoadBalancingWeight: wrapperspb.UInt32(ep.Weight),
-		})
+		}
+		if ep.Draining {
+			lb.HealthStatus = corev3.HealthStatus_DRAINING
+		}
+		lbs = append(lbs, lb)
 	}
 	return &endpointv3.ClusterLoadAssignment{
 		ClusterName: c.Name,

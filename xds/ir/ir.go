@@ -168,6 +168,9 @@ func (c Cluster) UsesDNS() bool {
 type Endpoint struct {
 	Address Address
 	Weight  uint32
+	// Draining makes the endpoint DRAINING in EDS: Envoy sends it no new
+	// calls and lets calls in flight finish (an operator's drain).
+	Draining bool
 }
 
 // Route sends requests whose database and collection match the globs to its targets.

@@ -1,0 +1,122 @@
+package backends
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/milvus-io/milvus-proto/go-api/v2/milvuspb"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
+)
+
+// Prober calls one endpoint at a time — not a cluster, as Pool does — for
+// the look-aside weights: one client connection per (cluster, endpoint),
+// dialled with the cluster's TLS as Pool dials it, kept between probes.
+type Prober struct {
+	// mu guards the fields below.
+	mu     sync.Mutex
+	conns  map[[2]string]*probeConn
+	closed bool
+}
+
+type probeConn struct {
+	tls    *TLS
+	conn   *grpc.ClientConn
+	client milvuspb.MilvusServiceClient
+	err    error
+}
+
+// NewProber returns a prober with no connections yet.
+func NewProber() *Prober { return &Prober{conns: map[[2]string]*probeConn{}} }
+
+// Probe sends CheckHealth to one endpoint of a cluster, with the
+// authorization value auth when it is not "", and returns how long the
+// answer took. An error, or an answer that says the backend is not healthy,
+// is an error.
+func (p *Prober) Probe(ctx context.Context, cluster, endpoint string, t *TLS, auth string) (time.Duration, error) {
+	c, err := p.conn(cluster, endpoint, t)
+	if err != nil {
+		return 0, err
+	}
+	if auth != "" {
+		ctx = metadata.AppendToOutgoingContext(ctx, "authorization", auth)
+	}
+	start := time.Now()
+	resp, err := c.CheckHealth(ctx, &milvuspb.CheckHealthRequest{})
+	d := time.Since(start)
+	if err != nil {
+		return d, err
+	}
+	if st := resp.GetStatus(); st.GetCode() != 0 || st.GetErrorCode() != 0 {
+		return d, fmt.Errorf("CheckHealth: code %d: %s", max(st.GetCode(), int32(st.GetErrorCode())), st.GetReason())
+	}
+	if !resp.GetIsHealthy() {
+		return d, fmt.Errorf("CheckHealth: not healthy: %v", resp.GetReasons())
+	}
+	return d, nil
+}
+
+func (p *Prober) conn(cluster, endpoint string, t *TLS) (milvuspb.MilvusServiceClient, error) {
+	k := [2]string{cluster, endpoint}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return nil, ErrClosed
+	}
+	c := p.conns[k]
+	if c != nil && !c.tls.equal(t) {
+		c.close()
+		c = nil
+	}
+	if c == nil {
+		c = dialEndpoint(endpoint, t)
+		p.conns[k] = c
+	}
+	return c.client, c.err
+}
+
+// dialEndpoint makes a lazy connection to one endpoint.
+func dialEndpoint(endpoint string, t *TLS) *probeConn {
+	creds, err := t.credentials()
+	if err != nil {
+		return &probeConn{tls: t, err: err}
+	}
+	opts := append(slices.Clip(dialOptions), grpc.WithTransportCredentials(creds))
+	conn, err := grpc.NewClient("passthrough:///"+endpoint, opts...)
+	if err != nil {
+		return &probeConn{tls: t, err: fmt.Errorf("probe client: %w", err)}
+	}
+	return &probeConn{tls: t, conn: conn, client: milvuspb.NewMilvusServiceClient(conn)}
+}
+
+func (c *probeConn) close() {
+	if c.conn != nil {
+		_ = c.conn.Close()
+	}
+}
+
+// Retain closes the connections of endpoints not in keep (cluster → endpoints).
+func (p *Prober) Retain(keep map[string][]string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for k, c := range p.conns {
+		if !slices.Contains(keep[k[0]], k[1]) {
+			c.close()
+			delete(p.conns, k)
+		}
+	}
+}
+
+// Close closes every connection; later probes fail with ErrClosed.
+func (p *Prober) Close() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.conns {
+		c.close()
+	}
+	p.conns, p.closed = nil, true
+}
+
