@@ -35,7 +35,7 @@ type Health struct {
 	// Interval is the time between two checks of an endpoint. Default 1s.
 	Interval Duration `yaml:"interval"`
 	// Timeout fails a check that has no answer by then (a stalled
-	// endpoint); at most interval. Default 750ms.
+	// endpoint); at most interval. Default 500ms.
 	Timeout Duration `yaml:"timeout"`
 	// UnhealthyThreshold is the failed checks in a row that take an
 	// endpoint out. Default 2.
@@ -83,7 +83,7 @@ func (h Health) Defaulted() Health {
 func (h *Health) setDefaults() {
 	setStr(&h.Kind, HealthCheckRPC)
 	setDur(&h.Interval, Duration(time.Second))
-	setDur(&h.Timeout, Duration(750*time.Millisecond))
+	setDur(&h.Timeout, Duration(500*time.Millisecond))
 	setDur(&h.NoTrafficInterval, Duration(5*time.Second))
 	setDur(&h.EjectionTime, Duration(10*time.Second))
 	if h.UnhealthyThreshold == 0 {

@@ -15,7 +15,7 @@ routes: [{cluster: qn}]
 		t.Fatal(err)
 	}
 	h := c.Clusters[0].Health
-	if h.Kind != HealthCheckRPC || h.Interval.D() != time.Second || h.Timeout.D() != 750*time.Millisecond ||
+	if h.Kind != HealthCheckRPC || h.Interval.D() != time.Second || h.Timeout.D() != 500*time.Millisecond ||
 		h.UnhealthyThreshold != 2 || h.HealthyThreshold != 2 || h.NoTrafficInterval.D() != 5*time.Second ||
 		*h.ConsecutiveGatewayErrors != 3 || h.EjectionTime.D() != 10*time.Second || h.MaxEjectionPercent != 50 ||
 		*h.PanicThreshold != 0 || !h.Checks() {
