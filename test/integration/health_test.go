@@ -308,3 +308,43 @@ func TestHealthStalledEndpoint(t *testing.T) {
 	calls, failed, _, _ = l.counts(stop, 0)
 	t.Logf("whole run: %d calls, %d failed", calls, failed)
 }
+
+// TestHealthChecksMilvusStandalone: the real Milvus 2.3.5 (authorization
+// on) behind three clusters — check_health with the cluster's credential,
+// grpc (grpc.health.v1) with it, and check_health without one — shows
+// which checks pass: the credential is needed for CheckHealth (and the
+// log shows whether grpc.health.v1 needs it).
+func TestHealthChecksMilvusStandalone(t *testing.T) {
+	testenv.Setup(t)
+	st := testenv.MilvusStandalone(t)
+	t.Setenv("HC_MILVUS_PASSWORD", st.Password)
+	p := testenv.NewPorts(t)
+	cluster := func(name, kind string, cred bool) string {
+		s := fmt.Sprintf("  - name: %s\n    rest: false\n    health: {kind: %s}\n    endpoints: [{address: %s}]\n", name, kind, st.Addr)
+		if cred {
+			s += fmt.Sprintf("    credential: {user: %s, password_env: HC_MILVUS_PASSWORD}\n", st.User)
+		}
+		return s
+	}
+	e := testenv.Run(t, p.ConfigHead()+"clusters:\n"+
+		cluster("with_credential", "check_health", true)+
+		cluster("grpc_health", "grpc", true)+
+		cluster("without_credential", "check_health", false)+
+		cluster("grpc_without_credential", "grpc", false)+
+		"routes:\n  - cluster: with_credential\n", p)
+	for _, c := range []string{"with_credential", "grpc_health"} {
+		d := testenv.Eventually(t, 15*time.Second, c+" healthy", func() bool {
+			f, ok := hostHealth(t, e.Ports.EnvoyAdmin, c, st.Addr)
+			return ok && len(f) == 0
+		})
+		t.Logf("%s: healthy after %v", c, d.Round(time.Millisecond))
+	}
+	// Two checks at 1 s have run on every cluster by now.
+	f, _ := hostHealth(t, e.Ports.EnvoyAdmin, "without_credential", st.Addr)
+	t.Logf("without_credential: flags %v", f)
+	g, _ := hostHealth(t, e.Ports.EnvoyAdmin, "grpc_without_credential", st.Addr)
+	t.Logf("grpc_without_credential: flags %v", g)
+	if len(f) == 0 {
+		t.Errorf("CheckHealth without a credential passed on Milvus with authorization on: the credential in the check is not needed")
+	}
+}
