@@ -51,6 +51,10 @@ func buildQueryNodeCluster(c ir.Cluster) *clusterv3.Cluster {
 	}
 	if c.UsesDNS() {
 		out.ClusterDiscoveryType = &clusterv3.Cluster_Type{Type: clusterv3.Cluster_STRICT_DNS}
+		// IPv4 addresses, IPv6 only for a name without any: Envoy's resolver
+		// answers "localhost" with ::1 alone otherwise (AUTO asks for IPv6
+		// first), where a backend listening on 127.0.0.1 is not.
+		out.DnsLookupFamily = clusterv3.Cluster_V4_PREFERRED
 		out.LoadAssignment = buildLoadAssignment(c)
 		return out
 	}
