@@ -240,7 +240,7 @@ func (p *processor) requestBody(b *extprocsvc.HttpBody) *extprocsvc.ProcessingRe
 		if m := p.method; m != nil && p.s.c.Schemas != nil && ddlKinds[m.Name] != 0 {
 			p.ddl = newRESTDDLTarget(ddlKinds[m.Name], b.GetBody(), req, p.s.c.Router)
 		}
-		return bodyContinue(routeHeader(req.RouteKey()), nil)
+		return bodyContinue(routeHeader(req.RouteKey(), classOf(p.method)), nil)
 	default:
 		return bodyContinue(nil, nil)
 	}
@@ -259,7 +259,7 @@ func (p *processor) grpcBody(body []byte) *extprocsvc.ProcessingResponse {
 		if d.newMsg != nil {
 			bodyMut = milvusgrpc.AppendFrame(nil, d.newMsg)
 		}
-		resp = bodyContinue(routeHeader(d.routeKey), bodyMut)
+		resp = bodyContinue(routeHeader(d.routeKey, classOf(p.method)), bodyMut)
 	}
 	if d.rows != nil {
 		resp.DynamicMetadata = rowsMetadata(*d.rows, d.refuse != nil)
@@ -390,14 +390,34 @@ func (p *processor) responseBody(b *extprocsvc.HttpBody) *extprocsvc.ProcessingR
 	}}
 }
 
-func routeHeader(key string) *extprocsvc.HeaderMutation {
-	if key == "" {
+// routeHeader sets the route key and the call's class (either may be "").
+func routeHeader(key string, class milvusgrpc.Class) *extprocsvc.HeaderMutation {
+	if key == "" && class == "" {
 		return nil
 	}
-	return &extprocsvc.HeaderMutation{SetHeaders: []*corev3.HeaderValueOption{{
-		Header:       &corev3.HeaderValue{Key: edgehdr.Route, RawValue: []byte(key)},
-		AppendAction: corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD,
-	}}}
+	m := &extprocsvc.HeaderMutation{}
+	if key != "" {
+		m.SetHeaders = append(m.SetHeaders, &corev3.HeaderValueOption{
+			Header:       &corev3.HeaderValue{Key: edgehdr.Route, RawValue: []byte(key)},
+			AppendAction: corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD,
+		})
+	}
+	if class != "" {
+		m.SetHeaders = append(m.SetHeaders, &corev3.HeaderValueOption{
+			Header:       &corev3.HeaderValue{Key: edgehdr.Class, RawValue: []byte(class)},
+			AppendAction: corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD,
+		})
+	}
+	return m
+}
+
+// classOf is the class of a known method, "" for an unknown one (it routes
+// as a write).
+func classOf(m *milvusgrpc.Method) milvusgrpc.Class {
+	if m == nil {
+		return ""
+	}
+	return m.Class()
 }
 
 // bodyContinue lets the request go on; with a header mutation it also clears

@@ -252,8 +252,9 @@ func TestSlowFillPasses(t *testing.T) {
 	if r.GetImmediateResponse() != nil || r.GetRequestBody() == nil {
 		t.Fatalf("slow fill: %v, want the call to go on", r)
 	}
-	if hs := r.GetRequestBody().GetResponse().GetHeaderMutation().GetSetHeaders(); len(hs) != 1 || string(hs[0].GetHeader().GetRawValue()) != "default/docs" {
-		t.Fatalf("route key %v, want default/docs", hs)
+	if hs := r.GetRequestBody().GetResponse().GetHeaderMutation().GetSetHeaders(); len(hs) != 2 || string(hs[0].GetHeader().GetRawValue()) != "default/docs" ||
+		hs[1].GetHeader().GetKey() != edgehdr.Class || string(hs[1].GetHeader().GetRawValue()) != "read" {
+		t.Fatalf("headers %v, want route key default/docs and class read", hs)
 	}
 }
 

@@ -50,7 +50,7 @@ func (s *Server) Preprocess(ctx context.Context, grpcCall bool, path, dbHeader, 
 	case d.refuse != nil:
 		return []*corev3.HeaderValueOption{setHeader(edgehdr.Reject, edgehdr.EncodeReject(d.refuse.Status()))}
 	}
-	h := []*corev3.HeaderValueOption{setHeader(edgehdr.Checked, "1")}
+	h := []*corev3.HeaderValueOption{setHeader(edgehdr.Checked, "1"), setHeader(edgehdr.Class, string(m.Class()))}
 	if d.routeKey != "" {
 		h = append(h, setHeader(edgehdr.Route, d.routeKey))
 	}
@@ -62,7 +62,8 @@ func (s *Server) preprocessREST(path, dbHeader string, body []byte) []*corev3.He
 	if !strings.HasPrefix(path, "/v2/vectordb/") || len(body) > s.c.MaxLen {
 		return nil
 	}
-	if m, ok := milvusgrpc.LookupREST(path); ok && s.c.Schemas != nil && ddlKinds[m.Name] != 0 {
+	m, _ := milvusgrpc.LookupREST(path)
+	if m != nil && s.c.Schemas != nil && ddlKinds[m.Name] != 0 {
 		return nil // its response invalidates the cache: ext_proc's
 	}
 	req, err := decodeREST(path, body, dbHeader)
@@ -70,6 +71,9 @@ func (s *Server) preprocessREST(path, dbHeader string, body []byte) []*corev3.He
 		return nil
 	}
 	h := []*corev3.HeaderValueOption{setHeader(edgehdr.Checked, "1")}
+	if m != nil {
+		h = append(h, setHeader(edgehdr.Class, string(m.Class())))
+	}
 	if key := req.RouteKey(); key != "" {
 		h = append(h, setHeader(edgehdr.Route, key))
 	}

@@ -111,7 +111,7 @@ func TestPreprocessAgreesWithExtProc(t *testing.T) {
 		if len(hs) != 1 || hs[0].GetHeader().GetKey() != edgehdr.Watch {
 			t.Fatalf("the call due for the watch: %v, want only %s", hs, edgehdr.Watch)
 		}
-		if hs := srv.Preprocess(context.Background(), true, svc+"Search", "", "", searchBody(t, dim), nil); len(hs) != 2 {
+		if hs := srv.Preprocess(context.Background(), true, svc+"Search", "", "", searchBody(t, dim), nil); len(hs) != 3 {
 			t.Fatalf("the next call: %v, want it checked (the watch is taken)", hs)
 		}
 		p := processor{s: srv, ctx: context.Background()}

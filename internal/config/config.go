@@ -51,6 +51,8 @@ type Config struct {
 	Metrics Metrics `yaml:"metrics"`
 	// Tracing configures OpenTelemetry traces.
 	Tracing Tracing `yaml:"tracing"`
+	// Retries says how reads are retried on another endpoint (failover.go).
+	Retries Retries `yaml:"retries"`
 	// Balance configures look-aside weights from probes (balance.go).
 	Balance Balance `yaml:"balance"`
 }
@@ -392,6 +394,8 @@ type Route struct {
 	// Weighted splits matching requests across clusters by relative weight
 	// (instead of Cluster).
 	Weighted []WeightedCluster `yaml:"weighted"`
+	// Failover is fallback and fallback_writes (failover.go).
+	Failover `yaml:",inline"`
 }
 
 // WeightedCluster is one share of a weighted route.

@@ -162,6 +162,7 @@ func (c *Config) Validate() error {
 	clusters := validateClusters(bad, c.Clusters)
 	validateHealth(bad, c.Clusters)
 	validateRoutes(bad, c.Routes, clusters)
+	validateFailover(bad, c)
 	validateLaunch(bad, c.Launch)
 	validateRateLimit(bad, c.RateLimit)
 	validateBalance(bad, c.Balance)

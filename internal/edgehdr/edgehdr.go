@@ -26,10 +26,14 @@ const (
 	// Watch marks the call ext_authz chose to have its response status read
 	// by ext_proc (the sampled backend-answer watch).
 	Watch = "x-milvus-edge-watch"
+	// Class carries the call's class, "read", "write" or "other"
+	// (milvusgrpc.Class), set with the route key: Envoy's read routes retry
+	// on another host and may fail over to a fallback cluster.
+	Class = "x-milvus-edge-class"
 )
 
 // Internal lists every header the edge owns.
-var Internal = []string{Route, User, Reject, Checked, Watch}
+var Internal = []string{Route, User, Reject, Checked, Watch, Class}
 
 // EncodeReject is the Reject header's value for status st.
 func EncodeReject(st *commonpb.Status) string {

@@ -42,5 +42,6 @@ func Build(g *ir.Gateway) *Resources {
 			r.Endpoints = append(r.Endpoints, buildLoadAssignment(c))
 		}
 	}
+	addFailover(r, g)
 	return r
 }

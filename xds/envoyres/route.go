@@ -56,7 +56,7 @@ func buildRouteConfig(g *ir.Gateway) *routev3.RouteConfiguration {
 		vh.Routes = append(vh.Routes, &routev3.Route{
 			Name:                 "skip-processing" + p,
 			Match:                &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Path{Path: p}},
-			Action:               &routev3.Route_Route{Route: buildRouteAction(def)},
+			Action:               &routev3.Route_Route{Route: buildSkipProcessingAction(g, def, p)},
 			TypedPerFilterConfig: skipProc,
 		})
 	}
@@ -76,9 +76,9 @@ func buildRouteConfig(g *ir.Gateway) *routev3.RouteConfiguration {
 				}},
 			}}
 		}
-		vh.Routes = append(vh.Routes, buildRESTRoutes(g, r, match, checked, skipProc)...)
+		rs := buildRESTRoutes(g, r, match, checked, skipProc)
 		action := buildRouteAction(r)
-		vh.Routes = append(vh.Routes, &routev3.Route{
+		rs = append(rs, &routev3.Route{
 			Name: r.Name + "/checked",
 			Match: &routev3.RouteMatch{
 				PathSpecifier: match.PathSpecifier,
@@ -91,6 +91,8 @@ func buildRouteConfig(g *ir.Gateway) *routev3.RouteConfiguration {
 			Match:  match,
 			Action: &routev3.Route_Route{Route: action},
 		})
+		// Reads get twins with their own retries and fallback (failover.go).
+		vh.Routes = append(vh.Routes, withReadTwins(g, r, rs)...)
 	}
 	return &routev3.RouteConfiguration{Name: RouteConfigName, VirtualHosts: []*routev3.VirtualHost{vh}}
 }
@@ -178,11 +180,9 @@ func buildRouteAction(r ir.Route) *routev3.RouteAction {
 		// timeout; the client's grpc-timeout header is honoured instead.
 		Timeout:           durationpb.New(0),
 		MaxStreamDuration: &routev3.RouteAction_MaxStreamDuration{GrpcTimeoutHeaderMax: durationpb.New(0)},
-		// Only retry what the backend surely never saw, so writes are not duplicated.
-		RetryPolicy: &routev3.RetryPolicy{
-			RetryOn:    "connect-failure,refused-stream,reset-before-request",
-			NumRetries: wrapperspb.UInt32(2),
-		},
+		// Only retry what the backend surely never saw, so writes are not
+		// duplicated; reads get their own policy (withReadTwins).
+		RetryPolicy: buildWriteRetryPolicy(),
 	}
 	if len(r.Targets) == 1 {
 		a.ClusterSpecifier = &routev3.RouteAction_Cluster{Cluster: r.Targets[0].Cluster}

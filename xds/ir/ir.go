@@ -22,6 +22,10 @@ type Gateway struct {
 	SkipProcessing []string
 	// Tracing is Envoy's OpenTelemetry tracing; nil traces nothing.
 	Tracing *Tracing
+	// Retries is how reads are retried (failover.go); ReadPaths are the
+	// SkipProcessing paths that are reads.
+	Retries   Retries
+	ReadPaths []string
 }
 
 // Listener is the client-facing listener (gRPC and REST on one port).
@@ -179,6 +183,8 @@ type Route struct {
 	Database   string // glob
 	Collection string // glob
 	Targets    []Target
+	// Failover is the route's fallback cluster (failover.go).
+	Failover
 }
 
 // MatchesAll says the route is a catch-all (the default).
@@ -253,5 +259,6 @@ func (g *Gateway) Validate() error {
 			}
 		}
 	}
+	errs = append(errs, g.validateFailover(names)...)
 	return errors.Join(errs...)
 }

@@ -18,6 +18,8 @@ import (
 type Options struct {
 	// SkipProcessing are :paths that skip ext_proc (see ir.Gateway).
 	SkipProcessing []string
+	// ReadPaths are the SkipProcessing paths of reads (see ir.Gateway).
+	ReadPaths []string
 	// ListenerCerts are the contents of listener.tls's files, read and
 	// checked by the caller (translation does no I/O). Required when the
 	// config has listener.tls.
@@ -56,6 +58,8 @@ func Translate(c *config.Config, o Options) (*ir.Gateway, error) {
 		Listener:       ir.Listener{Address: lis, MaxRequestBytes: c.Listener.MaxRequestBytes, AccessLog: c.Listener.AccessLog, TLS: ltls},
 		Filters:        ir.FilterServer{Address: fs, Timeout: c.Edge.FilterTimeout.D(), AuthzBodyBytes: c.Auth.MaxBodyBytes},
 		SkipProcessing: o.SkipProcessing,
+		ReadPaths:      o.ReadPaths,
+		Retries:        ir.Retries{Reads: c.Retries.ReadRetries(), PerTryTimeout: c.Retries.PerTryTimeout()},
 		Tracing:        tr,
 	}
 	for i, cl := range c.Clusters {
@@ -78,7 +82,8 @@ func Translate(c *config.Config, o Options) (*ir.Gateway, error) {
 		g.Clusters = append(g.Clusters, out)
 	}
 	for _, r := range c.Routes {
-		out := ir.Route{Name: r.Name, Database: r.Database, Collection: r.Collection}
+		out := ir.Route{Name: r.Name, Database: r.Database, Collection: r.Collection,
+			Failover: ir.Failover{Fallback: r.Fallback, Writes: r.FallbackWrites}}
 		if r.Cluster != "" {
 			out.Targets = []ir.Target{{Cluster: r.Cluster, Weight: 1}}
 		}
