@@ -60,6 +60,7 @@ func serveAdmin(ctx context.Context, log *slog.Logger, lis net.Listener, st *rel
 			"schema_cache": f.Schemas.Stats(),
 			"rate_limit":   f.Limits.Status(),
 			"auth":         f.AuthStatus(),
+			"discovery":    f.Discovery.Status(),
 		}
 		st.mu.Unlock()
 		w.Header().Set("content-type", "application/json")

@@ -28,6 +28,7 @@ import (
 
 	"github.com/milvus-edge/milvus-edge/balance"
 	"github.com/milvus-edge/milvus-edge/cache"
+	"github.com/milvus-edge/milvus-edge/discovery"
 	"github.com/milvus-edge/milvus-edge/envoy"
 	"github.com/milvus-edge/milvus-edge/extproc"
 	"github.com/milvus-edge/milvus-edge/extproc/authz"
@@ -58,6 +59,9 @@ type Filters struct {
 	closer  io.Closer // the decision log file, if any
 	tr      *edgetrace.Tracer
 	watch   bool
+
+	// Discovery watches the clusters' registries (set by Run).
+	Discovery *discovery.Manager
 }
 
 // NewFilters builds the filter server for cfg; it loads the policy bundle and

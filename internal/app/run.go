@@ -57,7 +57,8 @@ func Run(ctx context.Context, o Options) error {
 	}
 	xds := xdsserver.New(cfg.Envoy.NodeID, log.With("component", "xds"), XDSOptions())
 	filters.Balance = newBalancer(cfg)
-	xds.SetOverlays(filters.Balance.Overlay)
+	filters.Discovery = newDiscovery(log.With("component", "discovery"), cfg, xds, filters)
+	xds.SetOverlays(filters.Discovery.Overlay, filters.Balance.Overlay)
 	version, _, err := xds.Update(ctx, cfg)
 	if err != nil {
 		return fmt.Errorf("config: %w", err)
@@ -72,6 +73,7 @@ func Run(ctx context.Context, o Options) error {
 	g.Go(func() error { return xds.Serve(gctx, listeners[0]) })
 	g.Go(func() error { return filters.Serve(gctx, listeners[1]) })
 	g.Go(func() error { return watchListenerCerts(gctx, log.With("component", "certs"), xds, certPollInterval) })
+	g.Go(func() error { return filters.Discovery.Run(gctx) })
 	g.Go(func() error { return serveAdmin(gctx, log.With("component", "admin"), listeners[2], st, xds, filters) })
 	g.Go(func() error { return runBalancer(gctx, log.With("component", "balance"), st, xds, filters.Balance) })
 	if o.ConfigPath != "" {
@@ -269,6 +271,7 @@ func (s *reloadState) apply(ctx context.Context, log *slog.Logger, data []byte, 
 	f.Authz.SetOptions(AuthzOptions(cfg))
 	f.Router.Set(cfg)
 	f.Schemas.Update(cfg)
+	f.Discovery.Update(cfg)
 	f.Calls.SetMaxCollections(cfg.Metrics.MaxCollectionLabels)
 	if err := f.Limits.Update(cfg); err != nil {
 		log.Error("rate_limit.shared: keeping the previous service", "error", err)

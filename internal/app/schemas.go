@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 
 	"github.com/milvus-edge/milvus-edge/backends"
@@ -36,6 +37,13 @@ type SchemaStore struct {
 	auth atomic.Pointer[map[string]string]
 	// tr records the fills of traced calls (UseTracer); nil: none.
 	tr *edgetrace.Tracer
+
+	// targetsMu serializes pool updates from reloads and from discovery.
+	targetsMu sync.Mutex
+	cfg       *config.Config // the config of the last Update
+	// discovered returns a discovered cluster's endpoints in use (ok false:
+	// its static ones); nil: no discovery.
+	discovered func(cluster string) ([]string, bool)
 }
 
 // NewSchemaStore returns the schema cache over the clusters of cfg.
@@ -43,6 +51,7 @@ func NewSchemaStore(cfg *config.Config) (*SchemaStore, error) {
 	s := &SchemaStore{}
 	s.auth.Store(authOf(cfg))
 	// The pool asks on every fill, so a reloaded credential applies at once.
+	s.cfg = cfg
 	pool := backends.NewPool(targetsOf(cfg), func(cluster string) string { return (*s.auth.Load())[cluster] })
 	load := func(ctx context.Context, k cache.SchemaKey) (*schemaEntry, error) {
 		col, err := traceFill(s, ctx, k, "collection", func(ctx context.Context) (*backends.Collection, error) {
@@ -177,7 +186,32 @@ func (s *SchemaStore) Stats() cache.SchemaStats { return s.c.Stats() }
 // Update follows a config reload.
 func (s *SchemaStore) Update(cfg *config.Config) {
 	s.auth.Store(authOf(cfg))
-	s.pool.Update(targetsOf(cfg))
+	s.targetsMu.Lock()
+	defer s.targetsMu.Unlock()
+	s.cfg = cfg
+	s.updatePoolLocked()
+}
+
+// SetDiscovered makes the backend pool use discovered endpoints (as Envoy
+// does) and applies them now; called again on every change.
+func (s *SchemaStore) SetDiscovered(endpoints func(cluster string) ([]string, bool)) {
+	s.targetsMu.Lock()
+	defer s.targetsMu.Unlock()
+	s.discovered = endpoints
+	s.updatePoolLocked()
+}
+
+func (s *SchemaStore) updatePoolLocked() {
+	t := targetsOf(s.cfg)
+	if s.discovered != nil {
+		for name, tt := range t {
+			if eps, ok := s.discovered(name); ok {
+				tt.Endpoints = eps
+				t[name] = tt
+			}
+		}
+	}
+	s.pool.Update(t)
 }
 
 // Close stops the cache and closes backend connections.

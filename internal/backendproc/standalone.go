@@ -37,6 +37,9 @@ type Standalone struct {
 	Addr string
 	// MetricsAddr is 127.0.0.1:port of Milvus's /metrics and /healthz.
 	MetricsAddr string
+	// EtcdAddr is 127.0.0.1:port of the embedded etcd's client port, where
+	// Milvus keeps its sessions (by-dev/meta/session/...).
+	EtcdAddr string
 	// Authorization says whether Milvus checks credentials.
 	Authorization bool
 }
@@ -199,7 +202,7 @@ func startStandaloneOnce(ctx context.Context, log *slog.Logger, s config.MilvusS
 	if err != nil {
 		return nil, fmt.Errorf("%w (set launch.milvus_standalone[].command or MILVUS_SERVER_BIN, or run `make setup`)", err)
 	}
-	st := &Standalone{Proc: p, Addr: s.Address, MetricsAddr: net.JoinHostPort("127.0.0.1", metricsPort), Authorization: s.Authorization}
+	st := &Standalone{Proc: p, Addr: s.Address, MetricsAddr: net.JoinHostPort("127.0.0.1", metricsPort), EtcdAddr: net.JoinHostPort("127.0.0.1", etcdPort), Authorization: s.Authorization}
 	user, password := "", ""
 	if s.Authorization {
 		user, password = RootUser, RootPassword

@@ -267,6 +267,9 @@ type Cluster struct {
 	// TLS connects to the endpoints over TLS (Milvus tlsMode 1 or 2): Envoy
 	// and the edge's own schema fills alike. Default none (plaintext).
 	TLS *ClusterTLS `yaml:"tls"`
+	// Discovery takes the endpoints from Milvus's own session registry
+	// (discovery.go); Endpoints are then optional and serve as the fallback.
+	Discovery *Discovery `yaml:"discovery"`
 	// Health is the active checks, outlier ejection and panic threshold (health.go).
 	Health Health `yaml:"health"`
 }

@@ -77,6 +77,7 @@ func (c *Config) Default() {
 		setStr(&cl.LBPolicy, "least_request")
 		setStr(&cl.Forward, ForwardPassthrough)
 		setDur(&cl.ConnectTimeout, Duration(1e9))
+		cl.Discovery.setDefaults()
 		for j := range cl.Endpoints {
 			if cl.Endpoints[j].Weight == 0 {
 				cl.Endpoints[j].Weight = 1
@@ -268,8 +269,9 @@ func validateClusters(bad badFunc, cs []Cluster) map[string]bool {
 		if cl.ConnectTimeout.D() <= 0 {
 			bad(p+".connect_timeout", "must be positive")
 		}
-		if len(cl.Endpoints) == 0 {
-			bad(p+".endpoints", "at least one endpoint is required")
+		validateDiscovery(bad, p, &cs[i])
+		if len(cl.Endpoints) == 0 && cl.Discovery == nil {
+			bad(p+".endpoints", "at least one endpoint is required (or discovery)")
 		}
 		addrs := map[string]bool{}
 		for j, ep := range cl.Endpoints {

@@ -26,6 +26,9 @@ type Standalone struct {
 	MetricsURL string
 	// User and Password are Milvus's built-in root credentials.
 	User, Password string
+	// EtcdAddr is its embedded etcd's client address, 127.0.0.1:port, where
+	// Milvus keeps its sessions (by-dev/meta/session/...).
+	EtcdAddr string
 }
 
 // shared holds what the tests of one binary share; Main stops it.
@@ -74,6 +77,7 @@ func MilvusStandalone(t testing.TB) Standalone {
 		MetricsURL: shared.proc.MetricsURL(),
 		User:       backendproc.RootUser,
 		Password:   backendproc.RootPassword,
+		EtcdAddr:   shared.proc.EtcdAddr,
 	}
 }
 

@@ -113,6 +113,9 @@ type Cluster struct {
 	REST bool
 	// TLS connects to the endpoints over TLS; nil for plaintext.
 	TLS *ClusterTLS
+	// Discovered says the endpoints come from a registry at run time (an
+	// overlay replaces the static ones, which may be none).
+	Discovered bool
 	// Health is the active checks, outlier ejection and panic threshold.
 	Health Health
 }
@@ -226,7 +229,7 @@ func (g *Gateway) Validate() error {
 			errs = append(errs, fmt.Errorf("cluster %q defined twice", c.Name))
 		}
 		names[c.Name] = true
-		if len(c.Endpoints) == 0 {
+		if len(c.Endpoints) == 0 && !c.Discovered {
 			errs = append(errs, fmt.Errorf("cluster %q has no endpoints", c.Name))
 		}
 		if c.Forward == Service && (c.Credential == nil || c.Credential.GRPC == "" || c.Credential.REST == "") {

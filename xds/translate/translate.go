@@ -65,6 +65,7 @@ func Translate(c *config.Config, o Options) (*ir.Gateway, error) {
 	for i, cl := range c.Clusters {
 		out := ir.Cluster{Name: cl.Name, LB: lbPolicy(cl.LBPolicy), ConnectTimeout: cl.ConnectTimeout.D(), REST: cl.ServesREST(), TLS: clusterTLS(cl)}
 		out.Health = health(cl)
+		out.Discovered = cl.Discovery != nil
 		if cl.Forward == config.ForwardService {
 			out.Forward = ir.Service
 			out.Credential = &ir.Credential{
