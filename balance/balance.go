@@ -12,7 +12,8 @@
 //
 //	configured × Scale × ratio, at least 1,   ratio = (best + slack) / (latency + slack)
 //
-// where latency is the endpoint's probe latency EWMA, best the lowest EWMA in
+// where latency is the endpoint's probe latency EWMA (of the median of its
+// last three samples, so one slow answer moves nothing), best the lowest EWMA in
 // its cluster and slack a constant that keeps sub-millisecond noise from
 // moving weights. An endpoint whose last ErrorThreshold probes failed gets
 // ratio 0 (weight 1: it keeps a trickle of calls and keeps being probed).
@@ -109,9 +110,10 @@ type endpoint struct {
 	configured uint32 // the weight the config (or discovery) gives it
 	// Probe results.
 	probed    bool
-	latency   time.Duration // EWMA
-	last      time.Duration // the newest probe's latency
-	errors    int           // consecutive failed probes
+	latency   time.Duration    // EWMA
+	last      time.Duration    // the newest probe's latency
+	recent    [3]time.Duration // the last three latencies, newest first (0: none)
+	errors    int              // consecutive failed probes
 	lastErr   string
 	lastProbe time.Time
 	// Operators' state.
@@ -224,12 +226,26 @@ func (b *Balancer) Observe(k Key, latency time.Duration, err error) {
 		return
 	}
 	e.errors, e.lastErr, e.last = 0, "", latency
+	e.recent = [3]time.Duration{latency, e.recent[0], e.recent[1]}
 	if !e.probed {
 		e.probed, e.latency = true, latency
 		return
 	}
+	// The average takes the median of the last three samples: one slow
+	// answer (a GC pause, a busy core) moves nothing; two in a row do.
 	a := b.opts.EWMA
-	e.latency = time.Duration(a*float64(latency) + (1-a)*float64(e.latency))
+	e.latency = time.Duration(a*float64(median(e.recent)) + (1-a)*float64(e.latency))
+}
+
+// median is the median of the samples present (the smaller of two).
+func median(r [3]time.Duration) time.Duration {
+	switch {
+	case r[1] == 0:
+		return r[0]
+	case r[2] == 0:
+		return min(r[0], r[1])
+	}
+	return max(min(r[0], r[1]), min(max(r[0], r[1]), r[2]))
 }
 
 // Tick expires overrides and recomputes the look-aside ratios; it reports

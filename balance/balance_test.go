@@ -77,13 +77,26 @@ func TestLookAsideWeights(t *testing.T) {
 	if w, _ := build(b, eps...); !equal(w, []uint32{1, 1, 1}) {
 		t.Fatalf("similar latencies: weights %v, want 1 1 1", w)
 	}
-	// Endpoint 3 slows to 100 ms: one probe moves its weight well down.
+	// One slow answer alone moves nothing (the median of three).
+	c.add(time.Second)
+	if probeAll(b, c, map[uint32]float64{1: 1, 2: 1, 3: 100}) {
+		t.Fatal("a push after one slow probe")
+	}
+	for i := 0; i < 2; i++ {
+		c.add(time.Second)
+		if probeAll(b, c, map[uint32]float64{1: 1, 2: 1, 3: 1}) {
+			t.Fatal("a push after a single spike")
+		}
+	}
+	// Endpoint 3 slows to 100 ms: the second slow probe in a row moves its weight well down.
+	c.add(time.Second)
+	probeAll(b, c, map[uint32]float64{1: 1, 2: 1, 3: 100})
 	c.add(time.Second)
 	if !probeAll(b, c, map[uint32]float64{1: 1, 2: 1, 3: 100}) {
 		t.Fatal("no push after endpoint 3 slowed down")
 	}
 	w, _ := build(b, eps...)
-	t.Logf("after one slow probe: weights %v", w)
+	t.Logf("after two slow probes: weights %v", w)
 	if w[0] != 100 || w[1] != 100 || w[2] > 30 {
 		t.Fatalf("weights %v: want 100 100 and endpoint 3 ≤ 30", w)
 	}
@@ -102,7 +115,7 @@ func TestLookAsideWeights(t *testing.T) {
 	}
 	w, _ = build(b, eps...)
 	share := float64(w[2]) / float64(w[0]+w[1]+w[2])
-	t.Logf("after three slow probes: weights %v, endpoint 3's share %.1f%%", w, 100*share)
+	t.Logf("after four slow probes: weights %v, endpoint 3's share %.1f%%", w, 100*share)
 	if share > 0.10 {
 		t.Fatalf("weights %v: want endpoint 3 ≤ 10 %%", w)
 	}
@@ -116,6 +129,24 @@ func TestLookAsideWeights(t *testing.T) {
 	}
 	if !back {
 		t.Fatalf("latency gone: weights %v after 30 s, want 1 1 1", w)
+	}
+}
+
+func TestMedian(t *testing.T) {
+	ms := func(v ...time.Duration) [3]time.Duration {
+		var r [3]time.Duration
+		copy(r[:], v)
+		return r
+	}
+	for _, tc := range []struct {
+		in   [3]time.Duration
+		want time.Duration
+	}{
+		{ms(5), 5}, {ms(5, 3), 3}, {ms(1, 2, 3), 2}, {ms(3, 1, 2), 2}, {ms(100, 1, 1), 1}, {ms(1, 100, 100), 100},
+	} {
+		if got := median(tc.in); got != tc.want {
+			t.Errorf("median(%v) = %v, want %v", tc.in, got, tc.want)
+		}
 	}
 }
 
