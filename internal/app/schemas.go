@@ -50,8 +50,8 @@ type SchemaStore struct {
 func NewSchemaStore(cfg *config.Config) (*SchemaStore, error) {
 	s := &SchemaStore{}
 	s.auth.Store(authOf(cfg))
-	// The pool asks on every fill, so a reloaded credential applies at once.
 	s.cfg = cfg
+	// The pool asks on every fill, so a reloaded credential applies at once.
 	pool := backends.NewPool(targetsOf(cfg), func(cluster string) string { return (*s.auth.Load())[cluster] })
 	load := func(ctx context.Context, k cache.SchemaKey) (*schemaEntry, error) {
 		col, err := traceFill(s, ctx, k, "collection", func(ctx context.Context) (*backends.Collection, error) {
