@@ -13,6 +13,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	accesslogv3 "github.com/envoyproxy/go-control-plane/envoy/service/accesslog/v3"
@@ -59,6 +60,14 @@ type Filters struct {
 	closer  io.Closer // the decision log file, if any
 	tr      *edgetrace.Tracer
 	watch   bool
+	// stop bounds the graceful part of the filter server's stop (stop.go);
+	// busy says handlers were still running after it, so nothing they use
+	// may close.
+	log  *slog.Logger
+	stop time.Duration
+	busy atomic.Bool
+	// closed makes close run once (Serve, then Run's deferred close).
+	closed atomic.Bool
 
 	// Discovery watches the clusters' registries (set by Run).
 	Discovery *discovery.Manager
@@ -98,6 +107,7 @@ func NewFilters(ctx context.Context, log *slog.Logger, cfg *config.Config) (*Fil
 		return nil, err
 	}
 	f := &Filters{Policy: engine, creds: creds, watch: cfg.Auth.PolicyDir != "", Schemas: schemas, Router: NewRouter(cfg)}
+	f.log, f.stop = log, cfg.Edge.FilterTimeout.D()
 	if f.tr, err = newTracer(ctx, log.With("component", "tracing"), cfg); err != nil {
 		f.close()
 		return nil, err
@@ -143,6 +153,9 @@ func NewFilters(ctx context.Context, log *slog.Logger, cfg *config.Config) (*Fil
 		grpc.UnknownServiceHandler(extproc.Responder),
 		// Traced calls carry Envoy's span in their traceparent (edgetrace.Tap).
 		grpc.InTapHandle(tapFor(f.tr)),
+		// A stop returns once every handler has (stopGRPC): nothing they
+		// use is closed under them.
+		grpc.WaitForHandlers(true),
 	)
 	authv3.RegisterAuthorizationServer(f.GRPC, f.Authz)
 	accesslogv3.RegisterAccessLogServiceServer(f.GRPC, &metrics.AccessLogService{Calls: f.Calls})
@@ -191,8 +204,22 @@ func AuthzOptions(cfg *config.Config) authz.Options {
 	}
 }
 
-// Serve runs the filter server on lis, and watches the policy folder, until ctx ends.
+// Serve runs the filter server on lis, and watches the policy folder, until
+// ctx ends; then it stops the server within its bound (serve) and closes
+// what the handlers used.
 func (f *Filters) Serve(ctx context.Context, lis net.Listener) error {
+	err := f.serve(ctx, lis)
+	f.close()
+	return err
+}
+
+// serve is Serve without the close, for Run, which closes the filters once
+// every other user (admin API, reloads) has stopped too. When ctx ends, the
+// calls in flight get edge.filter_timeout to finish (Envoy gives up on a
+// filter call after it anyway), then they are cut and their handlers get
+// handlerGrace to return: the filter server stops within filter_timeout +
+// 2 s (4 s by default).
+func (f *Filters) serve(ctx context.Context, lis net.Listener) error {
 	errc := make(chan error, 1)
 	go func() { errc <- f.GRPC.Serve(lis) }()
 	wctx, stopWatch := context.WithCancel(ctx)
@@ -206,18 +233,27 @@ func (f *Filters) Serve(ctx context.Context, lis net.Listener) error {
 	var err error
 	select {
 	case <-ctx.Done():
-		f.GRPC.Stop()
-		<-errc
 	case err = <-errc:
 		err = fmt.Errorf("filter server: %w", err)
 	}
+	if !stopGRPC(f.GRPC, f.stop) {
+		// Serve itself returns only once the handlers have.
+		f.busy.Store(true)
+		f.log.Warn("filter calls still running after the stop; their caches stay open until the process exits")
+	} else if err == nil {
+		<-errc
+	}
 	stopWatch()
 	<-watched
-	f.close()
 	return err
 }
 
+// close closes what the handlers use, unless some were still running at
+// the stop (busy). It runs once.
 func (f *Filters) close() {
+	if f.busy.Load() || !f.closed.CompareAndSwap(false, true) {
+		return
+	}
 	f.dlog.Close()
 	if f.closer != nil {
 		f.closer.Close()

@@ -69,9 +69,11 @@ func Run(ctx context.Context, o Options) error {
 		filters.close()
 		return err
 	}
+	// The filters close once every part that uses them has stopped.
+	defer filters.close()
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return xds.Serve(gctx, listeners[0]) })
-	g.Go(func() error { return filters.Serve(gctx, listeners[1]) })
+	g.Go(func() error { return filters.serve(gctx, listeners[1]) })
 	g.Go(func() error { return watchListenerCerts(gctx, log.With("component", "certs"), xds, certPollInterval) })
 	g.Go(func() error { return filters.Discovery.Run(gctx) })
 	g.Go(func() error { return serveAdmin(gctx, log.With("component", "admin"), listeners[2], st, xds, filters) })
