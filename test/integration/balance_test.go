@@ -316,3 +316,47 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+// TestDrainDNSCluster: endpoints given by name make a STRICT_DNS cluster
+// whose load assignment travels in CDS; a drain goes there too.
+func TestDrainDNSCluster(t *testing.T) {
+	testenv.Setup(t)
+	var hosts, names []string
+	for i := 0; i < 2; i++ {
+		a := testenv.MilvusLite(t)
+		_, port, _ := strings.Cut(a, ":")
+		hosts, names = append(hosts, a), append(names, "localhost:"+port)
+	}
+	p := testenv.NewPorts(t)
+	testenv.Run(t, balanceConfig(p, "round_robin", names...), p)
+	load := testenv.StartLoad(t, p.Listener, 4)
+	testenv.Eventually(t, 10*time.Second, "both endpoints take calls", func() bool {
+		w := window(t, p.EnvoyAdmin, hosts, 500*time.Millisecond)
+		return w[0] > 0 && w[1] > 0
+	})
+	code, body := adminPost(t, p.Admin, "/v1/endpoints/drain", `{"cluster":"default","endpoint":"`+names[1]+`"}`)
+	if code != 200 {
+		t.Fatalf("drain: %d %s", code, body)
+	}
+	drained := time.Now()
+	time.Sleep(2 * time.Second)
+	w := window(t, p.EnvoyAdmin, hosts, 3*time.Second)
+	t.Logf("DNS cluster, from 2 s after the drain, 3 s of calls per endpoint: %v", w)
+	if w[1] > 0 || w[0] == 0 {
+		t.Fatalf("after draining %s: calls %v, want none to it", names[1], w)
+	}
+	code, body = adminPost(t, p.Admin, "/v1/endpoints/undrain", `{"cluster":"default","endpoint":"`+names[1]+`"}`)
+	if code != 200 {
+		t.Fatalf("undrain: %d %s", code, body)
+	}
+	took := testenv.Eventually(t, 5*time.Second, "the undrained endpoint takes calls again", func() bool {
+		return window(t, p.EnvoyAdmin, hosts, 300*time.Millisecond)[1] > 0
+	})
+	t.Logf("undrained in %s (drained at %s)", took, drained.Format(time.TimeOnly))
+	load.Stop()
+	ok, fail, firstErr := load.Result()
+	t.Logf("load: %d ok, %d failed", ok, fail)
+	if fail != 0 {
+		t.Fatalf("%d calls failed (first: %v)", fail, firstErr)
+	}
+}
