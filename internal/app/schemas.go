@@ -35,6 +35,8 @@ type SchemaStore struct {
 	// auth maps a cluster to the gRPC authorization value of its credential
 	// (clusters[].credential), replaced whole on every config reload.
 	auth atomic.Pointer[map[string]string]
+	// fallbacks maps a cluster to its routes' fallback cluster (fallbackfill.go).
+	fallbacks atomic.Pointer[map[string]string]
 	// tr records the fills of traced calls (UseTracer); nil: none.
 	tr *edgetrace.Tracer
 
@@ -50,12 +52,13 @@ type SchemaStore struct {
 func NewSchemaStore(cfg *config.Config) (*SchemaStore, error) {
 	s := &SchemaStore{}
 	s.auth.Store(authOf(cfg))
+	s.fallbacks.Store(fallbacksOf(cfg))
 	s.cfg = cfg
 	// The pool asks on every fill, so a reloaded credential applies at once.
 	pool := backends.NewPool(targetsOf(cfg), func(cluster string) string { return (*s.auth.Load())[cluster] })
 	load := func(ctx context.Context, k cache.SchemaKey) (*schemaEntry, error) {
 		col, err := traceFill(s, ctx, k, "collection", func(ctx context.Context) (*backends.Collection, error) {
-			return pool.Describe(ctx, k.Cluster, k.DB, k.Collection)
+			return describeOrFallback(ctx, pool, *s.fallbacks.Load(), k)
 		})
 		if err != nil {
 			return nil, err
@@ -186,6 +189,7 @@ func (s *SchemaStore) Stats() cache.SchemaStats { return s.c.Stats() }
 // Update follows a config reload.
 func (s *SchemaStore) Update(cfg *config.Config) {
 	s.auth.Store(authOf(cfg))
+	s.fallbacks.Store(fallbacksOf(cfg))
 	s.targetsMu.Lock()
 	defer s.targetsMu.Unlock()
 	s.cfg = cfg

@@ -1,0 +1,462 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/milvus-io/milvus-proto/go-api/v2/milvuspb"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	"github.com/milvus-edge/milvus-edge/internal/testenv"
+)
+
+// The failover and retry tests (docs/failover.md) run real milvus-lite
+// servers as cluster endpoints. Each milvus-lite holds its own data, so a
+// collection is created on each directly, and rows inserted directly mark
+// which cluster answered a read: id 1 on the primary's endpoints, id 2 on
+// the fallback's.
+
+const foDim = 8
+
+// foBackend creates collection "fo" on a backend (directly, not through the
+// edge) with the one row id.
+func foBackend(t *testing.T, addr string, id int64) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(testenv.Root(context.Background()), 30*time.Second)
+	defer cancel()
+	c := testenv.Client(t, addr)
+	createVectorCollection(ctx, t, c, "fo", foDim)
+	req := insertRequest("fo", 1, foDim)
+	req.FieldsData[0].GetScalars().GetLongData().Data[0] = id
+	if r, err := c.Insert(ctx, req); err != nil || r.GetStatus().GetCode() != 0 {
+		t.Fatalf("insert on %s: %v %v", addr, r.GetStatus(), err)
+	}
+}
+
+// foIDs queries every id of "fo" through c.
+func foIDs(ctx context.Context, c milvuspb.MilvusServiceClient) ([]int64, error) {
+	r, err := c.Query(ctx, &milvuspb.QueryRequest{CollectionName: "fo", Expr: "id > 0", OutputFields: []string{"id"}})
+	if err != nil {
+		return nil, err
+	}
+	if r.GetStatus().GetCode() != 0 {
+		return nil, fmt.Errorf("query: %v", r.GetStatus())
+	}
+	for _, f := range r.GetFieldsData() {
+		if f.GetFieldName() == "id" {
+			return f.GetScalars().GetLongData().GetData(), nil
+		}
+	}
+	return nil, nil
+}
+
+// readLoop runs Query calls on "fo" through the edge from workers
+// goroutines and records when each call ended, how, and which row it saw.
+type readLoop struct {
+	mu    sync.Mutex
+	calls []readCall
+	stop  chan struct{}
+	wg    sync.WaitGroup
+}
+
+type readCall struct {
+	end time.Time
+	err error
+	ids []int64
+}
+
+func startReadLoop(t *testing.T, addr string, workers int) *readLoop {
+	c := testenv.Client(t, addr)
+	l := &readLoop{stop: make(chan struct{})}
+	for i := 0; i < workers; i++ {
+		l.wg.Add(1)
+		go func() {
+			defer l.wg.Done()
+			for {
+				select {
+				case <-l.stop:
+					return
+				default:
+				}
+				ctx, cancel := context.WithTimeout(testenv.Root(context.Background()), 10*time.Second)
+				ids, err := foIDs(ctx, c)
+				cancel()
+				l.mu.Lock()
+				l.calls = append(l.calls, readCall{end: time.Now(), err: err, ids: ids})
+				l.mu.Unlock()
+				time.Sleep(5 * time.Millisecond)
+			}
+		}()
+	}
+	t.Cleanup(l.Stop)
+	return l
+}
+
+func (l *readLoop) Stop() {
+	select {
+	case <-l.stop:
+	default:
+		close(l.stop)
+	}
+	l.wg.Wait()
+}
+
+func (l *readLoop) snapshot() []readCall {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]readCall(nil), l.calls...)
+}
+
+// servedBy says a call saw exactly the row id.
+func (c readCall) servedBy(id int64) bool {
+	return c.err == nil && len(c.ids) == 1 && c.ids[0] == id
+}
+
+// TestFailoverReadsToFallback: a route with a primary cluster of two
+// milvus-lite endpoints and a fallback of one. Under a 4-worker read loop,
+// every primary endpoint is killed (SIGKILL): reads succeed from the
+// fallback within 5 s and none fails after that; writes stay on the primary
+// and fail with UNAVAILABLE, and the fallback never sees them.
+func TestFailoverReadsToFallback(t *testing.T) {
+	testenv.Setup(t)
+	a1, p1 := testenv.MilvusLiteProc(t)
+	a2, p2 := testenv.MilvusLiteProc(t)
+	fb := testenv.MilvusLite(t)
+	for _, a := range []string{a1, a2} {
+		foBackend(t, a, 1)
+	}
+	foBackend(t, fb, 2)
+	p := testenv.NewPorts(t)
+	testenv.Run(t, p.ConfigHead()+fmt.Sprintf(`clusters:
+  - name: primary
+    endpoints: [{address: %s}, {address: %s}]
+  - name: backup
+    endpoints: [{address: %s}]
+routes:
+  - cluster: primary
+    fallback: backup
+`, a1, a2, fb), p)
+	c := testenv.Client(t, p.Listener)
+	ctx := testenv.Root(context.Background())
+
+	// Writes go to the primary while it is up.
+	ins := insertRequest("fo", 1, foDim)
+	ins.FieldsData[0].GetScalars().GetLongData().Data[0] = 100
+	if r, err := c.Insert(ctx, ins); err != nil || r.GetStatus().GetCode() != 0 {
+		t.Fatalf("insert with the primary up: %v %v", r.GetStatus(), err)
+	}
+
+	loop := startReadLoop(t, p.Listener, 4)
+	testenv.Eventually(t, 10*time.Second, "reads served by the primary", func() bool {
+		n := 0
+		for _, call := range loop.snapshot() {
+			if call.err == nil {
+				n++
+			}
+		}
+		return n >= 50
+	})
+	for _, call := range loop.snapshot() {
+		if call.err != nil || !(call.servedBy(1) || len(call.ids) == 2) { // id 1, and id 100 once the insert is visible
+			t.Fatalf("before the kill: a read ended %v with ids %v, want the primary's rows", call.err, call.ids)
+		}
+	}
+
+	// Envoy checks a cluster that has had no traffic every 5 s
+	// (health.no_traffic_interval), and the interval in force is chosen when
+	// a check is scheduled: wait for the 1 s checks of a cluster in use, as
+	// in a deployment that has been serving (two more rounds of checks of
+	// both endpoints).
+	hc0 := testenv.Counter(t, p.EnvoyAdmin, "cluster.primary.health_check.attempt")
+	testenv.Eventually(t, 15*time.Second, "health checks at the 1 s interval", func() bool {
+		return testenv.Counter(t, p.EnvoyAdmin, "cluster.primary.health_check.attempt") >= hc0+4
+	})
+	killed := time.Now()
+	for _, pr := range []interface{ Pid() int }{p1, p2} {
+		must(t, syscall.Kill(pr.Pid(), syscall.SIGKILL))
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		calls := loop.snapshot()
+		last := calls[len(calls)-1]
+		if last.servedBy(2) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("reads not served by the fallback within 5 s of the kill; last read %v %v; Envoy's clusters:\n%s", last.ids, last.err,
+				testenv.AdminGet(t, p.EnvoyAdmin, "/clusters"))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// Let the loop run 3 s more on the fallback.
+	settle := time.Now().Add(3 * time.Second)
+	testenv.Eventually(t, 10*time.Second, "3 s of reads after the switch", func() bool { return time.Now().After(settle) })
+	loop.Stop()
+
+	var failed, afterKill, fromFallback int
+	var lastFail, firstFallback time.Time
+	var firstErr error
+	for _, call := range loop.snapshot() {
+		if call.end.Before(killed) {
+			continue
+		}
+		afterKill++
+		switch {
+		case call.err != nil:
+			failed++
+			lastFail = call.end
+			if firstErr == nil {
+				firstErr = call.err
+			}
+		case call.servedBy(2):
+			fromFallback++
+			if firstFallback.IsZero() {
+				firstFallback = call.end
+			}
+		}
+	}
+	t.Logf("after the kill: %d reads, %d failed (first: %v), %d from the fallback; first fallback answer %v after the kill",
+		afterKill, failed, firstErr, fromFallback, firstFallback.Sub(killed))
+	if failed > 0 {
+		t.Logf("last failed read %v after the kill", lastFail.Sub(killed))
+		if lastFail.Sub(killed) > 5*time.Second {
+			t.Errorf("a read failed %v after the kill, want none after 5 s", lastFail.Sub(killed))
+		}
+	}
+	if firstFallback.Sub(killed) > 5*time.Second {
+		t.Errorf("first read from the fallback %v after the kill, want within 5 s", firstFallback.Sub(killed))
+	}
+	t.Logf("Envoy: %d reads retried on %s, %d retry overflows",
+		testenv.Counter(t, p.EnvoyAdmin, "cluster.primary~backup.upstream_rq_retry"), "primary~backup",
+		testenv.Counter(t, p.EnvoyAdmin, "cluster.primary~backup.upstream_rq_retry_overflow"))
+
+	// Writes stay on the primary: UNAVAILABLE, and nothing reaches the fallback.
+	ins.FieldsData[0].GetScalars().GetLongData().Data[0] = 200
+	_, err := c.Insert(ctx, ins)
+	if status.Code(err) != codes.Unavailable {
+		t.Errorf("insert with the primary down: %v, want UNAVAILABLE", err)
+	}
+	t.Logf("insert with the primary down: %v", err)
+	ids, err := foIDs(ctx, testenv.Client(t, fb))
+	if err != nil || len(ids) != 1 || ids[0] != 2 {
+		t.Errorf("the fallback holds ids %v (%v), want only its own 2: a write reached it", ids, err)
+	}
+	// With the primary down, schema fills come from the fallback: after the
+	// cache is dropped, reads through the edge are validated again (a fill
+	// that succeeds), not passed unvalidated (a failed fill).
+	fills0, fillErrs0 := schemaFills(t, p.Admin)
+	resp, err := http.Post("http://"+p.Admin+"/v1/cache/invalidate", "application/json", strings.NewReader(`{}`))
+	must(t, err)
+	resp.Body.Close()
+	if ids, err := foIDs(ctx, c); err != nil || len(ids) != 1 || ids[0] != 2 {
+		t.Errorf("read after the write: %v %v, want the fallback's row", ids, err)
+	}
+	fills, fillErrs := schemaFills(t, p.Admin)
+	t.Logf("schema fills with the primary down: %d (%d failed)", fills-fills0, fillErrs-fillErrs0)
+	if fills == fills0 || fillErrs != fillErrs0 {
+		t.Errorf("schema fills with the primary down: %d, %d failed; want one from the fallback, none failed", fills-fills0, fillErrs-fillErrs0)
+	}
+}
+
+// schemaFills reads the schema cache's fill counts from the edge's /v1/status.
+func schemaFills(t *testing.T, admin string) (fills, errs int) {
+	t.Helper()
+	st := testenv.AdminGet(t, admin, "/v1/status")
+	get := func(k string) int {
+		m := regexp.MustCompile(`"` + k + `":(\d+)`).FindStringSubmatch(st)
+		if m == nil {
+			t.Fatalf("/v1/status has no %s: %s", k, st)
+		}
+		n, _ := strconv.Atoi(m[1])
+		return n
+	}
+	return get("Fills"), get("FillErrors")
+}
+
+// retryConfig is one cluster "default" of two endpoints whose health checks
+// and outlier ejection do not notice a dead endpoint during the test (a
+// 60 s check interval, ejection off), so that only the retry policy can
+// carry a call past it.
+func retryConfig(p testenv.Ports, a, b string, wa, wb int, extra string) string {
+	return p.ConfigHead() + extra + fmt.Sprintf(`clusters:
+  - name: default
+    endpoints: [{address: %s, weight: %d}, {address: %s, weight: %d}]
+    health: {interval: 60s, no_traffic_interval: 60s, consecutive_gateway_errors: 0}
+routes:
+  - cluster: default
+`, a, wa, b, wb)
+}
+
+// TestReadRetryOnAnotherHost: one of two endpoints is killed under a
+// 4-worker read loop, before any health check can notice: every read still
+// succeeds — the ones in flight on it (reset) and the ones sent to it after
+// (connect failure) are retried on the other — and Envoy's retry counter
+// shows it.
+func TestReadRetryOnAnotherHost(t *testing.T) {
+	testenv.Setup(t)
+	a := testenv.MilvusLite(t)
+	b, pb := testenv.MilvusLiteProc(t)
+	foBackend(t, a, 1)
+	foBackend(t, b, 1)
+	p := testenv.NewPorts(t)
+	testenv.Run(t, retryConfig(p, a, b, 1, 1, ""), p)
+
+	loop := startReadLoop(t, p.Listener, 4)
+	testenv.Eventually(t, 10*time.Second, "reads on both endpoints", func() bool {
+		return testenv.HostStat(t, p.EnvoyAdmin, "default", a, "rq_success") >= 20 &&
+			testenv.HostStat(t, p.EnvoyAdmin, "default", b, "rq_success") >= 20
+	})
+	retries0 := testenv.Counter(t, p.EnvoyAdmin, "cluster.default.upstream_rq_retry")
+	killed := time.Now()
+	must(t, syscall.Kill(pb.Pid(), syscall.SIGKILL))
+	// 3 s of reads with b dead; b's per-host errors show calls kept going to it.
+	testenv.Eventually(t, 10*time.Second, "reads sent to the dead endpoint", func() bool {
+		return time.Since(killed) > 3*time.Second && testenv.HostStat(t, p.EnvoyAdmin, "default", b, "cx_connect_fail") >= 5
+	})
+	loop.Stop()
+
+	var ok, failed int
+	var firstErr error
+	for _, call := range loop.snapshot() {
+		if call.end.Before(killed) {
+			continue
+		}
+		if call.err != nil {
+			failed++
+			if firstErr == nil {
+				firstErr = call.err
+			}
+		} else {
+			ok++
+		}
+	}
+	retries := testenv.Counter(t, p.EnvoyAdmin, "cluster.default.upstream_rq_retry") - retries0
+	overflow := testenv.Counter(t, p.EnvoyAdmin, "cluster.default.upstream_rq_retry_overflow")
+	connFail := testenv.HostStat(t, p.EnvoyAdmin, "default", b, "cx_connect_fail")
+	t.Logf("after the kill: %d reads ok, %d failed (first: %v); Envoy retried %d (overflow %d), %d connect failures to the dead endpoint",
+		ok, failed, firstErr, retries, overflow, connFail)
+	if failed != 0 || ok == 0 {
+		t.Errorf("%d reads failed after the kill (first: %v), want 0", failed, firstErr)
+	}
+	if retries == 0 {
+		t.Errorf("cluster.default.upstream_rq_retry did not move")
+	}
+}
+
+// TestWriteNotRetriedAfterSent: with the favoured endpoint stopped
+// (SIGSTOP), reads and writes are sent to it and hang; it is then killed,
+// which resets their streams after the requests were sent. Every read is
+// retried on the other endpoint and succeeds; every write routed to it fails
+// with UNAVAILABLE and its row is on no endpoint (a retried write would have
+// been stored by the other one), while writes routed to the other endpoint
+// are stored once.
+func TestWriteNotRetriedAfterSent(t *testing.T) {
+	testenv.Setup(t)
+	a := testenv.MilvusLite(t)
+	b, pb := testenv.MilvusLiteProc(t)
+	foBackend(t, a, 1)
+	foBackend(t, b, 1)
+	p := testenv.NewPorts(t)
+	// b takes most calls (weight 8 vs 1); no hedging during the test.
+	testenv.Run(t, retryConfig(p, a, b, 1, 8, "retries: {read_per_try_timeout: 60s}\n"), p)
+	c := testenv.Client(t, p.Listener)
+	ctx := testenv.Root(context.Background())
+	// Warm the schema cache (fills then need no backend).
+	if _, err := foIDs(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	ins := insertRequest("fo", 1, foDim)
+	if r, err := c.Insert(ctx, ins); err != nil || r.GetStatus().GetCode() != 0 {
+		t.Fatalf("warm-up insert: %v %v", r.GetStatus(), err)
+	}
+	retries0 := testenv.Counter(t, p.EnvoyAdmin, "cluster.default.upstream_rq_retry")
+	active0 := testenv.HostStat(t, p.EnvoyAdmin, "default", b, "rq_active")
+
+	pid := pb.Pid()
+	must(t, syscall.Kill(pid, syscall.SIGSTOP))
+	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGCONT) })
+	const n = 4
+	type result struct {
+		id  int64
+		err error
+	}
+	reads, writes := make(chan error, n), make(chan result, n)
+	for i := 0; i < n; i++ {
+		go func() {
+			cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			defer cancel()
+			_, err := foIDs(cctx, c)
+			reads <- err
+		}()
+		go func(id int64) {
+			cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			defer cancel()
+			req := insertRequest("fo", 1, foDim)
+			req.FieldsData[0].GetScalars().GetLongData().Data[0] = id
+			// A client asking Envoy itself to retry resets is not obeyed.
+			cctx = metadata.AppendToOutgoingContext(cctx, "x-envoy-retry-on", "reset", "x-envoy-max-retries", "3")
+			r, err := c.Insert(cctx, req)
+			if err == nil && r.GetStatus().GetCode() != 0 {
+				err = fmt.Errorf("insert status %v", r.GetStatus())
+			}
+			writes <- result{id, err}
+		}(int64(1000 + i))
+	}
+	testenv.Eventually(t, 10*time.Second, "calls in flight on the stopped endpoint", func() bool {
+		return testenv.HostStat(t, p.EnvoyAdmin, "default", b, "rq_active")-active0 >= n
+	})
+	inFlight := testenv.HostStat(t, p.EnvoyAdmin, "default", b, "rq_active") - active0
+	must(t, syscall.Kill(pid, syscall.SIGKILL))
+
+	var readFail int
+	for i := 0; i < n; i++ {
+		if err := <-reads; err != nil {
+			readFail++
+			t.Errorf("read in flight on the killed endpoint: %v, want it retried on the other", err)
+		}
+	}
+	stored := map[int64]bool{}
+	ids, err := foIDs(ctx, testenv.Client(t, a))
+	must(t, err)
+	for _, id := range ids {
+		stored[id] = true
+	}
+	var failedWrites, okWrites int
+	for i := 0; i < n; i++ {
+		r := <-writes
+		switch {
+		case r.err == nil:
+			okWrites++
+			if !stored[r.id] {
+				t.Errorf("write %d succeeded but endpoint a does not hold it", r.id)
+			}
+		default:
+			failedWrites++
+			if status.Code(r.err) != codes.Unavailable {
+				t.Errorf("write %d: %v, want UNAVAILABLE", r.id, r.err)
+			}
+			if stored[r.id] {
+				t.Errorf("write %d failed on the killed endpoint, yet endpoint a stored it: it was retried after it was sent", r.id)
+			}
+		}
+	}
+	retries := testenv.Counter(t, p.EnvoyAdmin, "cluster.default.upstream_rq_retry") - retries0
+	t.Logf("%d calls in flight on the stopped endpoint when killed; reads: %d of %d failed; writes: %d failed (UNAVAILABLE, stored nowhere), %d stored on the other endpoint; Envoy retried %d",
+		inFlight, readFail, n, failedWrites, okWrites, retries)
+	if failedWrites == 0 {
+		t.Errorf("no write was in flight on the killed endpoint: the test did not exercise the write rule")
+	}
+	if retries == 0 {
+		t.Errorf("cluster.default.upstream_rq_retry did not move")
+	}
+}
