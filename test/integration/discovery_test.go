@@ -218,6 +218,25 @@ func TestDiscoveryFromMilvusSessions(t *testing.T) {
 	drained(t, p.EnvoyAdmin, st.Addr, load, 6*time.Second)
 	t.Logf("static endpoint %s a standby (draining) %s after the session was added (handover: 2 health-check intervals + timeout)", st.Addr, time.Since(start).Round(time.Millisecond))
 
+	// The edge's own calls follow the discovered endpoints: an insert into a
+	// collection that only the milvus-lite has is validated against the
+	// schema the edge fetched from it (had the fill gone to the standalone,
+	// the edge would answer CollectionNotFound).
+	rootCtx := testenv.Root(ctx)
+	createVectorCollection(rootCtx, t, testenv.Client(t, lite), "discovered_only", 8)
+	ins, err := testenv.Client(t, p.Listener).Insert(rootCtx, insertRequest("discovered_only", 3, 8))
+	if err != nil || ins.GetStatus().GetCode() != 0 || ins.GetInsertCnt() != 3 {
+		t.Fatalf("insert through the edge into the discovered backend's collection: %v %v", ins.GetStatus(), err)
+	}
+	var stats struct {
+		SchemaCache struct{ Fills, FillErrors, FailHits uint64 } `json:"schema_cache"`
+	}
+	must(t, json.Unmarshal([]byte(testenv.AdminGet(t, p.Admin, "/v1/status")), &stats))
+	if sc := stats.SchemaCache; sc.Fills == 0 || sc.FillErrors != 0 || sc.FailHits != 0 {
+		t.Fatalf("schema fills: %+v, want them from the discovered milvus-lite without errors", sc)
+	}
+	t.Logf("schema fill from the discovered endpoint: %+v", stats.SchemaCache)
+
 	// The lease revoked (Milvus's Session.Stop): the session is gone.
 	start = time.Now()
 	_, err = cli.Revoke(ctx, lease)
