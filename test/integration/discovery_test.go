@@ -265,6 +265,22 @@ func TestDiscoveryFromMilvusSessions(t *testing.T) {
 		t.Fatalf("status with a stopping session: %+v", s)
 	}
 
+	// A session whose host is a name: the cluster becomes a STRICT_DNS one
+	// (a new cluster, warmed by Envoy before it replaces the EDS one).
+	start = time.Now()
+	_, lease = milvusSession(t, ctx, cli, root, real.Value, "localhost:19529", ttl.GrantedTTL)
+	took = takesTraffic(t, p.EnvoyAdmin, lite, 5*time.Second)
+	if !strings.Contains(testenv.AdminGet(t, p.EnvoyAdmin, "/clusters"), "default::"+lite+"::hostname::localhost") {
+		t.Fatalf("the discovered name did not make a DNS cluster:\n%s", testenv.AdminGet(t, p.EnvoyAdmin, "/clusters"))
+	}
+	t.Logf("session with host name localhost → STRICT_DNS cluster, %s takes traffic after %s", lite, time.Since(start).Round(time.Millisecond))
+	start = time.Now()
+	_, err = cli.Revoke(ctx, lease)
+	must(t, err)
+	d = drained(t, p.EnvoyAdmin, lite, load, 5*time.Second)
+	t.Logf("its lease revoked → drained after %s, back to EDS", d)
+	takesTraffic(t, p.EnvoyAdmin, st.Addr, 5*time.Second)
+
 	load.Stop()
 	ok, fail, firstErr := load.Result()
 	t.Logf("load: %d ok, %d failed", ok, fail)
