@@ -360,3 +360,96 @@ func TestDrainDNSCluster(t *testing.T) {
 		t.Fatalf("%d calls failed (first: %v)", fail, firstErr)
 	}
 }
+
+// TestProbeMilvusStandalone: the prober calls the real Milvus 2.3.5
+// (authorization on) with the cluster's credential; without one the
+// probes fail, and /v1/clusters says why.
+func TestProbeMilvusStandalone(t *testing.T) {
+	testenv.Setup(t)
+	st := testenv.MilvusStandalone(t)
+	t.Setenv("BALANCE_MILVUS_PASSWORD", st.Password)
+	p := testenv.NewPorts(t)
+	cfg := p.ConfigHead() + fmt.Sprintf(`clusters:
+  - name: with_credential
+    rest: false
+    credential: {user: %s, password_env: BALANCE_MILVUS_PASSWORD}
+    endpoints: [{address: %s}]
+  - name: without_credential
+    rest: false
+    health: {kind: none}
+    endpoints: [{address: %s}]
+routes:
+  - cluster: with_credential
+`, st.User, st.Addr, st.Addr)
+	testenv.Run(t, cfg, p)
+	type view struct {
+		Clusters []struct {
+			Name      string `json:"name"`
+			Endpoints []struct {
+				Why   string `json:"why"`
+				Probe struct {
+					LatencyMS float64 `json:"latency_ms"`
+					Errors    int     `json:"consecutive_errors"`
+					LastError string  `json:"last_error"`
+				} `json:"probe"`
+			} `json:"endpoints"`
+		} `json:"clusters"`
+	}
+	var v view
+	testenv.Eventually(t, 10*time.Second, "both clusters probed", func() bool {
+		v = view{}
+		if err := json.Unmarshal([]byte(testenv.AdminGet(t, p.Admin, "/v1/clusters")), &v); err != nil || len(v.Clusters) != 2 {
+			return false
+		}
+		return v.Clusters[0].Endpoints[0].Probe.LatencyMS > 0 && v.Clusters[1].Endpoints[0].Probe.Errors >= 3
+	})
+	with, without := v.Clusters[0].Endpoints[0], v.Clusters[1].Endpoints[0]
+	t.Logf("with the credential: %+v", with)
+	t.Logf("without: %+v", without)
+	if with.Probe.Errors != 0 || without.Probe.LastError == "" || !strings.HasPrefix(without.Why, "probe errors") {
+		t.Fatalf("with: %+v, without: %+v", with, without)
+	}
+}
+
+// TestDrainLetsCallsInFlightFinish: the drained endpoint sits behind the
+// LatencyProxy fixture (150 ms per chunk, under the health check's 500 ms timeout), so calls are in flight on it
+// when the drain comes; they finish, and no call of the load fails.
+func TestDrainLetsCallsInFlightFinish(t *testing.T) {
+	testenv.Setup(t)
+	a, b := testenv.MilvusLite(t), testenv.MilvusLite(t)
+	slow := testenv.NewLatencyProxy(t, b)
+	slow.SetDelay(150 * time.Millisecond)
+	hosts := []string{a, slow.Addr}
+	p := testenv.NewPorts(t)
+	// Look-aside off: the slow endpoint keeps its share until the drain.
+	testenv.Run(t, balanceConfig(p, "round_robin", hosts...)+"balance: {enabled: false}\n", p)
+	load := testenv.StartLoad(t, p.Listener, 4)
+	testenv.Eventually(t, 10*time.Second, "the load under way", func() bool { return load.OK() >= 20 })
+	var active int
+	testenv.Eventually(t, 10*time.Second, "calls in flight on the slow endpoint", func() bool {
+		active = testenv.HostStat(t, p.EnvoyAdmin, "default", slow.Addr, "rq_active")
+		return active > 0
+	})
+	before := load.OK()
+	code, body := adminPost(t, p.Admin, "/v1/endpoints/drain", `{"cluster":"default","endpoint":"`+slow.Addr+`"}`)
+	if code != 200 {
+		t.Fatalf("drain: %d %s", code, body)
+	}
+	drained := time.Now()
+	took := testenv.Eventually(t, 3*time.Second, "the calls in flight finish", func() bool {
+		return testenv.HostStat(t, p.EnvoyAdmin, "default", slow.Addr, "rq_active") == 0
+	})
+	t.Logf("%d calls in flight on the slow endpoint at the drain; all ended %s after it", active, took.Round(time.Millisecond))
+	time.Sleep(time.Until(drained.Add(2 * time.Second)))
+	w := window(t, p.EnvoyAdmin, hosts, 2*time.Second)
+	t.Logf("from 2 s after the drain, 2 s of calls per endpoint: %v", w)
+	load.Stop()
+	ok, fail, firstErr := load.Result()
+	t.Logf("load: %d ok (%d after the drain), %d failed", ok, ok-before, fail)
+	if w[1] != 0 || w[0] == 0 || fail != 0 {
+		t.Fatalf("calls %v, %d failed (first: %v): want none to the drained endpoint and none failed", w, fail, firstErr)
+	}
+	if e := testenv.HostStat(t, p.EnvoyAdmin, "default", slow.Addr, "rq_error"); e != 0 {
+		t.Fatalf("the drained endpoint has %d failed calls in Envoy", e)
+	}
+}
