@@ -202,3 +202,47 @@ func TestOverlay(t *testing.T) {
 		t.Fatal("a cluster without discovery has discovered endpoints")
 	}
 }
+
+func TestManagerUpdate(t *testing.T) {
+	changes := 0
+	m := New(slog.New(slog.NewTextHandler(io.Discard, nil)), func() { changes++ })
+	parse := func(y string) *config.Config {
+		t.Helper()
+		c, err := config.Parse([]byte(y))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	const head = "clusters:\n  - name: c\n    endpoints: [{address: \"127.0.0.1:1\"}]\n"
+	const routes = "routes:\n  - cluster: c\n"
+	m.Update(parse(head + "    discovery: {etcd: {endpoints: [\"127.0.0.1:2\"]}}\n" + routes))
+	w := m.watchers["c"]
+	if w == nil || w.prefix != "by-dev/meta/session/proxy-" || w.port != 19530 {
+		t.Fatalf("watcher %+v", w)
+	}
+	// Static endpoints change: same watcher, new fallback.
+	m.Update(parse("clusters:\n  - name: c\n    endpoints: [{address: \"127.0.0.1:3\"}]\n    discovery: {etcd: {endpoints: [\"127.0.0.1:2\"]}}\n" + routes))
+	if m.watchers["c"] != w {
+		t.Fatal("a static endpoint change replaced the watcher")
+	}
+	if eps, disc := w.inUse(); disc || !slices.Equal(eps, []string{"127.0.0.1:3"}) {
+		t.Fatalf("in use %v %v", eps, disc)
+	}
+	// The source changes: a new watcher, and a rebuild.
+	before := changes
+	m.Update(parse(head + "    discovery: {etcd: {endpoints: [\"127.0.0.1:2\"], root_path: other}}\n" + routes))
+	if m.watchers["c"] == w || m.watchers["c"].prefix != "other/meta/session/proxy-" || changes == before {
+		t.Fatalf("the source change: watcher %p (old %p), %d changes", m.watchers["c"], w, changes-before)
+	}
+	// Discovery removed: no watcher, Status empty.
+	m.Update(parse(head + routes))
+	if len(m.watchers) != 0 || len(m.Status().Clusters) != 0 {
+		t.Fatalf("watchers left: %v", m.watchers)
+	}
+	var nilM *Manager
+	nilM.Update(parse(head + routes))
+	if nilM.Status().Clusters == nil {
+		t.Fatal("a nil manager's status must be an empty list")
+	}
+}
