@@ -460,3 +460,84 @@ func TestWriteNotRetriedAfterSent(t *testing.T) {
 		t.Errorf("cluster.default.upstream_rq_retry did not move")
 	}
 }
+
+// TestReadHedgeAfterPerTryTimeout: retries.read_per_try_timeout starts a
+// second try on another host without cutting the first. Both endpoints sit
+// behind testenv.LatencyProxy (a fake network: the backends are real
+// milvus-lite, only the delay is made up). With every answer slower than the
+// per-try timeout, reads still succeed (a cut try would fail them: its retry
+// is as slow); with one endpoint stopped (SIGSTOP), a read sent to it is
+// answered by the other about one per-try timeout later.
+func TestReadHedgeAfterPerTryTimeout(t *testing.T) {
+	testenv.Setup(t)
+	a := testenv.MilvusLite(t)
+	b, pb := testenv.MilvusLiteProc(t)
+	foBackend(t, a, 1)
+	foBackend(t, b, 1)
+	pxa, pxb := testenv.NewLatencyProxy(t, a), testenv.NewLatencyProxy(t, b)
+	p := testenv.NewPorts(t)
+	const perTry = time.Second
+	testenv.Run(t, p.ConfigHead()+fmt.Sprintf(`retries: {read_per_try_timeout: %s}
+clusters:
+  - name: default
+    endpoints: [{address: %s}, {address: %s}]
+    health: {kind: none, consecutive_gateway_errors: 0}
+routes:
+  - cluster: default
+`, perTry, pxa.Addr, pxb.Addr), p)
+	c := testenv.Client(t, p.Listener)
+	ctx := testenv.Root(context.Background())
+	if _, err := foIDs(ctx, c); err != nil { // warm the schema cache
+		t.Fatal(err)
+	}
+	counter := func(s string) int { return testenv.Counter(t, p.EnvoyAdmin, "cluster.default."+s) }
+
+	// Slow answers: every try takes longer than the per-try timeout.
+	pxa.SetDelay(600 * time.Millisecond)
+	pxb.SetDelay(600 * time.Millisecond)
+	// A hedged try counts as a retry (Envoy counts no per-try timeout for it).
+	pt0 := counter("upstream_rq_retry")
+	for i := 0; i < 3; i++ {
+		start := time.Now()
+		cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		ids, err := foIDs(cctx, c)
+		cancel()
+		took := time.Since(start)
+		t.Logf("slow read %d: %v in %v", i, err, took.Round(time.Millisecond))
+		if err != nil || len(ids) != 1 {
+			t.Fatalf("slow read %d: %v %v after %v, want the answer (a per-try timeout must not cut it)", i, ids, err, took)
+		}
+		if took < perTry {
+			t.Fatalf("slow read %d took %v, under the per-try timeout: the test's delay did not hold", i, took)
+		}
+	}
+	hedged := counter("upstream_rq_retry") - pt0
+	t.Logf("slow reads: %d hedged tries", hedged)
+	if hedged < 3 {
+		t.Errorf("%d hedged tries for 3 reads slower than the per-try timeout (%v), want 3", hedged, perTry)
+	}
+
+	// A stopped endpoint: reads sent to it are answered by the other.
+	pxa.SetDelay(0)
+	pxb.SetDelay(0)
+	pid := pb.Pid()
+	must(t, syscall.Kill(pid, syscall.SIGSTOP))
+	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGCONT) })
+	var slowest time.Duration
+	r0 := counter("upstream_rq_retry")
+	for i := 0; i < 6; i++ {
+		start := time.Now()
+		cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		_, err := foIDs(cctx, c)
+		cancel()
+		took := time.Since(start)
+		slowest = max(slowest, took)
+		if err != nil {
+			t.Fatalf("read %d with an endpoint stopped: %v after %v", i, err, took)
+		}
+	}
+	t.Logf("with one endpoint stopped: 6 reads ok, slowest %v (per-try timeout %v), %d hedged", slowest.Round(time.Millisecond), perTry, counter("upstream_rq_retry")-r0)
+	if slowest > perTry+2*time.Second {
+		t.Errorf("slowest read %v, want about the per-try timeout (%v)", slowest, perTry)
+	}
+}
