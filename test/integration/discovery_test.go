@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -309,6 +311,141 @@ func TestDiscoveryEtcdUnreachable(t *testing.T) {
 	}
 	load.Stop()
 	if ok, fail, firstErr := load.Result(); fail != 0 || ok == 0 {
+		t.Fatalf("load: %d ok, %d failed (first: %v)", ok, fail, firstErr)
+	}
+}
+
+// cuttableLink is a test fixture, a fake network link (named as such): a
+// TCP forwarder in front of the real etcd that can be cut (every connection
+// closed, new ones closed at once) and restored on the same address, since
+// the standalone's embedded etcd cannot be stopped alone.
+type cuttableLink struct {
+	Addr   string
+	target string
+	lis    net.Listener
+	mu     sync.Mutex
+	cut    bool
+	conns  map[net.Conn]bool
+}
+
+func newCuttableLink(t *testing.T, target string) *cuttableLink {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	must(t, err)
+	l := &cuttableLink{Addr: lis.Addr().String(), target: target, lis: lis, conns: map[net.Conn]bool{}}
+	t.Cleanup(func() { lis.Close(); l.setCut(true) })
+	go func() {
+		for {
+			c, err := lis.Accept()
+			if err != nil {
+				return
+			}
+			go l.serve(c)
+		}
+	}()
+	return l
+}
+
+func (l *cuttableLink) serve(c net.Conn) {
+	l.mu.Lock()
+	if l.cut {
+		l.mu.Unlock()
+		c.Close()
+		return
+	}
+	l.mu.Unlock()
+	up, err := net.Dial("tcp", l.target)
+	if err != nil {
+		c.Close()
+		return
+	}
+	l.mu.Lock()
+	l.conns[c], l.conns[up] = true, true
+	l.mu.Unlock()
+	go func() { _, _ = io.Copy(up, c); up.Close() }()
+	_, _ = io.Copy(c, up)
+	c.Close()
+}
+
+// setCut cuts the link (closing every connection) or restores it.
+func (l *cuttableLink) setCut(cut bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.cut = cut
+	if cut {
+		for c := range l.conns {
+			c.Close()
+		}
+		clear(l.conns)
+	}
+}
+
+// TestDiscoveryEtcdOutage: etcd becomes unreachable while a discovered
+// endpoint serves (the link to it cut: a fake network in front of the real
+// etcd). The outage shows in the status within seconds, the discovered
+// endpoint keeps serving for keep_last_for, then the static endpoint takes
+// over; the link restored, the session is read again and its endpoint serves
+// again. No call of the load fails.
+func TestDiscoveryEtcdOutage(t *testing.T) {
+	testenv.Setup(t)
+	st := testenv.MilvusStandalone(t)
+	lite := testenv.MilvusLite(t)
+	_, litePortS, _ := net.SplitHostPort(lite)
+	litePort, _ := strconv.Atoi(litePortS)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cli := etcdClient(t, st.EtcdAddr)
+	resp, err := cli.Get(ctx, "by-dev/meta/session/proxy-", clientv3.WithPrefix())
+	must(t, err)
+	if len(resp.Kvs) != 1 {
+		t.Fatalf("the standalone has %d proxy sessions, want 1", len(resp.Kvs))
+	}
+	const root, keep = "edge-outage", 3 * time.Second
+	milvusSession(t, ctx, cli, root, resp.Kvs[0].Value, "127.0.0.1:19529", 30)
+
+	link := newCuttableLink(t, st.EtcdAddr)
+	pw := t.TempDir() + "/password"
+	testenv.WriteFile(t, pw, st.Password)
+	extra := fmt.Sprintf("    credential: {user: %s, password_file: %s}\n", st.User, pw)
+	p := testenv.NewPorts(t)
+	cfg := strings.Replace(discoveryConfig(p, link.Addr, root, litePort, st.Addr, extra),
+		"client_port: ", fmt.Sprintf("keep_last_for: %s, client_port: ", keep), 1)
+	testenv.Run(t, cfg, p)
+	load := testenv.StartLoad(t, p.Listener, 4)
+	takesTraffic(t, p.EnvoyAdmin, lite, 5*time.Second)
+	drained(t, p.EnvoyAdmin, st.Addr, load, 6*time.Second) // the handover over
+
+	start := time.Now()
+	link.setCut(true)
+	seen := testenv.Eventually(t, 10*time.Second, "the outage in the status", func() bool {
+		return !discoveryStatus(t, p.Admin, "default").Connected
+	})
+	s := discoveryStatus(t, p.Admin, "default")
+	t.Logf("link to etcd cut → status disconnected after %s (%q); endpoints %v, using_fallback %v", seen, s.LastError, s.Endpoints, s.UsingFallback)
+	if s.UsingFallback {
+		t.Fatalf("the last discovered endpoints must serve for keep_last_for (%s): %+v", keep, s)
+	}
+	takesTraffic(t, p.EnvoyAdmin, st.Addr, 10*time.Second)
+	fellBack := time.Since(start)
+	if s := discoveryStatus(t, p.Admin, "default"); !s.UsingFallback {
+		t.Fatalf("the static endpoint takes traffic but the status says %+v", s)
+	}
+	d := drained(t, p.EnvoyAdmin, lite, load, 5*time.Second)
+	t.Logf("static endpoint serves %s after the cut (the outage seen after %s + keep_last_for %s); the discovered one drained %s later", fellBack.Round(time.Millisecond), seen.Round(time.Millisecond), keep, d)
+
+	start = time.Now()
+	link.setCut(false)
+	back := testenv.Eventually(t, 15*time.Second, "etcd read again", func() bool {
+		s := discoveryStatus(t, p.Admin, "default")
+		return s.Connected && !s.UsingFallback
+	})
+	took := takesTraffic(t, p.EnvoyAdmin, lite, 5*time.Second)
+	t.Logf("link restored → sessions read again after %s (reconnect backoff ≤ 5 s), the discovered endpoint takes traffic %s later", back.Round(time.Millisecond), took.Round(time.Millisecond))
+
+	load.Stop()
+	ok, fail, firstErr := load.Result()
+	t.Logf("load: %d ok, %d failed", ok, fail)
+	if fail != 0 || ok == 0 {
 		t.Fatalf("load: %d ok, %d failed (first: %v)", ok, fail, firstErr)
 	}
 }
