@@ -16,7 +16,7 @@ routes: [{cluster: qn}]
 	}
 	h := c.Clusters[0].Health
 	if h.Kind != HealthCheckRPC || h.Interval.D() != time.Second || h.Timeout.D() != 500*time.Millisecond ||
-		h.UnhealthyThreshold != 2 || h.HealthyThreshold != 2 || h.NoTrafficInterval.D() != 5*time.Second ||
+		h.UnhealthyThreshold != 2 || h.HealthyThreshold != 2 || h.NoTrafficInterval.D() != time.Second ||
 		*h.ConsecutiveGatewayErrors != 3 || h.EjectionTime.D() != 10*time.Second || h.MaxEjectionPercent != 50 ||
 		*h.PanicThreshold != 0 || !h.Checks() {
 		t.Errorf("health defaults %+v", h)
