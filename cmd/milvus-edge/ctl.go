@@ -126,7 +126,7 @@ func parseCtl(args []string) (ctlOptions, ctlCall, error) {
 		if err != nil || len(pos) != 1 || pos[0] != "status" {
 			return o, ctlCall{}, usageErr(err, "policy status")
 		}
-		return o, ctlCall{Method: http.MethodGet, Path: "/v1/policy"}, nil
+		return o, ctlCall{Method: http.MethodGet, Path: "/v1/policy", Table: policyLine}, nil
 	}
 	return o, ctlCall{}, fmt.Errorf("unknown command %q", rest[0])
 }
@@ -323,5 +323,25 @@ func endpointLine(w io.Writer, body []byte) error {
 	}
 	fmt.Fprintf(w, "%s %s: weight %d (configured %d), draining %t — %s; %s\n",
 		v.Cluster, e.Address, e.Weight, e.Configured, e.Draining, e.Why, pushed)
+	return nil
+}
+
+// policyLine prints the policy bundle's status in one line.
+func policyLine(w io.Writer, body []byte) error {
+	var v struct {
+		Version, Source, LastError string
+		LoadedAt                   time.Time
+		Cacheable                  bool
+		LoadErrors                 int
+	}
+	if err := json.Unmarshal(body, &v); err != nil {
+		return err
+	}
+	last := "none"
+	if v.LastError != "" {
+		last = v.LastError
+	}
+	fmt.Fprintf(w, "policy bundle %s (%s), loaded %s, decisions cacheable %t, refused loads %d, last load error: %s\n",
+		v.Version, v.Source, v.LoadedAt.UTC().Format(time.RFC3339), v.Cacheable, v.LoadErrors, last)
 	return nil
 }

@@ -116,6 +116,15 @@ default  least_request  127.0.0.1:3  draining  100     1           drained by op
 	}
 }
 
+func TestPolicyLine(t *testing.T) {
+	var out bytes.Buffer
+	err := policyLine(&out, []byte(`{"Version":"4fed753fc9c756a8","LoadedAt":"2026-12-01T10:45:35.7Z","LastError":"","Source":"embedded","Cacheable":true,"LoadErrors":0}`))
+	want := "policy bundle 4fed753fc9c756a8 (embedded), loaded 2026-12-01T10:45:35Z, decisions cacheable true, refused loads 0, last load error: none\n"
+	if err != nil || out.String() != want {
+		t.Fatalf("%v %q", err, out.String())
+	}
+}
+
 func TestCtlAgainstAPI(t *testing.T) {
 	var got *http.Request
 	var gotBody []byte

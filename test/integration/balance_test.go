@@ -235,7 +235,15 @@ func TestWeightOverrideExpires(t *testing.T) {
 	testenv.Setup(t)
 	hosts := []string{testenv.MilvusLite(t), testenv.MilvusLite(t)}
 	p := testenv.NewPorts(t)
-	e := testenv.Run(t, balanceConfig(p, "round_robin", hosts...), p)
+	// With an admin token: ctl takes it from the config's edge.admin_token_file.
+	tok := filepath.Join(t.TempDir(), "admin-token")
+	testenv.WriteFile(t, tok, "balance-test-token-0123456789\n")
+	cfg := strings.Replace(balanceConfig(p, "round_robin", hosts...), "admin_address: "+p.Admin+"}",
+		"admin_address: "+p.Admin+", admin_token_file: "+tok+"}", 1)
+	e := testenv.Run(t, cfg, p)
+	if out, err := ctl(t, "--admin", p.Admin, "clusters"); err == nil || !strings.Contains(out, "401 Unauthorized: missing Authorization") {
+		t.Fatalf("ctl without the token: %v: %s", err, out)
+	}
 	out, err := ctl(t, "--config", e.ConfigPath, "weight", "default", hosts[0], "7", "--for", "4s")
 	if err != nil {
 		t.Fatalf("ctl weight: %v: %s", err, out)
@@ -278,13 +286,17 @@ func TestWeightOverrideExpires(t *testing.T) {
 		t.Fatalf("ctl clusters after expiry: %v: %s", err, out)
 	}
 	// Bad input: 400 with the field.
-	out, err = ctl(t, "--admin", p.Admin, "weight", "default", hosts[0], "3", "--for", "-1s")
+	out, err = ctl(t, "--config", e.ConfigPath, "weight", "default", hosts[0], "3", "--for", "-1s")
 	if err == nil || !strings.Contains(out, "must be positive") {
 		t.Fatalf("ctl weight --for -1s: %v: %s", err, out)
 	}
-	code, body := adminPost(t, p.Admin, "/v1/endpoints/weight", `{"cluster":"default","endpoint":"`+hosts[0]+`","weight":500}`)
-	if code != 400 || !strings.Contains(body, "weight must be 0..128") {
-		t.Fatalf("weight 500: %d %s", code, body)
+	out, err = ctl(t, "--config", e.ConfigPath, "policy", "status")
+	if err != nil || !strings.Contains(out, "policy bundle ") || !strings.Contains(out, "(embedded)") {
+		t.Fatalf("ctl policy status: %v: %s", err, out)
+	}
+	out, err = ctl(t, "--config", e.ConfigPath, "cache", "invalidate", "--db", "default", "--collection", "books")
+	if err != nil || !strings.Contains(out, `"collection": "books"`) {
+		t.Fatalf("ctl cache invalidate: %v: %s", err, out)
 	}
 }
 
