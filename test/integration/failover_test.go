@@ -172,11 +172,10 @@ routes:
 		}
 	}
 
-	// Envoy checks a cluster that has had no traffic every 5 s
-	// (health.no_traffic_interval), and the interval in force is chosen when
-	// a check is scheduled: wait for the 1 s checks of a cluster in use, as
-	// in a deployment that has been serving (two more rounds of checks of
-	// both endpoints).
+	// Envoy picks a check's interval when it schedules it, and a cluster
+	// checked before its first call may be on health.no_traffic_interval:
+	// wait for two more rounds of checks of both endpoints, at the interval
+	// of a cluster in use, as in a deployment that has been serving.
 	hc0 := testenv.Counter(t, p.EnvoyAdmin, "cluster.primary.health_check.attempt")
 	testenv.Eventually(t, 15*time.Second, "health checks at the 1 s interval", func() bool {
 		return testenv.Counter(t, p.EnvoyAdmin, "cluster.primary.health_check.attempt") >= hc0+4
