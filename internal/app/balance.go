@@ -2,7 +2,9 @@ package app
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -52,7 +54,9 @@ func runBalancer(ctx context.Context, log *slog.Logger, st *reloadState, xds *xd
 			probeRound(ctx, p, b, cfg)
 		}
 		if b.Tick() {
-			refreshWeights(ctx, log, xds, "probes")
+			if _, pushed := refreshWeights(ctx, log, xds, "probes"); pushed {
+				log.Info("endpoints held back or pinned", "endpoints", heldBack(b))
+			}
 		}
 		if d := cfg.Balance.ProbeInterval.D(); d != interval {
 			interval = d
@@ -100,4 +104,21 @@ func refreshWeights(ctx context.Context, log *slog.Logger, xds *xdsserver.Server
 		log.Info("weights pushed", "why", why, "xds_version", v)
 	}
 	return v, pushed
+}
+
+// heldBack lists the endpoints whose pushed weight is not their configured
+// one, with why ("none" when every weight is as configured).
+func heldBack(b *balance.Balancer) string {
+	var out []string
+	for _, c := range b.Clusters() {
+		for _, e := range c.Endpoints {
+			if e.Weight != e.Configured && !strings.HasPrefix(e.Why, "configured") || e.Override != nil {
+				out = append(out, fmt.Sprintf("%s/%s weight %d: %s", c.Name, e.Address, e.Weight, e.Why))
+			}
+		}
+	}
+	if len(out) == 0 {
+		return "none"
+	}
+	return strings.Join(out, "; ")
 }
