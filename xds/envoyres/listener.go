@@ -158,9 +158,12 @@ func buildRESTLocalReply() *hcmv3.LocalReplyConfig {
 			},
 		}
 	}
+	// The first matching mapper answers. A read may be retried after it was
+	// sent (docs/failover.md), so retries exhausted (URX) after a try broke
+	// mid-call (UC, UR, UPE) is "outcome unknown", not "not sent".
 	return &hcmv3.LocalReplyConfig{Mappers: []*hcmv3.ResponseMapper{
-		mapper(2, "no Milvus backend reachable, the request was not sent", "UF", "URX", "UH", "UO", "NC", "DF"),
 		mapper(65535, "the Milvus backend connection failed during the request, its outcome is unknown", "UC", "UR", "UPE"),
+		mapper(2, "no Milvus backend reachable, the request was not sent", "UF", "URX", "UH", "UO", "NC", "DF"),
 		mapper(10001, "request timeout: the Milvus backend did not answer in time", "UT", "UMSDR"),
 	}}
 }
