@@ -12,7 +12,8 @@ type Failover struct {
 	// Describe*, …; see docs/failover.md for the table) when every endpoint
 	// of the route's cluster is unhealthy (Envoy's active health checks or
 	// outlier detection). Needs cluster (not weighted); must differ from it
-	// and serve REST as it does. Default none.
+	// and serve REST as it does; neither may forward in service mode (see
+	// docs/failover.md). Default none.
 	Fallback string `yaml:"fallback"`
 	// FallbackWrites sends writes, DDL and every other call to the fallback
 	// too. Off by default: a fallback cluster may hold different data (a
@@ -62,9 +63,10 @@ func validateFailover(bad badFunc, c *Config) {
 	if d := c.Retries.PerTryTimeout(); d < 0 || (d > 0 && d < 10*time.Millisecond) {
 		bad("retries.read_per_try_timeout", "must be 0 (off) or at least 10ms, got %s", d)
 	}
-	rest := map[string]bool{}
+	rest, service := map[string]bool{}, map[string]bool{}
 	for _, cl := range c.Clusters {
 		rest[cl.Name] = cl.ServesREST()
+		service[cl.Name] = cl.Forward == ForwardService
 	}
 	for i, r := range c.Routes {
 		p := fmt.Sprintf("routes[%d]", i)
@@ -84,6 +86,12 @@ func validateFailover(bad badFunc, c *Config) {
 			bad(p+".fallback", "must differ from cluster %q", r.Cluster)
 		case r.Cluster != "" && rest[r.Cluster] != fr:
 			bad(p+".fallback", "cluster %q and fallback %q must both serve REST or both not (clusters[].rest)", r.Cluster, r.Fallback)
+		case service[r.Cluster] || service[r.Fallback]:
+			// The credential travels in the cluster's upstream HTTP filters,
+			// which Envoy does not run for calls routed to an aggregate
+			// cluster (envoyproxy/envoy#29318): the backend would get the
+			// client's authorization instead.
+			bad(p+".fallback", "not with forward: service on %q or %q: Envoy's aggregate cluster skips the clusters' upstream filters that send the service credential", r.Cluster, r.Fallback)
 		}
 	}
 }
