@@ -540,3 +540,62 @@ routes:
 		t.Errorf("slowest read %v, want about the per-try timeout (%v)", slowest, perTry)
 	}
 }
+
+// TestFailoverSurvivesClusterUpdate: an aggregate cluster keeps serving when
+// CDS replaces the clusters under it (a config reload that changes the
+// primary, e.g. its connect timeout): no read of a 4-worker loop fails.
+// (An old Envoy issue, envoyproxy/envoy#11498, had an aggregate answer 503
+// while a member cluster was being replaced.)
+func TestFailoverSurvivesClusterUpdate(t *testing.T) {
+	testenv.Setup(t)
+	a, fb := testenv.MilvusLite(t), testenv.MilvusLite(t)
+	foBackend(t, a, 1)
+	foBackend(t, fb, 2)
+	p := testenv.NewPorts(t)
+	cfg := func(timeout string) string {
+		return p.ConfigHead() + fmt.Sprintf(`clusters:
+  - name: primary
+    connect_timeout: %s
+    endpoints: [{address: %s}]
+  - name: backup
+    connect_timeout: %s
+    endpoints: [{address: %s}]
+routes:
+  - cluster: primary
+    fallback: backup
+`, timeout, a, timeout, fb)
+	}
+	e := testenv.Run(t, cfg("1s"), p)
+	loop := startReadLoop(t, p.Listener, 4)
+	testenv.Eventually(t, 10*time.Second, "reads flowing", func() bool { return len(loop.snapshot()) >= 50 })
+	for i, timeout := range []string{"2s", "3s", "1s"} {
+		u0 := testenv.Counter(t, p.EnvoyAdmin, "cluster_manager.cluster_modified")
+		e.WriteConfig(t, cfg(timeout))
+		testenv.Eventually(t, 5*time.Second, "clusters replaced", func() bool {
+			return testenv.Counter(t, p.EnvoyAdmin, "cluster_manager.cluster_modified") >= u0+2
+		})
+		n := len(loop.snapshot())
+		testenv.Eventually(t, 5*time.Second, "reads after the update", func() bool { return len(loop.snapshot()) >= n+100 })
+		t.Logf("update %d (connect_timeout %s) applied", i, timeout)
+	}
+	loop.Stop()
+	var ok, failed, fromFallback int
+	var firstErr error
+	for _, call := range loop.snapshot() {
+		switch {
+		case call.err != nil:
+			failed++
+			if firstErr == nil {
+				firstErr = call.err
+			}
+		case call.servedBy(2):
+			fromFallback++
+		default:
+			ok++
+		}
+	}
+	t.Logf("%d reads from the primary, %d from the fallback, %d failed (first: %v) across 3 cluster replacements", ok, fromFallback, failed, firstErr)
+	if failed != 0 || fromFallback != 0 {
+		t.Errorf("%d reads failed and %d went to the fallback while the primary was healthy, want 0 and 0", failed, fromFallback)
+	}
+}
