@@ -156,7 +156,7 @@ routes:
 	// Every line has every field (null when it does not apply).
 	for _, k := range []string{"time", "client", "user", "surface", "api", "db", "collection", "partition", "nq", "topk", "num_rows",
 		"milvus_code", "error_code", "reason", "refused", "grpc_status", "http_status", "bytes_in", "bytes_out",
-		"duration_ms", "upstream_ms", "decision_id", "trace_id", "route", "cluster", "forward", "path", "protocol", "flags"} {
+		"duration_ms", "upstream_ms", "decision_id", "trace_id", "route", "cluster", "forward", "path", "protocol", "flags", "class"} {
 		if _, ok := lines[0][k]; !ok {
 			t.Errorf("access log line without %q: %v", k, lines[0])
 		}
@@ -168,9 +168,9 @@ routes:
 	}{
 		{"search", map[string]any{"api": "Search", "collection": "docs", "refused": nil, "protocol": "HTTP/2", "path": "/milvus.proto.milvus.MilvusService/Search"},
 			map[string]any{"surface": "grpc", "db": "default", "user": "root", "nq": 1.0, "topk": 3.0, "milvus_code": 0.0, "error_code": nil, "reason": nil,
-				"grpc_status": 0.0, "http_status": 200.0, "cluster": "default", "forward": "passthrough", "decision_id": "*", "trace_id": nil, "route": "*"}},
+				"grpc_status": 0.0, "http_status": 200.0, "cluster": "default", "forward": "passthrough", "decision_id": "*", "trace_id": nil, "route": "*", "class": "read"}},
 		{"large query result", map[string]any{"api": "Query", "collection": "big"},
-			map[string]any{"milvus_code": 0.0, "grpc_status": 0.0, "cluster": "default"}},
+			map[string]any{"milvus_code": 0.0, "grpc_status": 0.0, "cluster": "default", "class": "read"}},
 		{"bad-dim insert, single pass", map[string]any{"api": "Insert", "collection": "docs", "num_rows": 2.0, "refused": "validation", "protocol": "HTTP/2"},
 			map[string]any{"user": "root", "milvus_code": 1100.0, "reason": "*" + dimReason, "grpc_status": 0.0, "cluster": "milvus_edge_filters", "route": "milvus-edge-reject"}},
 		{"bad-dim insert, through ext_proc", map[string]any{"api": "Insert", "collection": "big", "refused": "validation"},
@@ -213,8 +213,8 @@ routes:
 		t.Errorf("large query: bytes_out %v, want > 1 MiB", l["bytes_out"])
 	}
 	// num_rows of an insert larger than ext_authz's prefix comes from ext_proc.
-	if l := find("large insert", map[string]any{"api": "Insert", "collection": "big", "milvus_code": 0.0}); l["bytes_in"].(float64) < 1<<20 || l["upstream_ms"] == nil || l["num_rows"] != 3000.0 {
-		t.Errorf("large insert: bytes_in %v upstream_ms %v num_rows %v, want > 1 MiB, a duration and 3000", l["bytes_in"], l["upstream_ms"], l["num_rows"])
+	if l := find("large insert", map[string]any{"api": "Insert", "collection": "big", "milvus_code": 0.0}); l["bytes_in"].(float64) < 1<<20 || l["upstream_ms"] == nil || l["num_rows"] != 3000.0 || l["class"] != "write" {
+		t.Errorf("large insert: bytes_in %v upstream_ms %v num_rows %v class %v, want > 1 MiB, a duration, 3000 and write (set by ext_proc)", l["bytes_in"], l["upstream_ms"], l["num_rows"], l["class"])
 	}
 	// Both gzip calls were read: the refusal (the responder answers
 	// uncompressed) and the search.

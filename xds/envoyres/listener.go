@@ -235,6 +235,7 @@ func buildAccessLog(path string) []*accesslogv3.AccessLog {
 		"upstream":    "%UPSTREAM_HOST%",
 		"forward":     "%CLUSTER_METADATA(milvus_edge:forward)%", // passthrough or service; null: no cluster reached
 		"route_key":   "%REQ(X-MILVUS-EDGE-ROUTE)%",
+		"class":       "%REQ(X-MILVUS-EDGE-CLASS)%", // read, write or other (docs/failover.md)
 		"request_id":  "%REQ(X-REQUEST-ID)%",
 		"path":        "%REQ(:PATH)%",
 		"protocol":    "%PROTOCOL%",
