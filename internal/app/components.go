@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"os"
 	"path/filepath"
@@ -286,6 +287,10 @@ func StartEnvoy(log *slog.Logger, cfg *config.Config, dir string) (*procs.Proc, 
 		"--disable-hot-restart", // several Envoys may run on one machine (tests)
 		"--concurrency", fmt.Sprint(cfg.Envoy.Concurrency),
 		"--log-level", "warning",
+		// A stop drains (drainEnvoy): every connection is told to go away at
+		// once, not over drain-time-s as the gradual strategy would.
+		"--drain-strategy", "immediate",
+		"--drain-time-s", fmt.Sprint(max(1, int(math.Ceil(cfg.Envoy.DrainTimeout.D().Seconds())))),
 	}
 	return procs.Start(log, "envoy", bin, args, os.Environ())
 }

@@ -71,7 +71,13 @@ func Run(ctx context.Context, o Options) error {
 	}
 	// The filters close once every part that uses them has stopped.
 	defer filters.close()
-	g, gctx := errgroup.WithContext(ctx)
+	// The servers, watchers and backends run until serving ends: at once
+	// when ctx ends in `serve`, only once Envoy has drained and exited in
+	// `run` (the calls finishing through Envoy still need them), or when a
+	// part fails.
+	serving, stopServing := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopServing()
+	g, gctx := errgroup.WithContext(serving)
 	g.Go(func() error { return xds.Serve(gctx, listeners[0]) })
 	g.Go(func() error { return filters.serve(gctx, listeners[1]) })
 	g.Go(func() error { return watchListenerCerts(gctx, log.With("component", "certs"), xds, certPollInterval) })
@@ -87,10 +93,18 @@ func Run(ctx context.Context, o Options) error {
 		})
 	}
 	if !o.Launch {
+		g.Go(func() error {
+			select {
+			case <-ctx.Done():
+				stopServing()
+			case <-gctx.Done():
+			}
+			return nil
+		})
 		log.Info("milvus-edge serving", "xds", cfg.Edge.XDSAddress, "filters", cfg.Edge.FiltersAddress, "admin", cfg.Edge.AdminAddress)
 		return g.Wait()
 	}
-	g.Go(func() error { return launch(gctx, g, log, cfg, xds, o.Stdout) })
+	g.Go(func() error { return launch(ctx, gctx, g, log, cfg, xds, o.Stdout, stopServing) })
 	err = g.Wait()
 	if err != nil && ctx.Err() != nil && errors.Is(err, context.Canceled) {
 		return nil
@@ -145,11 +159,18 @@ func bindLater(cfg *config.Config) []string {
 
 // launch starts the milvus-lite servers and Milvus standalones, then Envoy,
 // supervises them, and prints the ready line once a request can flow through
-// Envoy.
-func launch(ctx context.Context, g *errgroup.Group, log *slog.Logger, cfg *config.Config, xds *xdsserver.Server, stdout io.Writer) error {
+// Envoy. When stop ends, Envoy drains (drainEnvoy, up to
+// envoy.drain_timeout) and exits, and only then stopServing ends the rest
+// (ctx: the backends among them); when ctx ends first (a part failed),
+// Envoy stops at once.
+func launch(stop, ctx context.Context, g *errgroup.Group, log *slog.Logger, cfg *config.Config, xds *xdsserver.Server, stdout io.Writer, stopServing func()) error {
+	// A stop while starting ends the start at once.
+	starting, endStart := context.WithCancel(ctx)
+	defer endStart()
+	context.AfterFunc(stop, endStart)
 	var children []*procs.Proc
 	for _, l := range cfg.Launch.MilvusLite {
-		p, err := backendproc.StartMilvusLite(ctx, log, l)
+		p, err := backendproc.StartMilvusLite(starting, log, l)
 		if err != nil {
 			return err
 		}
@@ -159,7 +180,7 @@ func launch(ctx context.Context, g *errgroup.Group, log *slog.Logger, cfg *confi
 	}
 	for _, s := range cfg.Launch.MilvusStandalone {
 		start := time.Now()
-		p, err := backendproc.StartStandalone(ctx, log, s, bindLater(cfg))
+		p, err := backendproc.StartStandalone(starting, log, s, bindLater(cfg))
 		if err != nil {
 			return err
 		}
@@ -177,11 +198,22 @@ func launch(ctx context.Context, g *errgroup.Group, log *slog.Logger, cfg *confi
 		os.RemoveAll(dir)
 		return err
 	}
+	envoyCtx, stopEnvoy := context.WithCancel(ctx)
+	g.Go(func() error {
+		select {
+		case <-stop.Done():
+			drainEnvoy(envoyCtx, log.With("component", "envoy"), cfg.Envoy.AdminAddress, envoyProc, cfg.Envoy.DrainTimeout.D())
+			stopEnvoy()
+		case <-envoyCtx.Done():
+		}
+		return nil
+	})
 	g.Go(func() error {
 		defer os.RemoveAll(dir)
-		return envoyProc.Supervise(ctx, childGrace)
+		defer stopServing()
+		return envoyProc.Supervise(envoyCtx, childGrace)
 	})
-	if err := waitReady(ctx, cfg, xds, envoyProc, 60*time.Second); err != nil {
+	if err := waitReady(starting, cfg, xds, envoyProc, 60*time.Second); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "milvus-edge ready on %s\n", cfg.Listener.Address)

@@ -122,6 +122,11 @@ type Envoy struct {
 	Concurrency int `yaml:"concurrency"`
 	// NodeID is the xDS node id of the Envoy this config drives. Default milvus-edge.
 	NodeID string `yaml:"node_id"`
+	// DrainTimeout bounds how long a stop of `run` waits for the calls in
+	// flight through Envoy to finish (Envoy drained: no new connections,
+	// clients told to go away) before Envoy is stopped. Default 5s; see
+	// docs/health.md "Stopping the edge".
+	DrainTimeout Duration `yaml:"drain_timeout"`
 }
 
 // Edge holds the edge process's own listen addresses (loopback by default).

@@ -87,6 +87,7 @@ func (c *Config) Default() {
 	c.RateLimit.setDefaults()
 	c.Balance.setDefaults()
 	c.setHealthDefaults()
+	c.setStopDefaults()
 	if c.Metrics.MaxCollectionLabels == 0 {
 		c.Metrics.MaxCollectionLabels = 200
 	}
@@ -162,6 +163,7 @@ func (c *Config) Validate() error {
 	}
 	clusters := validateClusters(bad, c.Clusters)
 	validateHealth(bad, c.Clusters)
+	validateStop(bad, c.Envoy)
 	validateRoutes(bad, c.Routes, clusters)
 	validateFailover(bad, c)
 	validateLaunch(bad, c.Launch)
