@@ -235,9 +235,12 @@ routes:
 	if firstFallback.Sub(killed) > 5*time.Second {
 		t.Errorf("first read from the fallback %v after the kill, want within 5 s", firstFallback.Sub(killed))
 	}
-	t.Logf("Envoy: %d reads retried on %s, %d retry overflows",
+	t.Logf("Envoy: %d reads retried on %s, %d retry overflows; primary: %d ejections (%d refused by max_ejection_percent), %d failed active checks",
 		testenv.Counter(t, p.EnvoyAdmin, "cluster.primary~backup.upstream_rq_retry"), "primary~backup",
-		testenv.Counter(t, p.EnvoyAdmin, "cluster.primary~backup.upstream_rq_retry_overflow"))
+		testenv.Counter(t, p.EnvoyAdmin, "cluster.primary~backup.upstream_rq_retry_overflow"),
+		testenv.Counter(t, p.EnvoyAdmin, "cluster.primary.outlier_detection.ejections_enforced_total"),
+		testenv.Counter(t, p.EnvoyAdmin, "cluster.primary.outlier_detection.ejections_overflow"),
+		testenv.Counter(t, p.EnvoyAdmin, "cluster.primary.health_check.failure"))
 
 	// Writes stay on the primary: UNAVAILABLE, and nothing reaches the fallback.
 	ins.FieldsData[0].GetScalars().GetLongData().Data[0] = 200

@@ -176,8 +176,20 @@ func addFailover(r *Resources, g *ir.Gateway) {
 			}
 		}
 		for _, c := range r.Clusters {
-			if c.GetName() == a.Primary && c.GetLoadAssignment() != nil {
+			if c.GetName() != a.Primary {
+				continue
+			}
+			if c.GetLoadAssignment() != nil {
 				setOverprovisioning(c.GetLoadAssignment())
+			}
+			// Outlier detection may eject every endpoint of a primary: with a
+			// fallback behind it, a primary whose endpoints all fail is
+			// better left at once (reads move on within a few failed calls
+			// instead of waiting for the active checks; writes fail with
+			// UNAVAILABLE either way). A passed active check puts an ejected
+			// endpoint back, so spurious errors cost at most a check interval.
+			if od := c.GetOutlierDetection(); od != nil {
+				od.MaxEjectionPercent = wrapperspb.UInt32(100)
 			}
 		}
 	}
