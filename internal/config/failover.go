@@ -13,7 +13,9 @@ type Failover struct {
 	// of the route's cluster is unhealthy (Envoy's active health checks or
 	// outlier detection). Needs cluster (not weighted); must differ from it
 	// and serve REST as it does; neither may forward in service mode (see
-	// docs/failover.md). Default none.
+	// docs/failover.md). Outlier ejection may then take every endpoint of
+	// cluster (its health.max_ejection_percent is taken as 100), so that
+	// reads leave a dead primary after a few failed calls. Default none.
 	Fallback string `yaml:"fallback"`
 	// FallbackWrites sends writes, DDL and every other call to the fallback
 	// too. Off by default: a fallback cluster may hold different data (a
