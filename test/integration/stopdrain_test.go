@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"sort"
 	"strings"
 	"sync"
 	"syscall"
@@ -31,32 +30,21 @@ const drainDelay = 400 * time.Millisecond
 // filter handlers, plus 3 s for Envoy's and the servers' exits.
 const drainStopBound = 12 * time.Second
 
-// stopCall is one client call of the drain test.
-type stopCall struct {
-	start, end time.Time
-	err        error
-}
-
 // TestStopDrainsCallsInFlight runs the built binary (`milvus-edge run`)
 // with its one endpoint, a real milvus-lite, behind testenv.LatencyProxy (a
 // fake network adding drainDelay per chunk, so every call is in flight for
 // ≥ 800 ms), keeps 8 clients calling, sends SIGTERM and checks that every
-// call started before the signal succeeded (Envoy drains and the filter
+// call started before the signal succeeded (Envoy drains, and the filter
 // server, xDS and backends keep serving until Envoy has exited), that the
 // process exited within drainStopBound, and that its output holds no panic.
 // Calls started after the signal may fail (UNAVAILABLE: Envoy no longer
 // accepts connections); they are counted apart.
 func TestStopDrainsCallsInFlight(t *testing.T) {
 	testenv.Setup(t)
-	bin := os.Getenv("MILVUS_EDGE_BIN")
-	if bin == "" {
-		bin = filepath.Join(testenv.RepoRoot(t), "bin/milvus-edge")
-	}
 	backend := testenv.MilvusLite(t)
 	slow := testenv.NewLatencyProxy(t, backend)
 	p := testenv.NewPorts(t)
-	path := filepath.Join(t.TempDir(), "edge.yaml")
-	testenv.WriteFile(t, path, p.ConfigHead()+fmt.Sprintf(`auth: {decision_log: stderr}
+	proc, out := startEdgeBinary(t, p, fmt.Sprintf(`auth: {decision_log: stderr}
 clusters:
   - name: default
     endpoints: [{address: %s}]
@@ -64,8 +52,28 @@ clusters:
 routes:
   - cluster: default
 `, slow.Addr))
-	var out lockedBuffer
-	proc, err := procs.Start(testenv.Logger(t), "milvus-edge", bin, []string{"run", "--config", path}, os.Environ(), procs.Output(&out))
+	slow.SetDelay(drainDelay)
+	load := startTimedLoad(t, p.Listener, 8)
+	testenv.Eventually(t, 60*time.Second, "40 slow calls", func() bool { return load.count(2*drainDelay) >= 40 })
+	f := stopUnderLoad(t, proc, out, load, syscall.SIGTERM, drainStopBound)
+	t.Logf("SIGTERM under load (%v per chunk each way): %s", drainDelay, f)
+	if f.inFlight == 0 {
+		t.Errorf("no call was in flight at the signal: the test proves nothing")
+	}
+}
+
+// startEdgeBinary runs the built binary (`milvus-edge run`) on the ports
+// with yaml appended to their config head, and waits for its ready line.
+func startEdgeBinary(t *testing.T, p testenv.Ports, yaml string) (*procs.Proc, *lockedBuffer) {
+	t.Helper()
+	bin := os.Getenv("MILVUS_EDGE_BIN")
+	if bin == "" {
+		bin = filepath.Join(testenv.RepoRoot(t), "bin/milvus-edge")
+	}
+	path := filepath.Join(t.TempDir(), "edge.yaml")
+	testenv.WriteFile(t, path, p.ConfigHead()+yaml)
+	out := &lockedBuffer{}
+	proc, err := procs.Start(testenv.Logger(t), "milvus-edge", bin, []string{"run", "--config", path}, os.Environ(), procs.Output(out))
 	if err != nil {
 		t.Fatalf("%s: %v (go build -o bin/milvus-edge ./cmd/milvus-edge)", bin, err)
 	}
@@ -73,24 +81,36 @@ routes:
 	testenv.Eventually(t, 60*time.Second, "the ready line", func() bool {
 		return strings.Contains(out.String(), "milvus-edge ready on "+p.Listener)
 	})
-	slow.SetDelay(drainDelay)
+	return proc, out
+}
 
-	c := testenv.Client(t, p.Listener)
-	var (
-		mu    sync.Mutex
-		calls []stopCall
-		wg    sync.WaitGroup
-	)
-	stop := make(chan struct{})
-	var once sync.Once
-	endLoad := func() { once.Do(func() { close(stop) }); wg.Wait() }
-	for i := 0; i < 8; i++ {
-		wg.Add(1)
+// timedCall is one client call of a timedLoad.
+type timedCall struct {
+	start, end time.Time
+	err        error
+}
+
+// timedLoad runs authenticated GetVersion calls from n workers and keeps
+// each call's start, end and outcome, so that calls started before a signal
+// can be told from those started after it.
+type timedLoad struct {
+	mu    sync.Mutex
+	calls []timedCall
+	stop  chan struct{}
+	once  sync.Once
+	wg    sync.WaitGroup
+}
+
+func startTimedLoad(t *testing.T, addr string, workers int) *timedLoad {
+	c := testenv.Client(t, addr)
+	l := &timedLoad{stop: make(chan struct{})}
+	for i := 0; i < workers; i++ {
+		l.wg.Add(1)
 		go func() {
-			defer wg.Done()
+			defer l.wg.Done()
 			for {
 				select {
-				case <-stop:
+				case <-l.stop:
 					return
 				default:
 				}
@@ -98,84 +118,106 @@ routes:
 				start := time.Now()
 				_, err := c.GetVersion(ctx, &milvuspb.GetVersionRequest{})
 				cancel()
-				mu.Lock()
-				calls = append(calls, stopCall{start, time.Now(), err})
-				mu.Unlock()
+				l.mu.Lock()
+				l.calls = append(l.calls, timedCall{start, time.Now(), err})
+				l.mu.Unlock()
+				pause := 5 * time.Millisecond
 				if err != nil {
-					time.Sleep(50 * time.Millisecond) // no hot loop once the edge is gone
+					pause = 50 * time.Millisecond // no hot loop once the edge is gone
 				}
+				time.Sleep(pause)
 			}
 		}()
 	}
-	defer endLoad()
-	testenv.Eventually(t, 60*time.Second, "40 slow calls", func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		ok := 0
-		for _, x := range calls {
-			if x.err == nil && x.end.Sub(x.start) >= 2*drainDelay {
-				ok++
-			}
-		}
-		return ok >= 40
-	})
+	t.Cleanup(l.end)
+	return l
+}
 
+// count returns the calls so far that succeeded and lasted at least d.
+func (l *timedLoad) count(d time.Duration) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, x := range l.calls {
+		if x.err == nil && x.end.Sub(x.start) >= d {
+			n++
+		}
+	}
+	return n
+}
+
+// end stops the workers and waits for their last calls.
+func (l *timedLoad) end() {
+	l.once.Do(func() { close(l.stop) })
+	l.wg.Wait()
+}
+
+// stopFigures are a stop's outcome as the clients saw it.
+type stopFigures struct {
+	took                 time.Duration
+	before, beforeFailed int
+	inFlight             int
+	lastEnd              time.Duration
+	after, afterFailed   int
+	afterCodes           map[codes.Code]int
+	drained              string
+}
+
+func (f stopFigures) String() string {
+	return fmt.Sprintf("exited in %v; calls started before the signal: %d, %d of them in flight at it (the last ended %v after it), %d failed; started after: %d, %d failed %v; edge log: %q",
+		f.took.Round(time.Millisecond), f.before, f.inFlight, f.lastEnd.Round(time.Millisecond), f.beforeFailed, f.after, f.afterFailed, f.afterCodes, f.drained)
+}
+
+var drainedLine = regexp.MustCompile(`envoy drained.*?requests_in_flight_at_stop=\d+ took=[0-9.a-zµ]+`)
+
+// stopUnderLoad signals the edge, waits up to bound for its exit, ends the
+// load and checks the stop: no call started before the signal failed, calls
+// started after it failed only with UNAVAILABLE, the edge exited cleanly
+// after draining Envoy, and its output holds no panic.
+func stopUnderLoad(t *testing.T, proc *procs.Proc, out *lockedBuffer, load *timedLoad, sig syscall.Signal, bound time.Duration) stopFigures {
+	t.Helper()
 	signaled := time.Now()
-	must(t, syscall.Kill(proc.Pid(), syscall.SIGTERM))
+	must(t, syscall.Kill(proc.Pid(), sig))
 	select {
 	case <-proc.Done():
-	case <-time.After(drainStopBound):
-		t.Fatalf("milvus-edge did not exit within %v of SIGTERM\n%s", drainStopBound, tail(out.String(), 4000))
+	case <-time.After(bound):
+		t.Fatalf("milvus-edge did not exit within %v of %v\n%s", bound, sig, tail(out.String(), 4000))
 	}
-	took := time.Since(signaled)
-	// Calls started after the signal end soon (refused, or cut by the exit).
-	endLoad()
-
-	var before, beforeFailed, inFlight, after, afterFailed int
-	var lasted []time.Duration
-	byCode := map[codes.Code]int{}
+	f := stopFigures{took: time.Since(signaled), afterCodes: map[codes.Code]int{}}
+	// Calls started after the signal end soon: refused, or cut by the exit.
+	load.end()
 	var firstErr error
-	for _, x := range calls {
-		if x.start.Before(signaled) {
-			before++
-			if x.end.After(signaled) {
-				inFlight++
-				lasted = append(lasted, x.end.Sub(signaled))
-			}
+	for _, x := range load.calls {
+		if !x.start.Before(signaled) {
+			f.after++
 			if x.err != nil {
-				beforeFailed++
-				if firstErr == nil {
-					firstErr = x.err
-				}
+				f.afterFailed++
+				f.afterCodes[status.Code(x.err)]++
 			}
 			continue
 		}
-		after++
+		f.before++
+		if x.end.After(signaled) {
+			f.inFlight++
+			f.lastEnd = max(f.lastEnd, x.end.Sub(signaled))
+		}
 		if x.err != nil {
-			afterFailed++
-			byCode[status.Code(x.err)]++
+			f.beforeFailed++
+			if firstErr == nil {
+				firstErr = x.err
+			}
 		}
 	}
-	sort.Slice(lasted, func(i, j int) bool { return lasted[i] < lasted[j] })
-	var lastEnd time.Duration
-	if len(lasted) > 0 {
-		lastEnd = lasted[len(lasted)-1]
+	f.drained = drainedLine.FindString(out.String())
+	if f.beforeFailed > 0 {
+		t.Errorf("%d of %d calls started before %v failed; first: %v", f.beforeFailed, f.before, sig, firstErr)
 	}
-	drained := regexp.MustCompile(`envoy drained.*`).FindString(out.String())
-	t.Logf("SIGTERM under load (%v per chunk each way): exited in %v (bound %v); calls started before: %d, %d in flight at the signal (the last ended %v after it), %d failed; started after: %d, %d failed %v; edge log: %q",
-		drainDelay, took.Round(time.Millisecond), drainStopBound, before, inFlight, lastEnd.Round(time.Millisecond), beforeFailed, after, afterFailed, byCode, drained)
-	if inFlight == 0 {
-		t.Errorf("no call was in flight at the signal: the test proves nothing")
-	}
-	if beforeFailed > 0 {
-		t.Errorf("%d of %d calls started before SIGTERM failed; first: %v", beforeFailed, before, firstErr)
-	}
-	for code := range byCode {
+	for code := range f.afterCodes {
 		if code != codes.Unavailable {
-			t.Errorf("calls started after SIGTERM failed with %v (want only UNAVAILABLE): %v", code, byCode)
+			t.Errorf("calls started after %v failed with %v (want only UNAVAILABLE): %v", sig, code, f.afterCodes)
 		}
 	}
-	if drained == "" {
+	if f.drained == "" {
 		t.Errorf("no \"envoy drained\" line in the edge's output")
 	}
 	if err := proc.Err(); err != nil {
@@ -184,4 +226,5 @@ routes:
 	if s := out.String(); strings.Contains(strings.ToLower(s), "panic") || strings.Contains(s, "closed channel") || strings.Contains(s, "DATA RACE") {
 		t.Errorf("milvus-edge's output holds a panic:\n%s", tail(s, 4000))
 	}
+	return f
 }
