@@ -44,7 +44,7 @@ func TestStopDrainsCallsInFlight(t *testing.T) {
 	backend := testenv.MilvusLite(t)
 	slow := testenv.NewLatencyProxy(t, backend)
 	p := testenv.NewPorts(t)
-	proc, out := startEdgeBinary(t, p, fmt.Sprintf(`auth: {decision_log: stderr}
+	proc, out := startEdgeBinary(t, p, p.ConfigHead()+fmt.Sprintf(`auth: {decision_log: stderr}
 clusters:
   - name: default
     endpoints: [{address: %s}]
@@ -62,8 +62,64 @@ routes:
 	}
 }
 
-// startEdgeBinary runs the built binary (`milvus-edge run`) on the ports
-// with yaml appended to their config head, and waits for its ready line.
+// TestStopDrainBound checks that envoy.drain_timeout bounds the drain:
+// with drain_timeout 1s and calls held in flight ≥ 2 s by the fake network
+// (testenv.LatencyProxy, 1 s per chunk, a real milvus-lite behind it), a
+// SIGTERM stops Envoy 1 s after the signal (the calls still in flight are
+// cut, and the edge says so), and the edge exits within that second plus
+// the filter server's bound (2 s + 2 s) and 1 s for the exits.
+func TestStopDrainBound(t *testing.T) {
+	const delay, drain = time.Second, time.Second
+	testenv.Setup(t)
+	backend := testenv.MilvusLite(t)
+	slow := testenv.NewLatencyProxy(t, backend)
+	p := testenv.NewPorts(t)
+	head := strings.Replace(p.ConfigHead(), "envoy: {", fmt.Sprintf("envoy: {drain_timeout: %s, ", drain), 1)
+	proc, out := startEdgeBinary(t, p, head+fmt.Sprintf(`clusters:
+  - name: default
+    endpoints: [{address: %s}]
+    health: {kind: none}
+routes:
+  - cluster: default
+`, slow.Addr))
+	slow.SetDelay(delay)
+	load := startTimedLoad(t, p.Listener, 4)
+	testenv.Eventually(t, 60*time.Second, "4 slow calls", func() bool { return load.count(2*delay) >= 4 })
+	signaled := time.Now()
+	must(t, syscall.Kill(proc.Pid(), syscall.SIGTERM))
+	bound := drain + 4*time.Second + time.Second
+	select {
+	case <-proc.Done():
+	case <-time.After(bound):
+		t.Fatalf("milvus-edge did not exit within %v of SIGTERM (drain_timeout %v)\n%s", bound, drain, tail(out.String(), 4000))
+	}
+	took := time.Since(signaled)
+	load.end()
+	cut := 0
+	for _, x := range load.calls {
+		if x.start.Before(signaled) && x.end.After(signaled) && x.err != nil {
+			cut++
+		}
+	}
+	warned := strings.Contains(out.String(), "requests still in flight at envoy.drain_timeout")
+	t.Logf("drain_timeout %v, calls of ≥ %v: exited in %v (bound %v), %d calls in flight at the signal cut, warning logged: %v",
+		drain, 2*delay, took.Round(time.Millisecond), bound, cut, warned)
+	if took < drain {
+		t.Errorf("exited %v after the signal: the drain did not wait for the calls in flight", took)
+	}
+	if !warned || cut == 0 {
+		t.Errorf("calls outlasting drain_timeout: want them cut (got %d) and a warning (got %v)", cut, warned)
+	}
+	if err := proc.Err(); err != nil {
+		t.Errorf("milvus-edge exited with %v", err)
+	}
+	if s := out.String(); strings.Contains(strings.ToLower(s), "panic") || strings.Contains(s, "closed channel") {
+		t.Errorf("milvus-edge's output holds a panic:\n%s", tail(s, 4000))
+	}
+}
+
+// startEdgeBinary runs the built binary (`milvus-edge run`) on the config
+// yaml (for the ports p) and waits for its ready line.
 func startEdgeBinary(t *testing.T, p testenv.Ports, yaml string) (*procs.Proc, *lockedBuffer) {
 	t.Helper()
 	bin := os.Getenv("MILVUS_EDGE_BIN")
@@ -71,7 +127,7 @@ func startEdgeBinary(t *testing.T, p testenv.Ports, yaml string) (*procs.Proc, *
 		bin = filepath.Join(testenv.RepoRoot(t), "bin/milvus-edge")
 	}
 	path := filepath.Join(t.TempDir(), "edge.yaml")
-	testenv.WriteFile(t, path, p.ConfigHead()+yaml)
+	testenv.WriteFile(t, path, yaml)
 	out := &lockedBuffer{}
 	proc, err := procs.Start(testenv.Logger(t), "milvus-edge", bin, []string{"run", "--config", path}, os.Environ(), procs.Output(out))
 	if err != nil {
