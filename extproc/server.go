@@ -170,6 +170,10 @@ func (p *processor) requestHeaders(h *extprocsvc.HttpHeaders) *extprocsvc.Proces
 			p.grpcCall = strings.HasPrefix(v, "application/grpc")
 		case edgehdr.Watch:
 			p.watchClaimed = true
+		case edgehdr.Trace:
+			// ext_authz traced the call: this phase's spans are children
+			// of its server span.
+			p.ctx = edgetrace.ContextFrom(p.ctx, v)
 		}
 	}
 	resp := &extprocsvc.ProcessingResponse{Response: &extprocsvc.ProcessingResponse_RequestHeaders{

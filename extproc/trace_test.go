@@ -6,11 +6,11 @@ import (
 	"log/slog"
 	"testing"
 
+	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
-	"google.golang.org/grpc/metadata"
-	"google.golang.org/grpc/tap"
 
+	"github.com/milvus-edge/milvus-edge/internal/edgehdr"
 	"github.com/milvus-edge/milvus-edge/internal/edgetrace"
 )
 
@@ -27,8 +27,8 @@ func TestValidationSpan(t *testing.T) {
 		Tracer: tr,
 	})
 	const path = "/milvus.proto.milvus.MilvusService/Search"
-	traced, _ := edgetrace.Tap(context.Background(), &tap.Info{Header: metadata.Pairs("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")})
-	untraced, _ := edgetrace.Tap(context.Background(), &tap.Info{Header: metadata.Pairs("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00")})
+	traced := edgetrace.ContextFrom(context.Background(), "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")
+	untraced := context.Background()
 	srv.Preprocess(untraced, true, path, "", "", searchBody(t, dim), nil)
 	srv.Preprocess(traced, true, path, "", "", searchBody(t, dim), nil)
 	srv.Preprocess(traced, true, path, "", "", searchBody(t, 4), nil)
@@ -51,5 +51,36 @@ func TestValidationSpan(t *testing.T) {
 		if got := s.Status.Code == codes.Error; got != wantErr || (wantErr && attrs["milvus.code"] != "65535") {
 			t.Errorf("span %d: status %v, code %q; want error %v", i, s.Status, attrs["milvus.code"], wantErr)
 		}
+	}
+}
+
+// TestValidationSpanUnderServerSpan: ext_proc's validation of a call
+// ext_authz traced is a child of the call's server span S, named by the
+// edgehdr.Trace header ext_authz set; a call without it records nothing.
+func TestValidationSpanUnderServerSpan(t *testing.T) {
+	const dim = 8
+	exp := tracetest.NewInMemoryExporter()
+	tr := edgetrace.WithExporter(exp, "milvus-edge", nil)
+	srv := New(Config{
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), MaxLen: 4096,
+		Schemas: fixedSchemas{benchSchema(t, dim)}, Router: func(string, string) string { return "default" },
+		Tracer: tr,
+	})
+	call, _ := edgetrace.Decide("", 1)
+	for _, traced := range []bool{false, true} {
+		kv := []string{":path", "/milvus.proto.milvus.MilvusService/Search", "content-type", "application/grpc"}
+		if traced {
+			kv = append(kv, edgehdr.Trace, call.ServerTraceparent())
+		}
+		p := processor{s: srv, ctx: context.Background()}
+		p.requestHeaders(headers(kv...))
+		p.requestBody(&extprocv3.HttpBody{Body: searchBody(t, dim), EndOfStream: true})
+	}
+	if err := tr.ForceFlush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	spans := exp.GetSpans()
+	if len(spans) != 1 || spans[0].Name != "validation" || spans[0].Parent.SpanID() != call.Server || spans[0].SpanContext.TraceID() != call.Trace {
+		t.Fatalf("spans %+v, want one validation under S %v", spans, call.Server)
 	}
 }

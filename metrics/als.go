@@ -16,6 +16,11 @@ import (
 type AccessLogService struct {
 	accesslogv3.UnimplementedAccessLogServiceServer
 	Calls *Calls
+	// Traced, when set, gets the entry of every call whose facts carry a
+	// trace id (edgemeta.TraceID: ext_authz traced it), during the
+	// stream's receive; it must not keep the bytes. The edge builds
+	// Envoy's spans from it (edgetrace.Tracer.ExportEnvoySpans).
+	Traced func(entry []byte)
 }
 
 // StreamAccessLogs records every HTTP entry of the stream until Envoy closes
@@ -32,6 +37,9 @@ func (s *AccessLogService) StreamAccessLogs(stream accesslogv3.AccessLogService_
 		}
 		k.resolve()
 		s.Calls.count(&k)
+		if k.facts.TraceID != "" && s.Traced != nil {
+			s.Traced(e)
+		}
 		return nil
 	}
 	for {

@@ -193,6 +193,8 @@ func decodeMetadata(b []byte, f *edgemeta.Facts) error {
 					f.User = string(s)
 				case edgemeta.Refused:
 					f.Refused = string(s)
+				case edgemeta.TraceID:
+					f.TraceID = string(s)
 				case edgemeta.NQ:
 					f.NQ, f.HasNQ = number(s, num, isNum)
 				case edgemeta.Rows:

@@ -72,6 +72,10 @@ type Options struct {
 	// as Milvus's gRPC server does before its auth interceptor — so that
 	// it is never buffered whole. 0: no limit here.
 	MaxRequestBytes int64
+	// TraceSampling is the share (0..1) of calls without a client's
+	// traceparent that start a trace, when tracing is on (UseTracer;
+	// tracing.sampling). A client's traceparent decides for its call.
+	TraceSampling float64
 }
 
 // Preprocessor is ext_proc's request side run inside Check (see

@@ -152,14 +152,12 @@ func NewFilters(ctx context.Context, log *slog.Logger, cfg *config.Config) (*Fil
 		// Requests ext_proc refused arrive here through Envoy's reject route and
 		// get the method's typed Milvus error.
 		grpc.UnknownServiceHandler(extproc.Responder),
-		// Traced calls carry Envoy's span in their traceparent (edgetrace.Tap).
-		grpc.InTapHandle(tapFor(f.tr)),
 		// A stop returns once every handler has (stopGRPC): nothing they
 		// use is closed under them.
 		grpc.WaitForHandlers(true),
 	)
 	authv3.RegisterAuthorizationServer(f.GRPC, f.Authz)
-	accesslogv3.RegisterAccessLogServiceServer(f.GRPC, &metrics.AccessLogService{Calls: f.Calls})
+	accesslogv3.RegisterAccessLogServiceServer(f.GRPC, &metrics.AccessLogService{Calls: f.Calls, Traced: envoySpans(f.tr)})
 	epc := extproc.Config{
 		Log:     log.With("component", "extproc"),
 		MaxLen:  int(cfg.Listener.MaxRequestBytes),
@@ -202,6 +200,7 @@ func AuthzOptions(cfg *config.Config) authz.Options {
 		SinglePass:      cfg.Edge.SinglePassOn(),
 		Metadata:        cfg.Listener.AccessLog != "",
 		MaxRequestBytes: int64(cfg.Listener.MaxRequestBytes),
+		TraceSampling:   traceSampling(cfg),
 	}
 }
 

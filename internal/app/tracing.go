@@ -8,7 +8,6 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	otelcodes "go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
-	"google.golang.org/grpc/tap"
 
 	"github.com/milvus-edge/milvus-edge/cache"
 	"github.com/milvus-edge/milvus-edge/internal/config"
@@ -16,7 +15,7 @@ import (
 )
 
 // newTracer returns the edge's tracer, or nil when tracing.otlp_endpoint is
-// empty (tracing off: no tap on the filter server, no spans).
+// empty (tracing off: no decisions, no spans).
 func newTracer(ctx context.Context, log *slog.Logger, cfg *config.Config) (*edgetrace.Tracer, error) {
 	if cfg.Tracing.OTLPEndpoint == "" {
 		return nil, nil
@@ -24,13 +23,22 @@ func newTracer(ctx context.Context, log *slog.Logger, cfg *config.Config) (*edge
 	return edgetrace.New(ctx, edgetrace.Config{Endpoint: cfg.Tracing.OTLPEndpoint, ServiceName: cfg.Tracing.ServiceName, Log: log})
 }
 
-// tapFor is the filter server's InTapHandle: edgetrace.Tap when tracing is
-// on, none otherwise.
-func tapFor(tr *edgetrace.Tracer) tap.ServerInHandle {
+// traceSampling is tracing.sampling (0 before defaults are applied).
+func traceSampling(cfg *config.Config) float64 {
+	if cfg.Tracing.Sampling == nil {
+		return 0
+	}
+	return *cfg.Tracing.Sampling
+}
+
+// envoySpans is the access-log service's hook for traced calls: it makes
+// the spans that stand for Envoy's work from the call's entry; nil with
+// tracing off.
+func envoySpans(tr *edgetrace.Tracer) func(entry []byte) {
 	if tr == nil {
 		return nil
 	}
-	return edgetrace.Tap
+	return func(entry []byte) { _ = tr.ExportEnvoySpans(entry) } // a malformed entry already failed decodeEntry
 }
 
 // shutdownTracer exports the spans still queued, waiting at most 2 s for

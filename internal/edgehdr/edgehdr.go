@@ -30,10 +30,15 @@ const (
 	// (milvusgrpc.Class), set with the route key: Envoy's read routes retry
 	// on another host and may fail over to a fallback cluster.
 	Class = "x-milvus-edge-class"
+	// Trace carries a traced call's context to ext_proc, set by ext_authz
+	// only on calls it traces: a W3C traceparent naming the call's server
+	// span (internal/edgetrace), the parent of ext_proc's spans. The route
+	// configuration removes it before the request goes upstream.
+	Trace = "x-milvus-edge-trace"
 )
 
 // Internal lists every header the edge owns.
-var Internal = []string{Route, User, Reject, Checked, Watch, Class}
+var Internal = []string{Route, User, Reject, Checked, Watch, Class, Trace}
 
 // EncodeReject is the Reject header's value for status st.
 func EncodeReject(st *commonpb.Status) string {

@@ -47,8 +47,17 @@ const (
 	// "auth", "policy", "rate_limit" or "validation" (ext_authz's single
 	// pass, or ext_proc); absent when forwarded.
 	Refused = "refused"
-	// TraceID is the call's W3C trace id when it is traced.
-	TraceID = "trace_id"
+	// TraceID is the call's W3C trace id when it is traced (ext_authz
+	// decides, internal/edgetrace); SpanID is the id of the server span
+	// the edge makes for Envoy's handling of the call (S), UpstreamSpanID
+	// that of Envoy's call to the backend (U, the traceparent Milvus gets),
+	// and ParentSpanID the client's span when its traceparent was sampled.
+	// The edge builds S and U from the call's access-log entry; all four are
+	// lower-case hex, absent for calls not traced.
+	TraceID        = "trace_id"
+	SpanID         = "span_id"
+	UpstreamSpanID = "upstream_span_id"
+	ParentSpanID   = "parent_span_id"
 )
 
 // Keys in ResponseNamespace, numbers and a string. A gRPC answer without a

@@ -14,8 +14,10 @@ import (
 type Facts struct {
 	// From AuthzNamespace.
 	API, Surface, DB, Collection, Partition, User, DecisionID, Refused, TraceID string
-	NQ, TopK, Rows                                                              int64
-	HasNQ, HasTopK, HasRows                                                     bool
+	// SpanID, UpstreamSpanID and ParentSpanID of a traced call.
+	SpanID, UpstreamSpanID, ParentSpanID string
+	NQ, TopK, Rows                       int64
+	HasNQ, HasTopK, HasRows              bool
 
 	// From ResponseNamespace: the Milvus status of the response message.
 	Code, ErrorCode int64
@@ -42,6 +44,9 @@ func Read(md *corev3.Metadata) Facts {
 		f.DecisionID = str(a[DecisionID])
 		f.Refused = str(a[Refused])
 		f.TraceID = str(a[TraceID])
+		f.SpanID = str(a[SpanID])
+		f.UpstreamSpanID = str(a[UpstreamSpanID])
+		f.ParentSpanID = str(a[ParentSpanID])
 		f.NQ, f.HasNQ = num(a[NQ])
 		f.TopK, f.HasTopK = num(a[TopK])
 		f.Rows, f.HasRows = num(a[Rows])

@@ -1,19 +1,19 @@
-// Package edgetrace is the edge's OpenTelemetry tracing: the filter server's
-// spans (ext_authz, policy, validation, schema fill, rate limit) as children
-// of the span Envoy sends with each ext_authz and ext_proc gRPC call, and
-// their OTLP/gRPC export.
+// Package edgetrace is the edge's OpenTelemetry tracing. The edge decides
+// what is traced (Decide, in ext_authz: the client's traceparent, else
+// tracing.sampling of new traces) and makes every span of a traced call:
+// its own (ext_authz, policy, rate limit, validation, schema fill) as it
+// works, and Envoy's two — the server span S (the client's call as Envoy
+// handled it) and the upstream span U (Envoy's call to the backend) — from
+// the call's access-log entry, with Envoy's timings (EnvoySpans). Envoy
+// runs no tracer.
 //
-// Envoy decides what is traced (tracing.sampling, or the client's
-// traceparent); the edge follows. Its cost when a call is not traced is what
-// Tap and Start do before they return: a header lookup and a flag test in
-// Tap, a context lookup in Start. Nothing is allocated or recorded until a
-// sampled parent is seen, and with tracing off (a nil *Tracer, no Tap
-// installed) not even that.
+// A call that is not traced costs Decide a header test (and, without a
+// traceparent, one random number) and Start a context lookup; nothing is
+// allocated or recorded. With tracing off (a nil *Tracer) not even that.
 package edgetrace
 
 import (
 	"context"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -26,7 +26,6 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc/metadata"
-	"google.golang.org/grpc/tap"
 )
 
 // Config configures the edge's tracer.
@@ -43,7 +42,18 @@ type Config struct {
 type Tracer struct {
 	tp *sdktrace.TracerProvider
 	tr trace.Tracer
+	// bsp batches the spans to the exporter; Envoy's spans (EnvoySpans),
+	// which the SDK did not start, are handed to it as ended spans.
+	bsp sdktrace.SpanProcessor
+	// envoy is the resource of Envoy's spans (service "<name>-envoy").
+	envoy *resource.Resource
 }
+
+// EnvoyServiceSuffix names the service of the spans that stand for Envoy's
+// work (S and U) apart from the filter server's: "<service_name>-envoy", so
+// that a trace shows the two processes as they were before the edge made
+// Envoy's spans itself.
+const EnvoyServiceSuffix = "-envoy"
 
 // exportBatchTimeout is how long a finished span may wait for its batch:
 // short, so that a trace is whole at the collector soon after the call.
@@ -66,13 +76,16 @@ func WithExporter(exp sdktrace.SpanExporter, serviceName string, log *slog.Logge
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	bsp := sdktrace.NewBatchSpanProcessor(&loggingExporter{SpanExporter: exp, log: log}, sdktrace.WithBatchTimeout(exportBatchTimeout))
 	tp := sdktrace.NewTracerProvider(
-		sdktrace.WithBatcher(&loggingExporter{SpanExporter: exp, log: log}, sdktrace.WithBatchTimeout(exportBatchTimeout)),
+		sdktrace.WithSpanProcessor(bsp),
 		sdktrace.WithResource(resource.NewSchemaless(attribute.String("service.name", serviceName))),
-		// The edge never starts a trace: Envoy samples, the edge follows.
+		// Spans start only under a traced call's server span (Decide):
+		// the SDK never starts a trace of its own.
 		sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.NeverSample())),
 	)
-	return &Tracer{tp: tp, tr: tp.Tracer("github.com/milvus-edge/milvus-edge")}
+	return &Tracer{tp: tp, tr: tp.Tracer(scopeName), bsp: bsp,
+		envoy: resource.NewSchemaless(attribute.String("service.name", serviceName+EnvoyServiceSuffix))}
 }
 
 // ForceFlush exports the finished spans now (tests).
@@ -104,8 +117,11 @@ func (t *Tracer) Start(ctx context.Context, name string, kind trace.SpanKind) (c
 	return t.tr.Start(ctx, name, trace.WithSpanKind(kind))
 }
 
+// scopeName is the instrumentation scope of the edge's spans.
+const scopeName = "github.com/milvus-edge/milvus-edge"
+
 // TraceID is the trace id of the sampled span in ctx, in hex as W3C writes
-// it and Envoy's %TRACE_ID% prints it; "" when ctx holds none.
+// it; "" when ctx holds none.
 func TraceID(ctx context.Context) string {
 	sc := trace.SpanContextFromContext(ctx)
 	if !sc.IsSampled() {
@@ -114,51 +130,42 @@ func TraceID(ctx context.Context) string {
 	return sc.TraceID().String()
 }
 
-// Tap is a grpc.InTapHandle for the filter server: when the call's
-// traceparent (Envoy's span for this ext_authz or ext_proc call) is sampled,
-// the call's context gets it as its remote parent. Unsampled and absent
-// traceparents leave ctx as it is.
-func Tap(ctx context.Context, info *tap.Info) (context.Context, error) {
-	v := info.Header["traceparent"]
-	if len(v) != 1 {
-		return ctx, nil
-	}
-	sc, ok := parseSampled(v[0])
-	if !ok {
-		return ctx, nil
-	}
-	if ts := info.Header["tracestate"]; len(ts) == 1 {
-		if st, err := trace.ParseTraceState(ts[0]); err == nil {
-			sc = sc.WithTraceState(st)
-		}
-	}
-	return trace.ContextWithRemoteSpanContext(ctx, sc), nil
-}
-
-// parseSampled reads a W3C traceparent ("00-<trace id>-<parent id>-<flags>")
-// and returns its context only when it is valid and sampled. The flags are
-// tested first: an unsampled call costs no decoding.
-func parseSampled(v string) (trace.SpanContext, bool) {
+// parseTraceparent reads a W3C traceparent ("00-<trace id>-<parent id>-
+// <flags>"): ok when it is valid, sampled its flag. It allocates nothing.
+func parseTraceparent(v string) (tid trace.TraceID, sid trace.SpanID, sampled, ok bool) {
 	// Version 00 is exactly 55 characters; later versions may append fields.
 	if len(v) < 55 || v[2] != '-' || v[35] != '-' || v[52] != '-' || (len(v) > 55 && v[55] != '-') {
-		return trace.SpanContext{}, false
+		return tid, sid, false, false
 	}
-	if v[:2] == "ff" || (v[:2] == "00" && len(v) != 55) {
-		return trace.SpanContext{}, false
+	if _, ok := hexByte(v[0], v[1]); !ok || v[:2] == "ff" || (v[:2] == "00" && len(v) != 55) {
+		return tid, sid, false, false
 	}
 	flags, ok := hexByte(v[53], v[54])
-	if !ok || flags&byte(trace.FlagsSampled) == 0 {
-		return trace.SpanContext{}, false
+	if !ok || !decodeHex(tid[:], v[3:35]) || !tid.IsValid() || !decodeHex(sid[:], v[36:52]) || !sid.IsValid() {
+		return tid, sid, false, false
 	}
-	var tid trace.TraceID
-	var sid trace.SpanID
-	if _, err := hex.Decode(tid[:], []byte(v[3:35])); err != nil || !tid.IsValid() {
-		return trace.SpanContext{}, false
-	}
-	if _, err := hex.Decode(sid[:], []byte(v[36:52])); err != nil || !sid.IsValid() {
+	return tid, sid, flags&byte(trace.FlagsSampled) != 0, true
+}
+
+// parseSampled is the remote span context of a valid, sampled traceparent.
+func parseSampled(v string) (trace.SpanContext, bool) {
+	tid, sid, sampled, ok := parseTraceparent(v)
+	if !ok || !sampled {
 		return trace.SpanContext{}, false
 	}
 	return trace.NewSpanContext(trace.SpanContextConfig{TraceID: tid, SpanID: sid, TraceFlags: trace.FlagsSampled, Remote: true}), true
+}
+
+// decodeHex decodes lower-case hex s into dst (len(s) == 2*len(dst)).
+func decodeHex(dst []byte, s string) bool {
+	for i := range dst {
+		b, ok := hexByte(s[2*i], s[2*i+1])
+		if !ok {
+			return false
+		}
+		dst[i] = b
+	}
+	return true
 }
 
 func hexByte(a, b byte) (byte, bool) {

@@ -6,8 +6,8 @@ import (
 
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"google.golang.org/grpc/metadata"
-	"google.golang.org/grpc/tap"
 )
 
 const (
@@ -46,26 +46,29 @@ func TestParseSampled(t *testing.T) {
 	}
 }
 
-// TestUnsampledCostsNothing pins the zero-cost rule: an unsampled or absent
-// traceparent and a nil tracer allocate nothing in Tap, Start and TraceID.
+// TestUnsampledCostsNothing pins the zero-cost rule: deciding a call with
+// an unsampled or absent traceparent (at sampling 0.01, as long as the draw
+// says no) and a span under no trace allocate nothing, nor does a nil tracer.
 func TestUnsampledCostsNothing(t *testing.T) {
 	tr := WithExporter(tracetest.NewInMemoryExporter(), "test", nil)
 	defer tr.Shutdown(context.Background())
 	ctx := context.Background()
 	for _, tc := range []struct {
-		name string
-		md   metadata.MD
-		tr   *Tracer
+		name, traceparent string
+		ratio             float64
+		tr                *Tracer
 	}{
-		{"unsampled", metadata.Pairs("traceparent", unsampled), tr},
-		{"absent", metadata.Pairs("content-type", "application/grpc"), tr},
-		{"tracing off", metadata.Pairs("traceparent", sampled), nil},
+		{"unsampled", unsampled, 1, tr},
+		{"absent, sampling 0", "", 0, tr},
+		{"absent, not drawn", "", 1e-12, tr},
+		{"tracing off", sampled, 1, nil},
 	} {
-		info := &tap.Info{FullMethodName: "/envoy.service.auth.v3.Authorization/Check", Header: tc.md}
 		allocs := testing.AllocsPerRun(100, func() {
 			c := ctx
 			if tc.tr != nil {
-				c, _ = Tap(ctx, info)
+				if call, ok := Decide(tc.traceparent, tc.ratio); ok {
+					c = call.Context(ctx)
+				}
 			}
 			c, span := tc.tr.Start(c, "ext_authz", trace.SpanKindServer)
 			span.End()
@@ -79,17 +82,60 @@ func TestUnsampledCostsNothing(t *testing.T) {
 	}
 }
 
-// TestChildOfEnvoysSpan: a sampled traceparent makes the edge's spans
-// children of Envoy's span, in its trace, and Outgoing passes the current
-// span on.
-func TestChildOfEnvoysSpan(t *testing.T) {
+// TestDecide: the client's traceparent decides (sampled: its trace, its span
+// as the parent; unsampled: not traced), otherwise the ratio of new traces,
+// by the trace id's bits.
+func TestDecide(t *testing.T) {
+	c, ok := Decide(sampled, 0)
+	if !ok || c.Trace.String() != "0af7651916cd43dd8448eb211c80319c" || c.Parent.String() != "b7ad6b7169203331" ||
+		!c.Server.IsValid() || !c.Upstream.IsValid() || c.Server == c.Upstream {
+		t.Fatalf("sampled traceparent: %+v %v", c, ok)
+	}
+	if got := c.UpstreamTraceparent(); got != "00-0af7651916cd43dd8448eb211c80319c-"+c.Upstream.String()+"-01" {
+		t.Errorf("upstream traceparent %q", got)
+	}
+	if _, ok := Decide(unsampled, 1); ok {
+		t.Error("unsampled traceparent traced")
+	}
+	if c, ok := Decide("00-bad", 1); !ok || c.Parent.IsValid() || c.Trace.String() == "0af7651916cd43dd8448eb211c80319c" {
+		t.Errorf("invalid traceparent: %+v %v, want a new trace", c, ok)
+	}
+	if _, ok := Decide("", 0); ok {
+		t.Error("traced at sampling 0")
+	}
+	n := 0
+	const calls = 100_000
+	for range calls {
+		c, ok := Decide("", 0.1)
+		if ok {
+			n++
+			if !c.Trace.IsValid() || c.Parent.IsValid() {
+				t.Fatalf("new trace %+v", c)
+			}
+			// The decision is the trace id's: a collector using
+			// TraceIDRatioBased(0.1) keeps it too.
+			if sdktrace.TraceIDRatioBased(0.1).ShouldSample(sdktrace.SamplingParameters{TraceID: c.Trace}).Decision != sdktrace.RecordAndSample {
+				t.Fatalf("trace %s: OpenTelemetry's ratio sampler disagrees", c.Trace)
+			}
+		}
+	}
+	if n < calls/10*9/10 || n > calls/10*11/10 {
+		t.Errorf("%d of %d traced at sampling 0.1", n, calls)
+	}
+	// ContextFrom reads what ServerTraceparent wrote.
+	sc := trace.SpanContextFromContext(ContextFrom(context.Background(), c.ServerTraceparent()))
+	if sc.SpanID() != c.Server || sc.TraceID() != c.Trace || !sc.IsSampled() {
+		t.Errorf("ContextFrom: %v", sc)
+	}
+}
+
+// TestChildOfServerSpan: the edge's spans of a traced call are children of
+// its server span S, in its trace, and Outgoing passes the current span on.
+func TestChildOfServerSpan(t *testing.T) {
 	exp := tracetest.NewInMemoryExporter()
 	tr := WithExporter(exp, "milvus-edge", nil)
-	ctx, err := Tap(context.Background(), &tap.Info{Header: metadata.Pairs("traceparent", sampled, "tracestate", "vendor=x")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, authz := tr.Start(ctx, "ext_authz", trace.SpanKindServer)
+	call, _ := Decide(sampled, 0)
+	ctx, authz := tr.Start(call.Context(context.Background()), "ext_authz", trace.SpanKindServer)
 	if got := TraceID(ctx); got != "0af7651916cd43dd8448eb211c80319c" {
 		t.Errorf("TraceID = %q", got)
 	}
@@ -98,9 +144,6 @@ func TestChildOfEnvoysSpan(t *testing.T) {
 	want := "00-0af7651916cd43dd8448eb211c80319c-" + policy.SpanContext().SpanID().String() + "-01"
 	if got := out.Get("traceparent"); len(got) != 1 || got[0] != want {
 		t.Errorf("outgoing traceparent %v, want %s", got, want)
-	}
-	if got := out.Get("tracestate"); len(got) != 1 || got[0] != "vendor=x" {
-		t.Errorf("outgoing tracestate %v", got)
 	}
 	policy.End()
 	authz.End()
@@ -116,8 +159,8 @@ func TestChildOfEnvoysSpan(t *testing.T) {
 	for _, s := range spans {
 		byName[s.Name] = s
 	}
-	if p := byName["ext_authz"].Parent; p.SpanID().String() != "b7ad6b7169203331" || !p.IsRemote() {
-		t.Errorf("ext_authz parent %v, want Envoy's span b7ad6b7169203331", p)
+	if p := byName["ext_authz"].Parent; p.SpanID() != call.Server {
+		t.Errorf("ext_authz parent %v, want S %v", p, call.Server)
 	}
 	if p := byName["policy"].Parent; p.SpanID() != byName["ext_authz"].SpanContext.SpanID() {
 		t.Errorf("policy parent %v, want ext_authz", p)
@@ -127,16 +170,22 @@ func TestChildOfEnvoysSpan(t *testing.T) {
 	}
 }
 
-// BenchmarkTapUnsampled is the per-call cost of tracing on for a call Envoy
-// did not sample.
-func BenchmarkTapUnsampled(b *testing.B) {
+// BenchmarkDecideUnsampled is the per-call cost of tracing on for a call
+// that is not traced.
+func BenchmarkDecideUnsampled(b *testing.B) {
 	tr := WithExporter(tracetest.NewInMemoryExporter(), "test", nil)
-	info := &tap.Info{Header: metadata.Pairs("traceparent", unsampled, "content-type", "application/grpc", ":path", "/x")}
 	ctx := context.Background()
-	b.ReportAllocs()
-	for b.Loop() {
-		c, _ := Tap(ctx, info)
-		_, span := tr.Start(c, "ext_authz", trace.SpanKindServer)
-		span.End()
+	for _, tp := range []string{"", unsampled} {
+		b.Run("traceparent="+tp, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				c := ctx
+				if call, ok := Decide(tp, 0); ok {
+					c = call.Context(ctx)
+				}
+				_, span := tr.Start(c, "ext_authz", trace.SpanKindServer)
+				span.End()
+			}
+		})
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -19,17 +20,17 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/milvus-edge/milvus-edge/internal/fakemilvus"
 	"github.com/milvus-edge/milvus-edge/internal/otlpreceiver"
 	"github.com/milvus-edge/milvus-edge/internal/testenv"
 )
 
-// Span names and services of a traced call (Envoy 1.40's OpenTelemetry
-// tracer, the edge's edgetrace).
+// Span names and services of a traced call (internal/edgetrace: the edge's
+// own spans, and Envoy's server and upstream spans, which the edge makes
+// from the call's access-log entry under the service "<name>-envoy").
 const (
 	envoySvc        = "milvus-edge-envoy"
 	edgeSvc         = "milvus-edge"
-	envoyAuthzSpan  = "async envoy.service.auth.v3.Authorization.Check egress"
-	envoyProcSpan   = "async envoy.service.ext_proc.v3.ExternalProcessor.Process egress"
 	envoyRouterSpan = "router default egress"
 	searchPath      = "/milvus.proto.milvus.MilvusService/Search"
 	insertPath      = "/milvus.proto.milvus.MilvusService/Insert"
@@ -40,35 +41,48 @@ const (
 type edge struct{ parentSvc, parent, childSvc, child string }
 
 // TestTracing runs real Envoy, the edge and milvus-lite exporting to a real
-// OTLP/gRPC receiver: a search yields one trace — Envoy's server span, its
-// ext_authz call span with the edge's ext_authz span under it (policy, rate
-// limit, validation and the schema fill inside), and Envoy's upstream span —
-// and its trace id is in the access log and the decision log. A call too
-// large for the single pass shows ext_proc's part. With sampling 0 only a
-// client's sampled traceparent is traced; unsampled calls leave no span.
+// OTLP/gRPC receiver: a search yields one trace — the server span S (the
+// call as Envoy handled it), the edge's ext_authz span under it (policy,
+// rate limit, validation and the schema fill inside), and Envoy's upstream
+// span U — and its trace id is in the access log and the decision log. A
+// call too large for the single pass shows ext_proc's validation under S.
+// With sampling 0 (applied at once: ext_authz decides) only a client's
+// sampled traceparent is traced; unsampled calls leave no span and no trace
+// id in the access log. A fake Milvus (internal/fakemilvus: milvus-lite
+// does not tell which metadata it received) shows that the backend's
+// traceparent names U and that the edge's hand-over header does not reach
+// it.
 func TestTracing(t *testing.T) {
 	testenv.Setup(t)
 	backend := testenv.MilvusLite(t)
 	otlp := testenv.OTLPReceiver(t)
 	dir := t.TempDir()
 	access, decisions := filepath.Join(dir, "access.log"), filepath.Join(dir, "decisions.log")
+	fakeAddr, fake := fakemilvus.Start(t)
+	fake.Add(fakemilvus.Collection{Schema: &schemapb.CollectionSchema{Name: "peek", Fields: []*schemapb.FieldSchema{
+		{FieldID: 100, Name: "id", IsPrimaryKey: true, DataType: schemapb.DataType_Int64},
+	}}})
 	p := testenv.NewPorts(t)
 	config := func(sampling string) string {
 		head := strings.Replace(p.ConfigHead(), "listener: {address: "+p.Listener+"}", "listener: {address: "+p.Listener+", access_log: "+access+"}", 1)
 		return head + fmt.Sprintf(`clusters:
   - name: default
     endpoints: [{address: %s}]
+  - name: fake
+    endpoints: [{address: %s}]
+    health: {kind: none}   # the fake serves no CheckHealth
 routes:
+  - {collection: peek, cluster: fake}
   - cluster: default
 auth: {decision_log: %s, max_body_bytes: 8192}
 validation: {watch_every: 1h}
 rate_limit: {enabled: true, properties: false, edge: {search_vps: 1000000, insert_mb: 100000}}
 tracing: {otlp_endpoint: %s, sampling: %s}
-`, backend, decisions, otlp.Addr, sampling)
+`, backend, fakeAddr, decisions, otlp.Addr, sampling)
 	}
 	e := testenv.Run(t, config("1.0"), p)
 	c := testenv.Client(t, p.Listener)
-	ctx, cancel := context.WithTimeout(testenv.Root(context.Background()), 60*time.Second)
+	ctx, cancel := context.WithTimeout(testenv.Root(context.Background()), 150*time.Second)
 	defer cancel()
 
 	schema, _ := proto.Marshal(&schemapb.CollectionSchema{Name: "traced", Fields: []*schemapb.FieldSchema{
@@ -91,19 +105,17 @@ tracing: {otlp_endpoint: %s, sampling: %s}
 		spans := otlp.WaitTrace(t, id, 20*time.Second, hasAll(envoyRouterSpan, "schema fill", "validation", "policy", "rate limit"))
 		t.Logf("Insert trace %s:\n%s", id, otlpreceiver.Tree(spans))
 		checkTree(t, spans, insertPath, []edge{
-			{envoySvc, insertPath, envoySvc, envoyAuthzSpan},
-			{envoySvc, envoyAuthzSpan, edgeSvc, "ext_authz"},
+			{envoySvc, insertPath, edgeSvc, "ext_authz"},
 			{edgeSvc, "ext_authz", edgeSvc, "policy"},
 			{edgeSvc, "ext_authz", edgeSvc, "rate limit"},
-			{envoySvc, insertPath, envoySvc, envoyProcSpan},
-			{envoySvc, envoyProcSpan, edgeSvc, "validation"},
+			{envoySvc, insertPath, edgeSvc, "validation"}, // ext_proc's
 			{edgeSvc, "validation", edgeSvc, "schema fill"},
 			{envoySvc, insertPath, envoySvc, envoyRouterSpan},
 		})
 	})
 
 	var searchTrace string
-	t.Run("single pass search, Envoy samples", func(t *testing.T) {
+	t.Run("single pass search, the edge samples", func(t *testing.T) {
 		// Drop the cached schema so that this search fills it.
 		resp, err := http.Post("http://"+p.Admin+"/v1/cache/invalidate", "application/json", strings.NewReader(`{"collection": "traced"}`))
 		if err != nil {
@@ -120,8 +132,7 @@ tracing: {otlp_endpoint: %s, sampling: %s}
 		spans := otlp.WaitTrace(t, searchTrace, 20*time.Second, hasAll(envoyRouterSpan, "schema fill", "validation", "policy", "rate limit", "ext_authz"))
 		t.Logf("Search trace %s:\n%s", searchTrace, otlpreceiver.Tree(spans))
 		root := checkTree(t, spans, searchPath, []edge{
-			{envoySvc, searchPath, envoySvc, envoyAuthzSpan},
-			{envoySvc, envoyAuthzSpan, edgeSvc, "ext_authz"},
+			{envoySvc, searchPath, edgeSvc, "ext_authz"},
 			{edgeSvc, "ext_authz", edgeSvc, "policy"},
 			{edgeSvc, "ext_authz", edgeSvc, "rate limit"},
 			{edgeSvc, "ext_authz", edgeSvc, "validation"},
@@ -129,11 +140,18 @@ tracing: {otlp_endpoint: %s, sampling: %s}
 			{envoySvc, searchPath, envoySvc, envoyRouterSpan},
 		})
 		if root.ParentID != "" {
-			t.Errorf("Envoy's server span has parent %s; Envoy started this trace", root.ParentID)
+			t.Errorf("the server span has parent %s; the edge started this trace", root.ParentID)
 		}
-		if n := count(spans, envoyProcSpan); n != 0 {
-			t.Errorf("%d ext_proc spans in a single-pass call", n)
+		if root.Attrs["grpc.status_code"] != "0" || root.Attrs["http.status_code"] != "200" || root.Attrs["upstream_cluster"] != "default" ||
+			root.Attrs["milvus.code"] != "0" || root.Attrs["response_flags"] != "-" || root.Attrs["upstream_address"] == "" {
+			t.Errorf("server span attributes %v", root.Attrs)
 		}
+		// S and U carry Envoy's timings: U inside S.
+		u := find(spans, envoySvc, envoyRouterSpan)
+		if u.Kind != tracev1.Span_SPAN_KIND_CLIENT || u.Start.Before(root.Start) || u.End.After(root.End) || !u.End.After(u.Start) {
+			t.Errorf("upstream span %v..%v (%v) not inside the server span %v..%v", u.Start, u.End, u.Kind, root.Start, root.End)
+		}
+		t.Logf("server span %v, upstream span %v", root.End.Sub(root.Start), u.End.Sub(u.Start))
 		a := find(spans, edgeSvc, "ext_authz")
 		if a.Kind != tracev1.Span_SPAN_KIND_SERVER || a.Attrs["milvus.api"] != "Search" || a.Attrs["milvus_edge.user"] != "root" || a.Attrs["milvus_edge.allow"] != "true" {
 			t.Errorf("ext_authz span: kind %v, attributes %v", a.Kind, a.Attrs)
@@ -146,18 +164,52 @@ tracing: {otlp_endpoint: %s, sampling: %s}
 		}
 	})
 
-	t.Run("sampling 0", func(t *testing.T) {
-		e.WriteConfig(t, config("0"))
-		testenv.Eventually(t, 10*time.Second, "sampling 0 reaches Envoy", func() bool {
-			// The sampler's ratio, 1,000,000 millionths at 1.0, 0 (absent) at 0.
-			dump := testenv.AdminGet(t, p.EnvoyAdmin, "/config_dump")
-			return strings.Contains(dump, "trace_id_ratio_based") && !strings.Contains(dump, `"numerator": 1000000`)
+	t.Run("the backend's traceparent names U", func(t *testing.T) {
+		// A client's sampled traceparent, to the fake Milvus.
+		const client = "00-5bf92f3577b34da6a3ce929d0e0e4736-10f067aa0ba902b7-01"
+		before := fake.Calls(fakemilvus.DescribeCollection)
+		r, err := c.DescribeCollection(metadata.AppendToOutgoingContext(ctx, "traceparent", client), &milvuspb.DescribeCollectionRequest{CollectionName: "peek"})
+		if err != nil || r.GetStatus().GetCode() != 0 {
+			t.Fatalf("describe: %v %v", r.GetStatus(), err)
+		}
+		if n := fake.Calls(fakemilvus.DescribeCollection) - before; n != 1 {
+			t.Fatalf("%d DescribeCollection calls at the fake, want the client's one", n)
+		}
+		md := fake.Metadata(fakemilvus.DescribeCollection)
+		if got := md.Get("x-milvus-edge-trace"); len(got) != 0 {
+			t.Errorf("the backend got the edge's hand-over header %v", got)
+		}
+		tp := md.Get("traceparent")
+		if len(tp) != 1 || !strings.HasPrefix(tp[0], "00-5bf92f3577b34da6a3ce929d0e0e4736-") || !strings.HasSuffix(tp[0], "-01") {
+			t.Fatalf("backend traceparent %v, want the client's trace, sampled", tp)
+		}
+		describe := "/milvus.proto.milvus.MilvusService/DescribeCollection"
+		spans := otlp.WaitTrace(t, "5bf92f3577b34da6a3ce929d0e0e4736", 20*time.Second, hasAll("router fake egress", "ext_authz"))
+		t.Logf("DescribeCollection trace (backend got traceparent %s):\n%s", tp[0], otlpreceiver.Tree(spans))
+		root := checkTree(t, spans, describe, []edge{
+			{envoySvc, describe, edgeSvc, "ext_authz"},
+			{envoySvc, describe, envoySvc, "router fake egress"},
 		})
-		since := time.Now()
-		// A changed listener applies to new connections; the open one stays
-		// on the old listener (sampling 1.0) until Envoy drains it.
-		c := testenv.Client(t, p.Listener)
-		// Not sampled: no traceparent, or the client's says no.
+		if root.ParentID != "10f067aa0ba902b7" {
+			t.Errorf("server span parent %q, want the client's span", root.ParentID)
+		}
+		if u := find(spans, envoySvc, "router fake egress"); tp[0] != "00-5bf92f3577b34da6a3ce929d0e0e4736-"+u.SpanID+"-01" {
+			t.Errorf("backend traceparent %s, upstream span %s", tp[0], u.SpanID)
+		}
+	})
+
+	t.Run("sampling 0", func(t *testing.T) {
+		hash := regexp.MustCompile(`"file_hash":\s*"([^"]*)"`)
+		loaded := func() string {
+			m := hash.FindStringSubmatch(testenv.AdminGet(t, p.Admin, "/v1/status"))
+			if m == nil {
+				t.Fatal("no file_hash in /v1/status")
+			}
+			return m[1]
+		}
+		old := loaded()
+		e.WriteConfig(t, config("0"))
+		testenv.Eventually(t, 10*time.Second, "the edge reloads its config", func() bool { return loaded() != old })
 		search := func(ctx context.Context) func() {
 			return func() {
 				if r, err := c.Search(ctx, searchRequest("traced", 8)); err != nil || r.GetStatus().GetCode() != 0 {
@@ -165,36 +217,42 @@ tracing: {otlp_endpoint: %s, sampling: %s}
 				}
 			}
 		}
-		quiet := accessLine(t, access, searchPath, search(ctx))["trace_id"]
+		// ext_authz reads the sampling on every call: the reload applies to
+		// the open connection at once. An untraced call has no trace id.
+		since := time.Now()
+		// Not traced: no traceparent, or the client's says no.
+		if got := accessLine(t, access, searchPath, search(ctx))["trace_id"]; got != "<nil>" {
+			t.Errorf("access log trace_id %q of an untraced call, want null", got)
+		}
 		const clientUnsampled = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00"
-		if got := accessLine(t, access, searchPath, search(metadata.AppendToOutgoingContext(ctx, "traceparent", clientUnsampled)))["trace_id"]; got != "4bf92f3577b34da6a3ce929d0e0e4736" {
-			t.Errorf("access log trace_id %q, want the client's", got)
+		if got := accessLine(t, access, searchPath, search(metadata.AppendToOutgoingContext(ctx, "traceparent", clientUnsampled)))["trace_id"]; got != "<nil>" {
+			t.Errorf("access log trace_id %q of a call with an unsampled traceparent, want null", got)
 		}
 		// The client's sampled traceparent is honoured: its trace, its span
-		// as the parent of Envoy's.
+		// as the parent of the server span.
 		const clientSampled = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
-		if got := accessLine(t, access, searchPath, search(metadata.AppendToOutgoingContext(ctx, "traceparent", clientSampled)))["trace_id"]; got != "0af7651916cd43dd8448eb211c80319c" {
+		line := accessLine(t, access, searchPath, search(metadata.AppendToOutgoingContext(ctx, "traceparent", clientSampled)))
+		if got := line["trace_id"]; got != "0af7651916cd43dd8448eb211c80319c" {
 			t.Errorf("access log trace_id %q, want the client's", got)
 		}
 		spans := otlp.WaitTrace(t, "0af7651916cd43dd8448eb211c80319c", 20*time.Second, hasAll(envoyRouterSpan, "validation", "policy", "ext_authz"))
+		t.Logf("the client's sampled trace at sampling 0:\n%s", otlpreceiver.Tree(spans))
 		root := checkTree(t, spans, searchPath, []edge{
-			{envoySvc, searchPath, envoySvc, envoyAuthzSpan},
-			{envoySvc, envoyAuthzSpan, edgeSvc, "ext_authz"},
+			{envoySvc, searchPath, edgeSvc, "ext_authz"},
 			{edgeSvc, "ext_authz", edgeSvc, "validation"},
 			{envoySvc, searchPath, envoySvc, envoyRouterSpan},
 		})
 		if root.ParentID != "b7ad6b7169203331" {
-			t.Errorf("Envoy's server span parent %q, want the client's span", root.ParentID)
+			t.Errorf("server span parent %q, want the client's span", root.ParentID)
 		}
-		// Spans are exported in the order they end: the sampled call's
-		// arrival means the unsampled ones' would have arrived too.
-		if quiet == "" || quiet == "-" {
-			t.Fatalf("no trace id in the access log of an unsampled call: %q", quiet)
+		if rec := decisionWithTrace(t, decisions, "0af7651916cd43dd8448eb211c80319c"); rec["decision_id"] != line["decision_id"] {
+			t.Errorf("decision log record of the client's trace: %v", rec)
 		}
-		for _, id := range []string{quiet, "4bf92f3577b34da6a3ce929d0e0e4736"} {
-			if s := otlp.Trace(id); len(s) != 0 {
-				t.Errorf("unsampled trace %s has spans:\n%s", id, otlpreceiver.Tree(s))
-			}
+		// The entries reach the edge in order, and spans are exported in
+		// the order they end: the sampled call's server span arriving
+		// means the unsampled calls' would have arrived too.
+		if s := otlp.Trace("4bf92f3577b34da6a3ce929d0e0e4736"); len(s) != 0 {
+			t.Errorf("unsampled trace has spans:\n%s", otlpreceiver.Tree(s))
 		}
 		for _, s := range otlp.Spans() {
 			if s.Start.After(since) && s.TraceID != "0af7651916cd43dd8448eb211c80319c" {

@@ -57,7 +57,6 @@ func buildListener(g *ir.Gateway) *listenerv3.Listener {
 		EarlyHeaderMutationExtensions: []*corev3.TypedExtensionConfig{buildStripInternalHeaders()},
 		AccessLog:                     append(buildAccessLog(g.Listener.AccessLog), buildMetricsAccessLog()),
 		LocalReplyConfig:              buildRESTLocalReply(),
-		Tracing:                       buildTracing(g.Tracing),
 		HttpFilters: []*hcmv3.HttpFilter{
 			httpFilter(ResponseStatusName, buildResponseStatus()),
 			httpFilter(ExtAuthzName, buildExtAuthz(g.Filters, g.Listener.TLS)),
@@ -229,7 +228,7 @@ func buildAccessLog(path string) []*accesslogv3.AccessLog {
 		// From the first byte sent upstream to the last byte received.
 		"upstream_ms": "%COMMON_DURATION(US_TX_BEG:US_RX_END:ms)%",
 		"decision_id": authz(edgemeta.DecisionID),
-		"trace_id":    "%TRACE_ID%", // the W3C trace id when tracing is on (also unsampled calls); null otherwise
+		"trace_id":    authz(edgemeta.TraceID), // the W3C trace id of a traced call (ext_authz decides); null otherwise
 		"route":       "%ROUTE_NAME%",
 		"cluster":     "%UPSTREAM_CLUSTER%",
 		"upstream":    "%UPSTREAM_HOST%",

@@ -31,9 +31,6 @@ func Build(g *ir.Gateway) *Resources {
 		Clusters:  []*clusterv3.Cluster{buildFilterCluster(g.Filters)},
 		Secrets:   buildListenerSecrets(g.Listener.TLS),
 	}
-	if g.Tracing != nil {
-		r.Clusters = append(r.Clusters, buildOTLPCluster(g.Tracing))
-	}
 	for _, c := range g.Clusters {
 		r.Clusters = append(r.Clusters, buildQueryNodeCluster(c))
 		r.Secrets = append(r.Secrets, buildCredentialSecrets(c)...)

@@ -94,7 +94,10 @@ func buildRouteConfig(g *ir.Gateway) *routev3.RouteConfiguration {
 		// Reads get twins with their own retries and fallback (failover.go).
 		vh.Routes = append(vh.Routes, withReadTwins(g, r, rs)...)
 	}
-	return &routev3.RouteConfiguration{Name: RouteConfigName, VirtualHosts: []*routev3.VirtualHost{vh}}
+	return &routev3.RouteConfiguration{Name: RouteConfigName, VirtualHosts: []*routev3.VirtualHost{vh},
+		// ext_authz's hand-over of a traced call's context to ext_proc is
+		// not for the backend (the router removes it when it sends upstream).
+		RequestHeadersToRemove: []string{edgehdr.Trace}}
 }
 
 // buildRESTRoutes returns the REST v2 twins of a rule some of whose clusters

@@ -20,8 +20,6 @@ type Gateway struct {
 	// SkipProcessing are :paths of calls that carry no database or collection:
 	// they take the default route without ext_proc.
 	SkipProcessing []string
-	// Tracing is Envoy's OpenTelemetry tracing; nil traces nothing.
-	Tracing *Tracing
 	// Retries is how reads are retried (failover.go); ReadPaths are the
 	// SkipProcessing paths that are reads.
 	Retries   Retries

@@ -50,17 +50,12 @@ func Translate(c *config.Config, o Options) (*ir.Gateway, error) {
 	if err != nil {
 		return nil, err
 	}
-	tr, err := tracing(c.Tracing)
-	if err != nil {
-		return nil, err
-	}
 	g := &ir.Gateway{
 		Listener:       ir.Listener{Address: lis, MaxRequestBytes: c.Listener.MaxRequestBytes, AccessLog: c.Listener.AccessLog, TLS: ltls},
 		Filters:        ir.FilterServer{Address: fs, Timeout: c.Edge.FilterTimeout.D(), AuthzBodyBytes: c.Auth.MaxBodyBytes},
 		SkipProcessing: o.SkipProcessing,
 		ReadPaths:      o.ReadPaths,
 		Retries:        ir.Retries{Reads: c.Retries.ReadRetries(), PerTryTimeout: c.Retries.PerTryTimeout()},
-		Tracing:        tr,
 	}
 	for i, cl := range c.Clusters {
 		out := ir.Cluster{Name: cl.Name, LB: lbPolicy(cl.LBPolicy), ConnectTimeout: cl.ConnectTimeout.D(), REST: cl.ServesREST(), TLS: clusterTLS(cl)}
