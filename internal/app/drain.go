@@ -8,8 +8,6 @@ import (
 	"net/http"
 	"net/url"
 	"time"
-
-	"github.com/milvus-edge/milvus-edge/internal/procs"
 )
 
 // activeRequestsFilter selects the requests in flight on the client
@@ -27,14 +25,14 @@ const drainPoll = 50 * time.Millisecond
 // response; with --drain-strategy immediate all of them at once), then stops
 // its listeners at once (no new connections: a client's next call fails
 // fast with UNAVAILABLE and can go elsewhere, instead of starting a call
-// that the exit would cut), and waits until no request is active or limit
-// passes. Calls keep flowing to the backends, ext_authz and ext_proc while
-// it waits: the caller stops those only after Envoy has exited.
-func drainEnvoy(ctx context.Context, log *slog.Logger, admin string, envoyProc *procs.Proc, limit time.Duration) {
-	start := time.Now()
+// that the exit would cut), and waits until no request is active, limit
+// passes or Envoy exits. Calls keep flowing to the backends, ext_authz and
+// ext_proc while it waits: the caller stops those only after Envoy exited.
+func drainEnvoy(ctx context.Context, log *slog.Logger, admin string, exited <-chan struct{}, limit time.Duration) {
 	if limit <= 0 {
 		return
 	}
+	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	for _, q := range []string{"graceful", ""} {
@@ -57,7 +55,7 @@ func drainEnvoy(ctx context.Context, log *slog.Logger, admin string, envoyProc *
 			}
 		}
 		select {
-		case <-envoyProc.Done():
+		case <-exited:
 			return // the supervisor reports the exit
 		case <-ctx.Done():
 			log.Warn("envoy drain: requests still in flight at envoy.drain_timeout; stopping envoy cuts them",

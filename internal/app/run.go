@@ -202,7 +202,7 @@ func launch(stop, ctx context.Context, g *errgroup.Group, log *slog.Logger, cfg 
 	g.Go(func() error {
 		select {
 		case <-stop.Done():
-			drainEnvoy(envoyCtx, log.With("component", "envoy"), cfg.Envoy.AdminAddress, envoyProc, cfg.Envoy.DrainTimeout.D())
+			drainEnvoy(envoyCtx, log.With("component", "envoy"), cfg.Envoy.AdminAddress, envoyProc.Done(), cfg.Envoy.DrainTimeout.D())
 			stopEnvoy()
 		case <-envoyCtx.Done():
 		}

@@ -31,27 +31,32 @@ const drainDelay = 400 * time.Millisecond
 const drainStopBound = 12 * time.Second
 
 // TestStopDrainsCallsInFlight runs the built binary (`milvus-edge run`)
-// with its one endpoint, a real milvus-lite, behind testenv.LatencyProxy (a
-// fake network adding drainDelay per chunk, so every call is in flight for
-// ≥ 800 ms), keeps 8 clients calling, sends SIGTERM and checks that every
-// call started before the signal succeeded (Envoy drains, and the filter
-// server, xDS and backends keep serving until Envoy has exited), that the
-// process exited within drainStopBound, and that its output holds no panic.
-// Calls started after the signal may fail (UNAVAILABLE: Envoy no longer
-// accepts connections); they are counted apart.
+// with its one endpoint, a real milvus-lite it launches, behind
+// testenv.LatencyProxy (a fake network adding drainDelay per chunk, so every
+// call is in flight for ≥ 800 ms), keeps 8 clients calling, sends SIGTERM
+// and checks that every call started before the signal succeeded (Envoy
+// drains, and the filter server, xDS and the launched backend keep serving
+// until Envoy has exited), that the process exited within drainStopBound,
+// and that its output holds no panic. Calls started after the signal may
+// fail (UNAVAILABLE: Envoy no longer accepts connections); they are
+// counted apart.
 func TestStopDrainsCallsInFlight(t *testing.T) {
 	testenv.Setup(t)
-	backend := testenv.MilvusLite(t)
+	// The edge launches the milvus-lite (launch.milvus_lite), so the test
+	// also checks that backends outlive Envoy's drain.
+	backend := testenv.FreeAddr(t)
 	slow := testenv.NewLatencyProxy(t, backend)
 	p := testenv.NewPorts(t)
 	proc, out := startEdgeBinary(t, p, p.ConfigHead()+fmt.Sprintf(`auth: {decision_log: stderr}
+launch:
+  milvus_lite: [{address: %s, data_dir: %s}]
 clusters:
   - name: default
     endpoints: [{address: %s}]
     health: {kind: none}
 routes:
   - cluster: default
-`, slow.Addr))
+`, backend, t.TempDir(), slow.Addr))
 	slow.SetDelay(drainDelay)
 	load := startTimedLoad(t, p.Listener, 8)
 	testenv.Eventually(t, 60*time.Second, "40 slow calls", func() bool { return load.count(2*drainDelay) >= 40 })
