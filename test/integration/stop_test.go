@@ -27,7 +27,7 @@ func TestStopUnderLoad(t *testing.T) {
 		t.Run(sig.String(), func(t *testing.T) {
 			backend := testenv.MilvusLite(t)
 			p := testenv.NewPorts(t)
-			proc, out := startEdgeBinary(t, p, "auth: {decision_log: stderr}\n"+oneCluster(backend))
+			proc, out := startEdgeBinary(t, p, p.ConfigHead()+"auth: {decision_log: stderr}\n"+oneCluster(backend))
 			load := startTimedLoad(t, p.Listener, 8)
 			testenv.Eventually(t, 30*time.Second, "500 calls", func() bool { return load.count(0) >= 500 })
 			f := stopUnderLoad(t, proc, out, load, sig, stopBound)
