@@ -536,13 +536,17 @@ type Metrics struct {
 	MaxCollectionLabels int `yaml:"max_collection_labels"`
 }
 
-// Tracing configures OpenTelemetry traces from Envoy and the edge.
+// Tracing configures OpenTelemetry traces, which the edge makes: its own
+// spans and, from Envoy's access-log entries, Envoy's server and upstream
+// spans (docs/tracing.md).
 type Tracing struct {
 	// OTLPEndpoint is the OTLP/gRPC collector (host:port); "" turns tracing off.
 	OTLPEndpoint string `yaml:"otlp_endpoint"`
-	// Sampling is the share of calls traced when the client sends no sampled
-	// traceparent, 0..1. Default 0.01.
+	// Sampling is the share of calls traced when the client sends no valid
+	// traceparent (a client's decides for its call), 0..1; read by ext_authz
+	// on every call, so a reload applies at once. Default 0.01.
 	Sampling *float64 `yaml:"sampling"`
-	// ServiceName names the edge's spans. Default milvus-edge.
+	// ServiceName names the edge's spans; the spans standing for Envoy's
+	// work are "<service_name>-envoy". Default milvus-edge.
 	ServiceName string `yaml:"service_name"`
 }

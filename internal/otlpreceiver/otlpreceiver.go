@@ -25,7 +25,7 @@ import (
 )
 
 // Span is one received span, flattened: ids in lower-case hex as W3C
-// traceparent and Envoy's %TRACE_ID% write them.
+// traceparent and the access log's trace_id write them.
 type Span struct {
 	// Service is the resource's service.name.
 	Service string `json:"service"`
