@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math"
 	"net"
 	"os"
 	"path/filepath"
@@ -287,9 +286,11 @@ func StartEnvoy(log *slog.Logger, cfg *config.Config, dir string) (*procs.Proc, 
 		"--concurrency", fmt.Sprint(cfg.Envoy.Concurrency),
 		"--log-level", "warning",
 		// A stop drains (drainEnvoy): every connection is told to go away at
-		// once, not over drain-time-s as the gradual strategy would.
+		// once, not over --drain-time-s as the gradual strategy would. That
+		// time stays Envoy's default (600 s): it also bounds how long the
+		// connections of a listener replaced by a reload may finish their
+		// calls, which a short value would cut.
 		"--drain-strategy", "immediate",
-		"--drain-time-s", fmt.Sprint(max(1, int(math.Ceil(cfg.Envoy.DrainTimeout.D().Seconds())))),
 	}
 	return procs.Start(log, "envoy", bin, args, os.Environ())
 }
