@@ -7,11 +7,18 @@ import (
 
 // Health check kinds (Health.Kind).
 const (
-	// HealthCheckRPC calls MilvusService/CheckHealth and wants isHealthy
-	// true in the answer: Milvus and milvus-lite both serve it.
+	// HealthCheckRPC calls MilvusService/CheckHealth without a credential
+	// and wants any gRPC answer (HTTP 200): a liveness check. isHealthy,
+	// UNAUTHENTICATED (Milvus with authorization on) and UNIMPLEMENTED
+	// all mean the server process is up and answering.
 	HealthCheckRPC = "check_health"
-	// HealthGRPC is the standard grpc.health.v1 check: Milvus serves it,
-	// milvus-lite does not.
+	// HealthCheckRPCIsHealthy calls MilvusService/CheckHealth and wants
+	// isHealthy true in the answer: only for backends that answer it
+	// without a credential (milvus-lite, Milvus with authorization off).
+	HealthCheckRPCIsHealthy = "check_health_is_healthy"
+	// HealthGRPC is the standard grpc.health.v1 check, wanting SERVING:
+	// Milvus with authorization off (with it on, Milvus answers
+	// UNAUTHENTICATED); milvus-lite does not serve it.
 	HealthGRPC = "grpc"
 	// HealthNone turns active checks off (outlier ejection stays, unless
 	// consecutive_gateway_errors is 0).
@@ -26,11 +33,14 @@ const (
 // connect errors: outlier ejection) and a stalled one within about 3 s
 // (two timed-out checks), and put a recovered one back within about 2 s.
 type Health struct {
-	// Kind is check_health (the MilvusService/CheckHealth call, answered
-	// with isHealthy true: Milvus and milvus-lite), grpc (grpc.health.v1:
-	// Milvus only) or none (no active checks). The cluster's credential,
-	// if any, goes with each check (a Milvus with authentication on
-	// refuses CheckHealth without one). Default check_health.
+	// Kind is check_health (the MilvusService/CheckHealth call; any gRPC
+	// answer passes: the server is up and answering — works with every
+	// backend, authorization on or off), check_health_is_healthy (the same
+	// call, wanting isHealthy true: only for backends that answer it
+	// without a credential — milvus-lite, Milvus with authorization off),
+	// grpc (grpc.health.v1 SERVING: Milvus with authorization off) or none
+	// (no active checks). Checks never carry a credential (it would be
+	// readable in Envoy's config_dump). Default check_health.
 	Kind string `yaml:"kind"`
 	// Interval is the time between two checks of an endpoint. Default 1s.
 	Interval Duration `yaml:"interval"`
@@ -119,7 +129,7 @@ func validateHealth(bad badFunc, cs []Cluster) {
 	for i, cl := range cs {
 		p := fmt.Sprintf("clusters[%d].health", i)
 		h := cl.Health
-		oneOf(bad, p+".kind", h.Kind, HealthCheckRPC, HealthGRPC, HealthNone)
+		oneOf(bad, p+".kind", h.Kind, HealthCheckRPC, HealthCheckRPCIsHealthy, HealthGRPC, HealthNone)
 		if h.Interval.D() < 100*time.Millisecond {
 			bad(p+".interval", "must be at least 100ms, got %s", h.Interval.D())
 		}

@@ -49,7 +49,7 @@ routes: [{cluster: qn}]
 		t.Fatal("bad health block accepted")
 	}
 	for _, want := range []string{
-		`clusters[0].health.kind: must be one of check_health, grpc, none, got "tcp"`,
+		`clusters[0].health.kind: must be one of check_health, check_health_is_healthy, grpc, none, got "tcp"`,
 		"clusters[0].health.interval: must be at least 100ms",
 		"clusters[0].health.timeout: must be 10ms..interval",
 		"clusters[0].health.no_traffic_interval: must be at least interval",

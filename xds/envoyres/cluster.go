@@ -40,6 +40,8 @@ func buildQueryNodeCluster(c ir.Cluster) *clusterv3.Cluster {
 			}),
 		},
 		TransportSocket: buildUpstreamTLS(c),
+		// The health checks' TLS socket, with ALPN h2 (health.go).
+		TransportSocketMatches: buildHealthCheckTLS(c),
 		// Retries in flight (failover.go).
 		CircuitBreakers: buildRetryBudget(),
 		// Health (health.go): active checks, outlier ejection, panic threshold.

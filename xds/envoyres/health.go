@@ -7,6 +7,7 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
 	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/milvus-edge/milvus-edge/xds/ir"
@@ -20,7 +21,8 @@ const (
 	// (uncompressed, length 0), written as hex: Envoy's text payloads are hex.
 	checkHealthRequest = "0000000000"
 	// checkHealthHealthy is CheckHealthResponse's isHealthy = true (field 2,
-	// varint 1): Envoy looks for these bytes in the answer's first 1 KiB.
+	// varint 1): Envoy looks for these bytes in the answer's first 1 KiB
+	// (check_health_is_healthy only).
 	checkHealthHealthy = "1001"
 	// outlierSweep is how often Envoy looks at ejected endpoints to put
 	// back those whose ejection time is over.
@@ -30,10 +32,20 @@ const (
 	maxEjectionFactor = 10
 )
 
-// buildHealthChecks returns a cluster's active health check: the
-// MilvusService/CheckHealth call over HTTP/2 with its answer checked for
-// isHealthy true (Milvus and milvus-lite), or grpc.health.v1 (Milvus).
-// Either carries the cluster's credential when it has one.
+// buildHealthChecks returns a cluster's active health check, never with a
+// credential (it would sit in CDS, readable in Envoy's config_dump):
+//
+//   - check_health: the MilvusService/CheckHealth call over HTTP/2, healthy
+//     on HTTP 200 — any gRPC answer (isHealthy, UNAUTHENTICATED from a
+//     Milvus with authorization on, UNIMPLEMENTED) means the server
+//     process is up and answering; a dead, refusing or stalled endpoint
+//     fails.
+//   - check_health_is_healthy: the same call, wanting isHealthy true in
+//     the answer (backends that answer it without a credential).
+//   - grpc: grpc.health.v1, wanting SERVING.
+//
+// On a TLS cluster the checks use the socket that offers ALPN h2
+// (buildHealthCheckTLS).
 func buildHealthChecks(c ir.Cluster) []*corev3.HealthCheck {
 	h := c.Health.Check
 	if h == nil {
@@ -46,29 +58,58 @@ func buildHealthChecks(c ir.Cluster) []*corev3.HealthCheck {
 		UnhealthyThreshold: wrapperspb.UInt32(h.UnhealthyThreshold),
 		HealthyThreshold:   wrapperspb.UInt32(h.HealthyThreshold),
 	}
-	var auth []*corev3.HeaderValueOption
-	if h.Authorization != "" {
-		auth = []*corev3.HeaderValueOption{header("authorization", h.Authorization.Reveal())}
+	if c.TLS != nil {
+		out.TransportSocketMatchCriteria = healthCheckMatch()
 	}
 	switch h.Kind {
 	case ir.GRPCHealth:
-		out.HealthChecker = &corev3.HealthCheck_GrpcHealthCheck_{GrpcHealthCheck: &corev3.HealthCheck_GrpcHealthCheck{
-			InitialMetadata: auth,
-		}}
+		out.HealthChecker = &corev3.HealthCheck_GrpcHealthCheck_{GrpcHealthCheck: &corev3.HealthCheck_GrpcHealthCheck{}}
 	default:
-		out.HealthChecker = &corev3.HealthCheck_HttpHealthCheck_{HttpHealthCheck: &corev3.HealthCheck_HttpHealthCheck{
+		hc := &corev3.HealthCheck_HttpHealthCheck{
 			Path:            CheckHealthPath,
 			Method:          corev3.RequestMethod_POST,
 			CodecClientType: typev3.CodecClientType_HTTP2,
 			Send:            &corev3.HealthCheck_Payload{Payload: &corev3.HealthCheck_Payload_Text{Text: checkHealthRequest}},
-			Receive:         []*corev3.HealthCheck_Payload{{Payload: &corev3.HealthCheck_Payload_Text{Text: checkHealthHealthy}}},
-			RequestHeadersToAdd: append([]*corev3.HeaderValueOption{
+			RequestHeadersToAdd: []*corev3.HeaderValueOption{
 				header("content-type", "application/grpc"),
 				header("te", "trailers"),
-			}, auth...),
-		}}
+			},
+		}
+		if h.Kind == ir.CheckHealthIsHealthy {
+			hc.Receive = []*corev3.HealthCheck_Payload{{Payload: &corev3.HealthCheck_Payload_Text{Text: checkHealthHealthy}}}
+		}
+		out.HealthChecker = &corev3.HealthCheck_HttpHealthCheck_{HttpHealthCheck: hc}
 	}
 	return []*corev3.HealthCheck{out}
+}
+
+// healthCheckMatchKey is the transport socket match label that only the
+// health checks ask for (no endpoint carries it, so calls keep the
+// cluster's own socket).
+const healthCheckMatchKey = "milvus_edge_health_check"
+
+func healthCheckMatch() *structpb.Struct {
+	return &structpb.Struct{Fields: map[string]*structpb.Value{healthCheckMatchKey: structpb.NewBoolValue(true)}}
+}
+
+// buildHealthCheckTLS returns a TLS cluster's transport socket matches: one,
+// picked only by the health checks' match criteria, with the cluster's TLS
+// settings and ALPN h2. The cluster's own socket offers no ALPN list (the
+// connection pool offers its protocol), but a health check connection
+// offers nothing then, and gRPC servers built with recent grpc-go refuse
+// TLS clients that do not negotiate h2 — a healthy TLS Milvus would fail
+// its checks. Envoy uses a match whose labels are all in the endpoint's
+// envoy.transport_socket_match metadata (or, for health checks, in
+// transport_socket_match_criteria), else the cluster's transport_socket.
+func buildHealthCheckTLS(c ir.Cluster) []*clusterv3.Cluster_TransportSocketMatch {
+	if c.TLS == nil || c.Health.Check == nil {
+		return nil
+	}
+	return []*clusterv3.Cluster_TransportSocketMatch{{
+		Name:            "health_check_h2",
+		Match:           healthCheckMatch(),
+		TransportSocket: upstreamTLSSocket(c, []string{"h2"}),
+	}}
 }
 
 func header(k, v string) *corev3.HeaderValueOption {

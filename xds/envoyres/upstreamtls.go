@@ -33,6 +33,13 @@ func ClusterClientCertSecretName(cluster string) string {
 //     use_downstream_protocol_config picks), where a fixed list would offer
 //     h2 to HTTP/1.1 connections too.
 func buildUpstreamTLS(c ir.Cluster) *corev3.TransportSocket {
+	return upstreamTLSSocket(c, nil)
+}
+
+// upstreamTLSSocket is buildUpstreamTLS's socket offering the ALPN
+// protocols alpn (none: the connection pool's own, see above); nil for a
+// plaintext cluster.
+func upstreamTLSSocket(c ir.Cluster, alpn []string) *corev3.TransportSocket {
 	t := c.TLS
 	if t == nil {
 		return nil
@@ -50,6 +57,7 @@ func buildUpstreamTLS(c ir.Cluster) *corev3.TransportSocket {
 				Matcher: &envoymatcherv3.StringMatcher{MatchPattern: &envoymatcherv3.StringMatcher_Exact{Exact: t.ServerName}},
 			}},
 		}},
+		AlpnProtocols: alpn,
 	}
 	if len(t.ClientCert) > 0 {
 		common.TlsCertificateSdsSecretConfigs = []*tlsv3.SdsSecretConfig{{

@@ -7,10 +7,16 @@ type HealthKind int
 
 // Health check kinds.
 const (
-	// CheckHealthRPC calls MilvusService/CheckHealth and wants isHealthy
-	// true in the answer (Milvus and milvus-lite).
+	// CheckHealthRPC calls MilvusService/CheckHealth and wants any gRPC
+	// answer (HTTP 200): the server process is up and answering. Sent
+	// without a credential, so an error answer (UNAUTHENTICATED) passes.
 	CheckHealthRPC HealthKind = iota
-	// GRPCHealth is grpc.health.v1.Health/Check (Milvus).
+	// CheckHealthIsHealthy calls MilvusService/CheckHealth and wants
+	// isHealthy true in the answer: for backends that answer it without a
+	// credential (milvus-lite, Milvus with authorization off).
+	CheckHealthIsHealthy
+	// GRPCHealth is grpc.health.v1.Health/Check (Milvus with
+	// authorization off).
 	GRPCHealth
 )
 
@@ -23,9 +29,6 @@ type HealthCheck struct {
 	// UnhealthyThreshold failed checks in a row take an endpoint out;
 	// HealthyThreshold passed ones put it back.
 	UnhealthyThreshold, HealthyThreshold uint32
-	// Authorization is the gRPC authorization value sent with each check
-	// (the cluster's credential); "" sends none.
-	Authorization Secret
 }
 
 // Outlier ejects endpoints whose real calls keep failing.

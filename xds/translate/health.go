@@ -5,10 +5,9 @@ import (
 	"github.com/milvus-edge/milvus-edge/xds/ir"
 )
 
-// health is a cluster's health block in the model: the active check (with
-// the cluster's credential, whatever the forwarding mode: a Milvus with
-// authentication on refuses CheckHealth without one), outlier ejection and
-// the panic threshold.
+// health is a cluster's health block in the model: the active check (never
+// with a credential: it would sit in CDS, readable in Envoy's config_dump),
+// outlier ejection and the panic threshold.
 func health(cl config.Cluster) ir.Health {
 	h := cl.Health.Defaulted()
 	out := ir.Health{PanicPercent: *h.PanicThreshold}
@@ -20,9 +19,11 @@ func health(cl config.Cluster) ir.Health {
 			NoTrafficInterval:  h.NoTrafficInterval.D(),
 			UnhealthyThreshold: h.UnhealthyThreshold,
 			HealthyThreshold:   h.HealthyThreshold,
-			Authorization:      ir.Secret(cl.Credential.GRPCAuthorization().Reveal()),
 		}
-		if h.Kind == config.HealthGRPC {
+		switch h.Kind {
+		case config.HealthCheckRPCIsHealthy:
+			out.Check.Kind = ir.CheckHealthIsHealthy
+		case config.HealthGRPC:
 			out.Check.Kind = ir.GRPCHealth
 		}
 	}
