@@ -59,8 +59,8 @@ routes:
 `, backend, t.TempDir(), slow.Addr))
 	slow.SetDelay(drainDelay)
 	load := startTimedLoad(t, p.Listener, 8)
-	testenv.Eventually(t, 60*time.Second, "40 slow calls", func() bool { return load.count(2*drainDelay) >= 40 })
-	f := stopUnderLoad(t, proc, out, load, syscall.SIGTERM, drainStopBound)
+	from := load.warm(t, 24, 2*drainDelay)
+	f := stopUnderLoad(t, proc, out, load, from, syscall.SIGTERM, drainStopBound)
 	t.Logf("SIGTERM under load (%v per chunk each way): %s", drainDelay, f)
 	if f.inFlight == 0 {
 		t.Errorf("no call was in flight at the signal: the test proves nothing")
@@ -255,16 +255,31 @@ func startTimedLoad(t *testing.T, addr string, workers int) *timedLoad {
 }
 
 // count returns the calls so far that succeeded and lasted at least d.
-func (l *timedLoad) count(d time.Duration) int {
+func (l *timedLoad) count(d time.Duration) int { return l.countSince(time.Time{}, d) }
+
+// countSince is count over the calls started at or after from.
+func (l *timedLoad) countSince(from time.Time, d time.Duration) int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	n := 0
 	for _, x := range l.calls {
-		if x.err == nil && x.end.Sub(x.start) >= d {
+		if x.err == nil && x.end.Sub(x.start) >= d && !x.start.Before(from) {
 			n++
 		}
 	}
 	return n
+}
+
+// warm waits until n calls lasting at least d succeeded, then until n more
+// started after that did, and returns when the second lot began: the first
+// calls (connections opening, credentials checked for the first time, slow
+// under -race) are left out of a stop's figures.
+func (l *timedLoad) warm(t *testing.T, n int, d time.Duration) time.Time {
+	t.Helper()
+	testenv.Eventually(t, 60*time.Second, fmt.Sprintf("%d calls of ≥ %v", n, d), func() bool { return l.count(d) >= n })
+	from := time.Now()
+	testenv.Eventually(t, 60*time.Second, fmt.Sprintf("%d more calls of ≥ %v", n, d), func() bool { return l.countSince(from, d) >= n })
+	return from
 }
 
 // end stops the workers and waits for their last calls.
@@ -273,9 +288,11 @@ func (l *timedLoad) end() {
 	l.wg.Wait()
 }
 
-// stopFigures are a stop's outcome as the clients saw it.
+// stopFigures are a stop's outcome as the clients saw it (the calls
+// started from the load's warm-up on).
 type stopFigures struct {
 	took                 time.Duration
+	warmup, warmupFailed int
 	before, beforeFailed int
 	inFlight             int
 	lastEnd              time.Duration
@@ -285,17 +302,18 @@ type stopFigures struct {
 }
 
 func (f stopFigures) String() string {
-	return fmt.Sprintf("exited in %v; calls started before the signal: %d, %d of them in flight at it (the last ended %v after it), %d failed; started after: %d, %d failed %v; edge log: %q",
-		f.took.Round(time.Millisecond), f.before, f.inFlight, f.lastEnd.Round(time.Millisecond), f.beforeFailed, f.after, f.afterFailed, f.afterCodes, f.drained)
+	return fmt.Sprintf("exited in %v; warm-up calls left out: %d (%d failed); calls started before the signal: %d, %d of them in flight at it (the last ended %v after it), %d failed; started after: %d, %d failed %v; edge log: %q",
+		f.took.Round(time.Millisecond), f.warmup, f.warmupFailed, f.before, f.inFlight, f.lastEnd.Round(time.Millisecond), f.beforeFailed, f.after, f.afterFailed, f.afterCodes, f.drained)
 }
 
 var drainedLine = regexp.MustCompile(`envoy drained.*?requests_in_flight_at_stop=\d+ took=[0-9.a-zµ]+`)
 
 // stopUnderLoad signals the edge, waits up to bound for its exit, ends the
-// load and checks the stop: no call started before the signal failed, calls
-// started after it failed only with UNAVAILABLE, the edge exited cleanly
-// after draining Envoy, and its output holds no panic.
-func stopUnderLoad(t *testing.T, proc *procs.Proc, out *lockedBuffer, load *timedLoad, sig syscall.Signal, bound time.Duration) stopFigures {
+// load and checks the stop: no call started before the signal (from the
+// load's warm-up on, see timedLoad.warm) failed, calls started after it
+// failed only with UNAVAILABLE, the edge exited cleanly after draining
+// Envoy, and its output holds no panic.
+func stopUnderLoad(t *testing.T, proc *procs.Proc, out *lockedBuffer, load *timedLoad, from time.Time, sig syscall.Signal, bound time.Duration) stopFigures {
 	t.Helper()
 	signaled := time.Now()
 	must(t, syscall.Kill(proc.Pid(), sig))
@@ -307,8 +325,15 @@ func stopUnderLoad(t *testing.T, proc *procs.Proc, out *lockedBuffer, load *time
 	f := stopFigures{took: time.Since(signaled), afterCodes: map[codes.Code]int{}}
 	// Calls started after the signal end soon: refused, or cut by the exit.
 	load.end()
-	var firstErr error
+	var failures []string
 	for _, x := range load.calls {
+		if x.start.Before(from) {
+			f.warmup++
+			if x.err != nil {
+				f.warmupFailed++
+			}
+			continue
+		}
 		if !x.start.Before(signaled) {
 			f.after++
 			if x.err != nil {
@@ -324,14 +349,15 @@ func stopUnderLoad(t *testing.T, proc *procs.Proc, out *lockedBuffer, load *time
 		}
 		if x.err != nil {
 			f.beforeFailed++
-			if firstErr == nil {
-				firstErr = x.err
+			if len(failures) < 10 {
+				failures = append(failures, fmt.Sprintf("started %v, ended %v from the signal: %v",
+					x.start.Sub(signaled).Round(time.Millisecond), x.end.Sub(signaled).Round(time.Millisecond), x.err))
 			}
 		}
 	}
 	f.drained = drainedLine.FindString(out.String())
 	if f.beforeFailed > 0 {
-		t.Errorf("%d of %d calls started before %v failed; first: %v", f.beforeFailed, f.before, sig, firstErr)
+		t.Errorf("%d of %d calls started before %v failed:\n%s", f.beforeFailed, f.before, sig, strings.Join(failures, "\n"))
 	}
 	for code := range f.afterCodes {
 		if code != codes.Unavailable {
