@@ -26,7 +26,18 @@ func TestStalledBackendColdCache(t *testing.T) {
 	backend, lite := testenv.MilvusLiteProc(t)
 	p := testenv.NewPorts(t)
 	const budget = 250 * time.Millisecond
-	e := testenv.Run(t, p.ConfigHead()+oneCluster(backend)+fmt.Sprintf("validation: {fill_budget: %s, failure_ttl: 30s}\n", budget), p)
+	// No active checks: the subject is the edge's own fill budget with the
+	// sole backend stalled, not Envoy's ejection — the checks would mark the
+	// stopped endpoint down within ≈ 2 s and Envoy would answer "no healthy
+	// upstream" instead of sending the call on.
+	cluster := fmt.Sprintf(`clusters:
+  - name: default
+    endpoints: [{address: %s}]
+    health: {kind: none}
+routes:
+  - cluster: default
+`, backend)
+	e := testenv.Run(t, p.ConfigHead()+cluster+fmt.Sprintf("validation: {fill_budget: %s, failure_ttl: 30s}\n", budget), p)
 	c := testenv.Client(t, e.Ports.Listener)
 	ctx := testenv.Root(context.Background())
 	createVectorCollection(ctx, t, c, "stall", 8)
