@@ -1,7 +1,8 @@
 // Package fakemilvus is a fake MilvusService for tests that need call counts
 // or injected latency. It serves DescribeCollection, ShowPartitions and
 // ListAliases from an in-memory map, answering with Milvus's status codes
-// (CollectionNotFound 100, DatabaseNotFound 800); every other RPC is gRPC
+// (CollectionNotFound 100, DatabaseNotFound 800), and CheckHealth (always
+// healthy, for Envoy's active health checks); every other RPC is gRPC
 // UNIMPLEMENTED. It is a test fake, not a Milvus: use milvus-lite
 // (internal/testenv) when behaviour matters more than counts.
 package fakemilvus
@@ -234,6 +235,13 @@ func (f *Fake) lookup(ctx context.Context, reqDB, name string) (*Collection, *co
 			Reason: fmt.Sprintf("collection not found[database=%s][collection=%s]", db, name)}
 	}
 	return c, nil
+}
+
+// CheckHealth answers isHealthy true, as milvus-lite and a Milvus with
+// authorization off do: Envoy's active health checks (either CheckHealth
+// kind) call it over HTTP/2 on the fake's port. Not counted.
+func (f *Fake) CheckHealth(context.Context, *milvuspb.CheckHealthRequest) (*milvuspb.CheckHealthResponse, error) {
+	return &milvuspb.CheckHealthResponse{Status: &commonpb.Status{}, IsHealthy: true}, nil
 }
 
 // DescribeCollection answers with the schema, resolving aliases.
