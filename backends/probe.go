@@ -119,4 +119,3 @@ func (p *Prober) Close() {
 	}
 	p.conns, p.closed = nil, true
 }
-
