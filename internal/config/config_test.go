@@ -5,6 +5,22 @@ import (
 	"testing"
 )
 
+// minimalYAML is the smallest valid config: one cluster, one route to it.
+const minimalYAML = `
+clusters: [{name: qn, endpoints: [{address: 10.0.0.1:19530}]}]
+routes: [{cluster: qn}]
+`
+
+// mustParse parses yaml, failing the test on an error.
+func mustParse(t *testing.T, yaml string) *Config {
+	t.Helper()
+	c, err := Parse([]byte(yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 func TestDefaultConfig(t *testing.T) {
 	c, _, err := Load("")
 	if err != nil {
@@ -22,13 +38,7 @@ func TestDefaultConfig(t *testing.T) {
 }
 
 func TestDefaults(t *testing.T) {
-	c, err := Parse([]byte(`
-clusters: [{name: qn, endpoints: [{address: 10.0.0.1:19530}]}]
-routes: [{cluster: qn}]
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := mustParse(t, minimalYAML)
 	if c.Clusters[0].Endpoints[0].Weight != 1 || c.Clusters[0].LBPolicy != "least_request" || c.Clusters[0].ConnectTimeout.D().String() != "1s" {
 		t.Errorf("cluster defaults %+v", c.Clusters[0])
 	}

@@ -7,29 +7,20 @@ import (
 )
 
 func TestRetriesDefaults(t *testing.T) {
-	c, err := Parse([]byte(`
-clusters: [{name: qn, endpoints: [{address: 10.0.0.1:19530}]}]
-routes: [{cluster: qn}]
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := mustParse(t, minimalYAML)
 	if c.Retries.ReadRetries() != 1 || c.Retries.PerTryTimeout() != 5*time.Second {
 		t.Errorf("retries defaults: reads %d, per-try timeout %s; want 1, 5s", c.Retries.ReadRetries(), c.Retries.PerTryTimeout())
 	}
 	if r := c.Routes[0]; r.Fallback != "" || r.FallbackWrites {
 		t.Errorf("route failover defaults %+v, want none", r.Failover)
 	}
-	c, err = Parse([]byte(`
+	c = mustParse(t, `
 retries: {reads: 0, read_per_try_timeout: 0s}
 clusters:
   - {name: a, endpoints: [{address: 10.0.0.1:19530}]}
   - {name: b, endpoints: [{address: 10.0.0.2:19530}]}
 routes: [{cluster: a, fallback: b, fallback_writes: true}]
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
+`)
 	if c.Retries.ReadRetries() != 0 || c.Retries.PerTryTimeout() != 0 || c.Routes[0].Fallback != "b" || !c.Routes[0].FallbackWrites {
 		t.Errorf("explicit values lost: %+v %+v", c.Retries, c.Routes[0])
 	}

@@ -7,13 +7,7 @@ import (
 )
 
 func TestHealthDefaults(t *testing.T) {
-	c, err := Parse([]byte(`
-clusters: [{name: qn, endpoints: [{address: 10.0.0.1:19530}]}]
-routes: [{cluster: qn}]
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := mustParse(t, minimalYAML)
 	h := c.Clusters[0].Health
 	if h.Kind != HealthCheckRPC || h.Interval.D() != time.Second || h.Timeout.D() != 500*time.Millisecond ||
 		h.UnhealthyThreshold != 2 || h.HealthyThreshold != 2 || h.NoTrafficInterval.D() != time.Second ||
@@ -27,13 +21,10 @@ routes: [{cluster: qn}]
 }
 
 func TestHealthOff(t *testing.T) {
-	c, err := Parse([]byte(`
+	c := mustParse(t, `
 clusters: [{name: qn, endpoints: [{address: 10.0.0.1:19530}], health: {kind: none, consecutive_gateway_errors: 0, panic_threshold: 50}}]
 routes: [{cluster: qn}]
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
+`)
 	h := c.Clusters[0].Health
 	if h.Checks() || *h.ConsecutiveGatewayErrors != 0 || *h.PanicThreshold != 50 {
 		t.Errorf("health %+v: want no checks, no ejection, panic at 50 %%", h)

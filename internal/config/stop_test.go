@@ -7,15 +7,12 @@ import (
 )
 
 func TestDrainTimeout(t *testing.T) {
-	const tail = "\nclusters: [{name: qn, endpoints: [{address: 10.0.0.1:19530}]}]\nroutes: [{cluster: qn}]\n"
-	c, err := Parse([]byte(tail))
-	if err != nil {
-		t.Fatal(err)
-	}
+	const tail = minimalYAML
+	c := mustParse(t, tail)
 	if c.Envoy.DrainTimeout.D() != 5*time.Second {
 		t.Errorf("envoy.drain_timeout default %s, want 5s", c.Envoy.DrainTimeout.D())
 	}
-	c, err = Parse([]byte("envoy: {drain_timeout: 30s}" + tail))
+	c, err := Parse([]byte("envoy: {drain_timeout: 30s}" + tail))
 	if err != nil || c.Envoy.DrainTimeout.D() != 30*time.Second {
 		t.Errorf("drain_timeout 30s: %v, %v", c, err)
 	}
