@@ -52,6 +52,23 @@ var dialOptions = []grpc.DialOption{
 	}),
 }
 
+// newClient makes a lazy client connection to target with dialOptions, the
+// transport credentials for t (plaintext for nil) and extra; Pool and
+// Prober both dial through it. A TLS error is returned as it is, grpc's
+// prefixed with "<who> client: ".
+func newClient(who, target string, t *TLS, extra ...grpc.DialOption) (*grpc.ClientConn, error) {
+	creds, err := t.credentials()
+	if err != nil {
+		return nil, err
+	}
+	opts := append(slices.Clip(dialOptions), extra...)
+	conn, err := grpc.NewClient(target, append(opts, grpc.WithTransportCredentials(creds))...)
+	if err != nil {
+		return nil, fmt.Errorf("%s client: %w", who, err)
+	}
+	return conn, nil
+}
+
 // Pool holds one client connection per cluster.
 type Pool struct {
 	creds func(cluster string) string
@@ -179,16 +196,11 @@ func (c *cluster) close() {
 // on a bad target, options or TLS material (which the config has checked);
 // the error is kept for the cluster's calls rather than dropped.
 func dial(eps []string, t *TLS) *cluster {
-	creds, err := t.credentials()
-	if err != nil {
-		return &cluster{err: err, tls: t}
-	}
 	res := manual.NewBuilderWithScheme(resolverScheme)
 	res.InitialState(resolverState(eps))
-	opts := append(slices.Clip(dialOptions), grpc.WithResolvers(res), grpc.WithTransportCredentials(creds))
-	conn, err := grpc.NewClient(resolverScheme+":///milvus", opts...)
+	conn, err := newClient("backend", resolverScheme+":///milvus", t, grpc.WithResolvers(res))
 	if err != nil {
-		return &cluster{err: fmt.Errorf("backend client: %w", err), tls: t}
+		return &cluster{err: err, tls: t}
 	}
 	return &cluster{endpoints: eps, tls: t, res: res, conn: conn, client: milvuspb.NewMilvusServiceClient(conn)}
 }

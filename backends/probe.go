@@ -80,14 +80,9 @@ func (p *Prober) conn(cluster, endpoint string, t *TLS) (milvuspb.MilvusServiceC
 
 // dialEndpoint makes a lazy connection to one endpoint.
 func dialEndpoint(endpoint string, t *TLS) *probeConn {
-	creds, err := t.credentials()
+	conn, err := newClient("probe", "passthrough:///"+endpoint, t)
 	if err != nil {
 		return &probeConn{tls: t, err: err}
-	}
-	opts := append(slices.Clip(dialOptions), grpc.WithTransportCredentials(creds))
-	conn, err := grpc.NewClient("passthrough:///"+endpoint, opts...)
-	if err != nil {
-		return &probeConn{tls: t, err: fmt.Errorf("probe client: %w", err)}
 	}
 	return &probeConn{tls: t, conn: conn, client: milvuspb.NewMilvusServiceClient(conn)}
 }
