@@ -53,31 +53,10 @@ func TestFiltersStopWaitsForHandlers(t *testing.T) {
 			return &emptypb.Empty{}, nil
 		}}},
 	}, struct{}{})
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	took, err := stopWithCallInFlight(t, f, cfg, "/test.Slow/Call", entered)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("Serve: %v", err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- f.Serve(ctx, lis) }()
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	go func() { _ = conn.Invoke(context.Background(), "/test.Slow/Call", &emptypb.Empty{}, &emptypb.Empty{}) }()
-	<-entered
-	start := time.Now()
-	cancel()
-	select {
-	case err := <-served:
-		if err != nil {
-			t.Fatalf("Serve: %v", err)
-		}
-	case <-time.After(cfg.Edge.FilterTimeout.D() + handlerGrace + 2*time.Second):
-		t.Fatal("Serve did not return within filter_timeout + handlerGrace")
-	}
-	took := time.Since(start)
 	t.Logf("stopped in %v", took.Round(time.Millisecond))
 	if !finished.Load() {
 		t.Fatal("Serve returned (and closed the caches and the decision log) while a handler was still running")
@@ -111,6 +90,19 @@ func TestFiltersStopBounded(t *testing.T) {
 			return &emptypb.Empty{}, nil
 		}}},
 	}, struct{}{})
+	took, _ := stopWithCallInFlight(t, f, cfg, "/test.Stuck/Call", entered)
+	t.Logf("stopped in %v with a stuck handler", took.Round(time.Millisecond))
+	if !f.busy.Load() || f.closed.Load() {
+		t.Errorf("busy %v closed %v: want the caches left open under the stuck handler", f.busy.Load(), f.closed.Load())
+	}
+}
+
+// stopWithCallInFlight serves f, makes one call to method, waits until its
+// handler has entered, stops f and returns how long Serve took to return
+// and what it returned; the test fails when Serve is not back within
+// filter_timeout + handlerGrace + 2 s.
+func stopWithCallInFlight(t *testing.T, f *Filters, cfg *config.Config, method string, entered <-chan struct{}) (time.Duration, error) {
+	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -123,17 +115,15 @@ func TestFiltersStopBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	go func() { _ = conn.Invoke(context.Background(), "/test.Stuck/Call", &emptypb.Empty{}, &emptypb.Empty{}) }()
+	go func() { _ = conn.Invoke(context.Background(), method, &emptypb.Empty{}, &emptypb.Empty{}) }()
 	<-entered
 	start := time.Now()
 	cancel()
 	select {
-	case <-served:
+	case err := <-served:
+		return time.Since(start), err
 	case <-time.After(cfg.Edge.FilterTimeout.D() + handlerGrace + 2*time.Second):
 		t.Fatal("Serve did not return within filter_timeout + handlerGrace")
 	}
-	t.Logf("stopped in %v with a stuck handler", time.Since(start).Round(time.Millisecond))
-	if !f.busy.Load() || f.closed.Load() {
-		t.Errorf("busy %v closed %v: want the caches left open under the stuck handler", f.busy.Load(), f.closed.Load())
-	}
+	return 0, nil
 }
