@@ -285,22 +285,73 @@ func Eventually(t testing.TB, limit time.Duration, what string, cond func() bool
 	return 0
 }
 
-// Load runs GetVersion calls through addr from n workers until stopped, and
-// counts successes and failures (with the first failure kept).
-type Load struct {
-	mu       sync.Mutex
-	ok, fail int
-	firstErr error
-	byCode   map[codes.Code]int
-	stop     chan struct{}
-	wg       sync.WaitGroup
+// Call is one call of a Load: when it started and ended, how it ended, and
+// what the call function returned (nil for StartLoad's GetVersion).
+type Call struct {
+	Start, End time.Time
+	Err        error
+	Out        any
 }
 
-// StartLoad starts steady authenticated load.
+// LoadSpec says what a Load does.
+type LoadSpec struct {
+	// Workers is how many goroutines call at once.
+	Workers int
+	// Call makes one call with c; nil: an authenticated GetVersion.
+	Call func(ctx context.Context, c milvuspb.MilvusServiceClient) (any, error)
+	// Timeout is each call's deadline (0: 5 s).
+	Timeout time.Duration
+	// Pause is a worker's wait after a call that succeeded, ErrPause after
+	// one that failed (0: Pause).
+	Pause, ErrPause time.Duration
+	// ClientPerWorker gives each worker a connection of its own instead of
+	// one shared by all.
+	ClientPerWorker bool
+}
+
+// Load runs calls through addr from n workers until stopped, and keeps
+// every call (its start, end and outcome).
+type Load struct {
+	mu    sync.Mutex
+	calls []Call
+	stop  chan struct{}
+	once  sync.Once
+	wg    sync.WaitGroup
+}
+
+// StartLoad starts steady authenticated load: GetVersion from workers
+// goroutines on one connection, 5 ms apart.
 func StartLoad(t testing.TB, addr string, workers int) *Load {
-	c := Client(t, addr)
-	l := &Load{stop: make(chan struct{}), byCode: map[codes.Code]int{}}
-	for i := 0; i < workers; i++ {
+	return StartLoadOf(t, addr, LoadSpec{Workers: workers, Pause: 5 * time.Millisecond})
+}
+
+// StartLoadOf starts the load spec describes; it ends with the test.
+func StartLoadOf(t testing.TB, addr string, spec LoadSpec) *Load {
+	call := spec.Call
+	if call == nil {
+		call = func(ctx context.Context, c milvuspb.MilvusServiceClient) (any, error) {
+			_, err := c.GetVersion(ctx, &milvuspb.GetVersionRequest{})
+			return nil, err
+		}
+	}
+	timeout := spec.Timeout
+	if timeout == 0 {
+		timeout = 5 * time.Second
+	}
+	errPause := spec.ErrPause
+	if errPause == 0 {
+		errPause = spec.Pause
+	}
+	l := &Load{stop: make(chan struct{})}
+	var shared milvuspb.MilvusServiceClient
+	if !spec.ClientPerWorker {
+		shared = Client(t, addr)
+	}
+	for i := 0; i < spec.Workers; i++ {
+		c := shared
+		if c == nil {
+			c = Client(t, addr)
+		}
 		l.wg.Add(1)
 		go func() {
 			defer l.wg.Done()
@@ -310,21 +361,20 @@ func StartLoad(t testing.TB, addr string, workers int) *Load {
 					return
 				default:
 				}
-				ctx, cancel := context.WithTimeout(Root(context.Background()), 5*time.Second)
-				_, err := c.GetVersion(ctx, &milvuspb.GetVersionRequest{})
+				ctx, cancel := context.WithTimeout(Root(context.Background()), timeout)
+				start := time.Now()
+				out, err := call(ctx, c)
 				cancel()
 				l.mu.Lock()
-				if err != nil {
-					l.byCode[status.Code(err)]++
-					l.fail++
-					if l.firstErr == nil {
-						l.firstErr = err
-					}
-				} else {
-					l.ok++
-				}
+				l.calls = append(l.calls, Call{Start: start, End: time.Now(), Err: err, Out: out})
 				l.mu.Unlock()
-				time.Sleep(5 * time.Millisecond)
+				pause := spec.Pause
+				if err != nil {
+					pause = errPause
+				}
+				if pause > 0 {
+					time.Sleep(pause)
+				}
 			}
 		}()
 	}
@@ -332,39 +382,60 @@ func StartLoad(t testing.TB, addr string, workers int) *Load {
 	return l
 }
 
-// Stop ends the load.
+// Stop ends the load and waits for the workers' last calls.
 func (l *Load) Stop() {
-	select {
-	case <-l.stop:
-	default:
-		close(l.stop)
-	}
+	l.once.Do(func() { close(l.stop) })
 	l.wg.Wait()
+}
+
+// Calls returns a copy of the calls so far, in the order they ended.
+func (l *Load) Calls() []Call {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]Call(nil), l.calls...)
+}
+
+// Count returns how many calls have ended so far.
+func (l *Load) Count() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.calls)
 }
 
 // Failures returns the failures by gRPC code so far.
 func (l *Load) Failures() map[codes.Code]int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	out := make(map[codes.Code]int, len(l.byCode))
-	for k, v := range l.byCode {
-		out[k] = v
+	out := map[codes.Code]int{}
+	for _, c := range l.calls {
+		if c.Err != nil {
+			out[status.Code(c.Err)]++
+		}
 	}
 	return out
 }
 
 // OK returns the successes so far.
 func (l *Load) OK() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.ok
+	ok, _, _ := l.Result()
+	return ok
 }
 
 // Result returns the counts and the first error.
 func (l *Load) Result() (ok, fail int, firstErr error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.ok, l.fail, l.firstErr
+	for _, c := range l.calls {
+		if c.Err == nil {
+			ok++
+			continue
+		}
+		fail++
+		if firstErr == nil {
+			firstErr = c.Err
+		}
+	}
+	return ok, fail, firstErr
 }
 
 // RawConn sends hand-made message bytes, to test how the edge answers

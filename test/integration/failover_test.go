@@ -7,7 +7,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -61,13 +60,9 @@ func foIDs(ctx context.Context, c milvuspb.MilvusServiceClient) ([]int64, error)
 }
 
 // readLoop runs Query calls on "fo" through the edge from workers
-// goroutines and records when each call ended, how, and which row it saw.
-type readLoop struct {
-	mu    sync.Mutex
-	calls []readCall
-	stop  chan struct{}
-	wg    sync.WaitGroup
-}
+// goroutines (testenv.StartLoadOf) and records when each call ended, how,
+// and which row it saw.
+type readLoop struct{ *testenv.Load }
 
 type readCall struct {
 	end time.Time
@@ -76,45 +71,24 @@ type readCall struct {
 }
 
 func startReadLoop(t *testing.T, addr string, workers int) *readLoop {
-	c := testenv.Client(t, addr)
-	l := &readLoop{stop: make(chan struct{})}
-	for i := 0; i < workers; i++ {
-		l.wg.Add(1)
-		go func() {
-			defer l.wg.Done()
-			for {
-				select {
-				case <-l.stop:
-					return
-				default:
-				}
-				ctx, cancel := context.WithTimeout(testenv.Root(context.Background()), 10*time.Second)
-				ids, err := foIDs(ctx, c)
-				cancel()
-				l.mu.Lock()
-				l.calls = append(l.calls, readCall{end: time.Now(), err: err, ids: ids})
-				l.mu.Unlock()
-				time.Sleep(5 * time.Millisecond)
-			}
-		}()
-	}
-	t.Cleanup(l.Stop)
-	return l
-}
-
-func (l *readLoop) Stop() {
-	select {
-	case <-l.stop:
-	default:
-		close(l.stop)
-	}
-	l.wg.Wait()
+	return &readLoop{testenv.StartLoadOf(t, addr, testenv.LoadSpec{
+		Workers: workers,
+		Timeout: 10 * time.Second,
+		Pause:   5 * time.Millisecond,
+		Call: func(ctx context.Context, c milvuspb.MilvusServiceClient) (any, error) {
+			return foIDs(ctx, c)
+		},
+	})}
 }
 
 func (l *readLoop) snapshot() []readCall {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return append([]readCall(nil), l.calls...)
+	calls := l.Calls()
+	out := make([]readCall, len(calls))
+	for i, c := range calls {
+		ids, _ := c.Out.([]int64)
+		out[i] = readCall{end: c.End, err: c.Err, ids: ids}
+	}
+	return out
 }
 
 // servedBy says a call saw exactly the row id.

@@ -8,7 +8,6 @@ import (
 	"net"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -105,80 +104,47 @@ func loadHealthCollection(t *testing.T, addr string) {
 	})
 }
 
-// readLoad runs Query calls from hcWorkers clients and keeps the time of
-// every failure.
-type readLoad struct {
-	mu    sync.Mutex
-	ok    int
-	fails []time.Time
-	first error
-	stop  chan struct{}
-	wg    sync.WaitGroup
-}
+// readLoad runs Query calls from hcWorkers clients (testenv.StartLoadOf, a
+// connection per client, no pause) and keeps every call's outcome and end.
+type readLoad struct{ *testenv.Load }
 
 func startReadLoad(t *testing.T, addr string) *readLoad {
-	l := &readLoad{stop: make(chan struct{})}
-	for i := 0; i < hcWorkers; i++ {
-		c := testenv.Client(t, addr) // a connection per client
-		l.wg.Add(1)
-		go func() {
-			defer l.wg.Done()
-			for {
-				select {
-				case <-l.stop:
-					return
-				default:
-				}
-				ctx, cancel := context.WithTimeout(testenv.Root(context.Background()), hcCallTimeout)
-				r, err := c.Query(ctx, &milvuspb.QueryRequest{CollectionName: hcColl, Expr: "id <= 4", OutputFields: []string{"id"}})
-				cancel()
-				if err == nil && r.GetStatus().GetCode() != 0 {
-					err = fmt.Errorf("status %v", r.GetStatus())
-				}
-				l.mu.Lock()
-				if err != nil {
-					l.fails = append(l.fails, time.Now())
-					if l.first == nil {
-						l.first = err
-					}
-				} else {
-					l.ok++
-				}
-				l.mu.Unlock()
+	return &readLoad{testenv.StartLoadOf(t, addr, testenv.LoadSpec{
+		Workers:         hcWorkers,
+		Timeout:         hcCallTimeout,
+		ClientPerWorker: true,
+		Call: func(ctx context.Context, c milvuspb.MilvusServiceClient) (any, error) {
+			r, err := c.Query(ctx, &milvuspb.QueryRequest{CollectionName: hcColl, Expr: "id <= 4", OutputFields: []string{"id"}})
+			if err == nil && r.GetStatus().GetCode() != 0 {
+				err = fmt.Errorf("status %v", r.GetStatus())
 			}
-		}()
-	}
-	t.Cleanup(l.end)
-	return l
+			return nil, err
+		},
+	})}
 }
 
-func (l *readLoad) end() {
-	select {
-	case <-l.stop:
-	default:
-		close(l.stop)
-	}
-	l.wg.Wait()
-}
+func (l *readLoad) end() { l.Stop() }
 
 // counts returns the calls, the failures, the failures after t0 + after,
 // and the first failure.
 func (l *readLoad) counts(t0 time.Time, after time.Duration) (calls, failed, late int, first error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for _, f := range l.fails {
-		if f.After(t0.Add(after)) {
+	all := l.Calls()
+	for _, c := range all {
+		if c.Err == nil {
+			continue
+		}
+		failed++
+		if first == nil {
+			first = c.Err
+		}
+		if c.End.After(t0.Add(after)) {
 			late++
 		}
 	}
-	return l.ok + len(l.fails), len(l.fails), late, l.first
+	return len(all), failed, late, first
 }
 
-func (l *readLoad) calls() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.ok + len(l.fails)
-}
+func (l *readLoad) calls() int { return l.Count() }
 
 // hostHealth returns the health flags Envoy's admin /clusters?format=json
 // shows for one host of a cluster (none: healthy); ok is false when the

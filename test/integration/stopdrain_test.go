@@ -1,18 +1,15 @@
 package integration
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/milvus-io/milvus-proto/go-api/v2/milvuspb"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -108,17 +105,17 @@ routes:
 	load.end()
 	failed := 0
 	var firstErr error
-	for _, x := range load.calls {
-		if x.err != nil {
+	for _, x := range load.Calls() {
+		if x.Err != nil {
 			failed++
 			if firstErr == nil {
-				firstErr = x.err
+				firstErr = x.Err
 			}
 		}
 	}
-	t.Logf("4 listener reloads under load: %d connections drained; %d calls, %d failed", drains, len(load.calls), failed)
+	t.Logf("4 listener reloads under load: %d connections drained; %d calls, %d failed", drains, load.Count(), failed)
 	if failed > 0 {
-		t.Errorf("%d of %d calls failed across listener reloads; first: %v", failed, len(load.calls), firstErr)
+		t.Errorf("%d of %d calls failed across listener reloads; first: %v", failed, load.Count(), firstErr)
 	}
 	// One client connection, replaced at each reload: the gradual strategy
 	// drained 1 in 4 reloads in a run.
@@ -161,8 +158,8 @@ routes:
 	took := time.Since(signaled)
 	load.end()
 	cut := 0
-	for _, x := range load.calls {
-		if x.start.Before(signaled) && x.end.After(signaled) && x.err != nil {
+	for _, x := range load.Calls() {
+		if x.Start.Before(signaled) && x.End.After(signaled) && x.Err != nil {
 			cut++
 		}
 	}
@@ -205,53 +202,19 @@ func startEdgeBinary(t *testing.T, p testenv.Ports, yaml string) (*procs.Proc, *
 	return proc, out
 }
 
-// timedCall is one client call of a timedLoad.
-type timedCall struct {
-	start, end time.Time
-	err        error
-}
-
-// timedLoad runs authenticated GetVersion calls from n workers and keeps
-// each call's start, end and outcome, so that calls started before a signal
-// can be told from those started after it.
-type timedLoad struct {
-	mu    sync.Mutex
-	calls []timedCall
-	stop  chan struct{}
-	once  sync.Once
-	wg    sync.WaitGroup
-}
+// timedLoad runs authenticated GetVersion calls from n workers
+// (testenv.StartLoadOf) and keeps each call's start, end and outcome, so
+// that calls started before a signal can be told from those started after
+// it.
+type timedLoad struct{ *testenv.Load }
 
 func startTimedLoad(t *testing.T, addr string, workers int) *timedLoad {
-	c := testenv.Client(t, addr)
-	l := &timedLoad{stop: make(chan struct{})}
-	for i := 0; i < workers; i++ {
-		l.wg.Add(1)
-		go func() {
-			defer l.wg.Done()
-			for {
-				select {
-				case <-l.stop:
-					return
-				default:
-				}
-				ctx, cancel := context.WithTimeout(testenv.Root(context.Background()), 15*time.Second)
-				start := time.Now()
-				_, err := c.GetVersion(ctx, &milvuspb.GetVersionRequest{})
-				cancel()
-				l.mu.Lock()
-				l.calls = append(l.calls, timedCall{start, time.Now(), err})
-				l.mu.Unlock()
-				pause := 5 * time.Millisecond
-				if err != nil {
-					pause = 50 * time.Millisecond // no hot loop once the edge is gone
-				}
-				time.Sleep(pause)
-			}
-		}()
-	}
-	t.Cleanup(l.end)
-	return l
+	return &timedLoad{testenv.StartLoadOf(t, addr, testenv.LoadSpec{
+		Workers:  workers,
+		Timeout:  15 * time.Second,
+		Pause:    5 * time.Millisecond,
+		ErrPause: 50 * time.Millisecond, // no hot loop once the edge is gone
+	})}
 }
 
 // count returns the calls so far that succeeded and lasted at least d.
@@ -259,11 +222,9 @@ func (l *timedLoad) count(d time.Duration) int { return l.countSince(time.Time{}
 
 // countSince is count over the calls started at or after from.
 func (l *timedLoad) countSince(from time.Time, d time.Duration) int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
 	n := 0
-	for _, x := range l.calls {
-		if x.err == nil && x.end.Sub(x.start) >= d && !x.start.Before(from) {
+	for _, x := range l.Calls() {
+		if x.Err == nil && x.End.Sub(x.Start) >= d && !x.Start.Before(from) {
 			n++
 		}
 	}
@@ -283,10 +244,7 @@ func (l *timedLoad) warm(t *testing.T, n int, d time.Duration) time.Time {
 }
 
 // end stops the workers and waits for their last calls.
-func (l *timedLoad) end() {
-	l.once.Do(func() { close(l.stop) })
-	l.wg.Wait()
-}
+func (l *timedLoad) end() { l.Stop() }
 
 // stopFigures are a stop's outcome as the clients saw it (the calls
 // started from the load's warm-up on).
@@ -326,32 +284,32 @@ func stopUnderLoad(t *testing.T, proc *procs.Proc, out *lockedBuffer, load *time
 	// Calls started after the signal end soon: refused, or cut by the exit.
 	load.end()
 	var failures []string
-	for _, x := range load.calls {
-		if x.start.Before(from) {
+	for _, x := range load.Calls() {
+		if x.Start.Before(from) {
 			f.warmup++
-			if x.err != nil {
+			if x.Err != nil {
 				f.warmupFailed++
 			}
 			continue
 		}
-		if !x.start.Before(signaled) {
+		if !x.Start.Before(signaled) {
 			f.after++
-			if x.err != nil {
+			if x.Err != nil {
 				f.afterFailed++
-				f.afterCodes[status.Code(x.err)]++
+				f.afterCodes[status.Code(x.Err)]++
 			}
 			continue
 		}
 		f.before++
-		if x.end.After(signaled) {
+		if x.End.After(signaled) {
 			f.inFlight++
-			f.lastEnd = max(f.lastEnd, x.end.Sub(signaled))
+			f.lastEnd = max(f.lastEnd, x.End.Sub(signaled))
 		}
-		if x.err != nil {
+		if x.Err != nil {
 			f.beforeFailed++
 			if len(failures) < 10 {
 				failures = append(failures, fmt.Sprintf("started %v, ended %v from the signal: %v",
-					x.start.Sub(signaled).Round(time.Millisecond), x.end.Sub(signaled).Round(time.Millisecond), x.err))
+					x.Start.Sub(signaled).Round(time.Millisecond), x.End.Sub(signaled).Round(time.Millisecond), x.Err))
 			}
 		}
 	}
