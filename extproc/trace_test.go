@@ -14,28 +14,38 @@ import (
 	"github.com/milvus-edge/milvus-edge/internal/edgetrace"
 )
 
+// tracedServer is a filter server over a dim-vector schema whose spans go
+// to memory; flushed returns the spans recorded so far.
+func tracedServer(t *testing.T, dim int) (srv *Server, flushed func() tracetest.SpanStubs) {
+	exp := tracetest.NewInMemoryExporter()
+	tr := edgetrace.WithExporter(exp, "milvus-edge", nil)
+	srv = New(Config{
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), MaxLen: 4096,
+		Schemas: fixedSchemas{benchSchema(t, dim)}, Router: func(string, string) string { return "default" },
+		Tracer: tr,
+	})
+	return srv, func() tracetest.SpanStubs {
+		t.Helper()
+		if err := tr.ForceFlush(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		return exp.GetSpans()
+	}
+}
+
 // TestValidationSpan: a traced call's validation is a span (a child of the
 // caller's: ext_authz's in the single pass) naming the call, marked as an
 // error with Milvus's reason when refused; an untraced call records none.
 func TestValidationSpan(t *testing.T) {
 	const dim = 8
-	exp := tracetest.NewInMemoryExporter()
-	tr := edgetrace.WithExporter(exp, "milvus-edge", nil)
-	srv := New(Config{
-		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), MaxLen: 4096,
-		Schemas: fixedSchemas{benchSchema(t, dim)}, Router: func(string, string) string { return "default" },
-		Tracer: tr,
-	})
+	srv, flushed := tracedServer(t, dim)
 	const path = "/milvus.proto.milvus.MilvusService/Search"
 	traced := edgetrace.ContextFrom(context.Background(), "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")
 	untraced := context.Background()
 	srv.Preprocess(untraced, true, path, "", "", searchBody(t, dim), nil)
 	srv.Preprocess(traced, true, path, "", "", searchBody(t, dim), nil)
 	srv.Preprocess(traced, true, path, "", "", searchBody(t, 4), nil)
-	if err := tr.ForceFlush(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	spans := exp.GetSpans()
+	spans := flushed()
 	if len(spans) != 2 {
 		t.Fatalf("%d spans, want 2 (the traced calls')", len(spans))
 	}
@@ -59,13 +69,7 @@ func TestValidationSpan(t *testing.T) {
 // edgehdr.Trace header ext_authz set; a call without it records nothing.
 func TestValidationSpanUnderServerSpan(t *testing.T) {
 	const dim = 8
-	exp := tracetest.NewInMemoryExporter()
-	tr := edgetrace.WithExporter(exp, "milvus-edge", nil)
-	srv := New(Config{
-		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), MaxLen: 4096,
-		Schemas: fixedSchemas{benchSchema(t, dim)}, Router: func(string, string) string { return "default" },
-		Tracer: tr,
-	})
+	srv, flushed := tracedServer(t, dim)
 	call, _ := edgetrace.Decide("", 1)
 	for _, traced := range []bool{false, true} {
 		kv := []string{":path", "/milvus.proto.milvus.MilvusService/Search", "content-type", "application/grpc"}
@@ -76,10 +80,7 @@ func TestValidationSpanUnderServerSpan(t *testing.T) {
 		p.requestHeaders(headers(kv...))
 		p.requestBody(&extprocv3.HttpBody{Body: searchBody(t, dim), EndOfStream: true})
 	}
-	if err := tr.ForceFlush(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	spans := exp.GetSpans()
+	spans := flushed()
 	if len(spans) != 1 || spans[0].Name != "validation" || spans[0].Parent.SpanID() != call.Server || spans[0].SpanContext.TraceID() != call.Trace {
 		t.Fatalf("spans %+v, want one validation under S %v", spans, call.Server)
 	}
