@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	"github.com/milvus-edge/milvus-edge/internal/procs"
 	"github.com/milvus-edge/milvus-edge/internal/testenv"
 )
 
@@ -259,6 +260,17 @@ func schemaFills(t *testing.T, admin string) (fills, errs int) {
 	return get("Fills"), get("FillErrors")
 }
 
+// twoFoBackends sets the test up with two milvus-lite endpoints holding "fo"
+// with row 1: a, and b, a process of its own the test can signal (pb).
+func twoFoBackends(t *testing.T) (a, b string, pb *procs.Proc) {
+	testenv.Setup(t)
+	a = testenv.MilvusLite(t)
+	b, pb = testenv.MilvusLiteProc(t)
+	foBackend(t, a, 1)
+	foBackend(t, b, 1)
+	return a, b, pb
+}
+
 // retryConfig is one cluster "default" of two endpoints whose health checks
 // and outlier ejection do not notice a dead endpoint during the test (a
 // 60 s check interval, ejection off), so that only the retry policy can
@@ -279,11 +291,7 @@ routes:
 // (connect failure) are retried on the other — and Envoy's retry counter
 // shows it.
 func TestReadRetryOnAnotherHost(t *testing.T) {
-	testenv.Setup(t)
-	a := testenv.MilvusLite(t)
-	b, pb := testenv.MilvusLiteProc(t)
-	foBackend(t, a, 1)
-	foBackend(t, b, 1)
+	a, b, pb := twoFoBackends(t)
 	p := testenv.NewPorts(t)
 	testenv.Run(t, retryConfig(p, a, b, 1, 1, ""), p)
 
@@ -337,11 +345,7 @@ func TestReadRetryOnAnotherHost(t *testing.T) {
 // been stored by the other one), while writes routed to the other endpoint
 // are stored once.
 func TestWriteNotRetriedAfterSent(t *testing.T) {
-	testenv.Setup(t)
-	a := testenv.MilvusLite(t)
-	b, pb := testenv.MilvusLiteProc(t)
-	foBackend(t, a, 1)
-	foBackend(t, b, 1)
+	a, b, pb := twoFoBackends(t)
 	p := testenv.NewPorts(t)
 	// b takes most calls (weight 8 vs 1); no hedging during the test.
 	testenv.Run(t, retryConfig(p, a, b, 1, 8, "retries: {read_per_try_timeout: 60s}\n"), p)
@@ -445,11 +449,7 @@ func TestWriteNotRetriedAfterSent(t *testing.T) {
 // is as slow); with one endpoint stopped (SIGSTOP), a read sent to it is
 // answered by the other about one per-try timeout later.
 func TestReadHedgeAfterPerTryTimeout(t *testing.T) {
-	testenv.Setup(t)
-	a := testenv.MilvusLite(t)
-	b, pb := testenv.MilvusLiteProc(t)
-	foBackend(t, a, 1)
-	foBackend(t, b, 1)
+	a, b, pb := twoFoBackends(t)
 	pxa, pxb := testenv.NewLatencyProxy(t, a), testenv.NewLatencyProxy(t, b)
 	p := testenv.NewPorts(t)
 	const perTry = time.Second
@@ -467,6 +467,14 @@ routes:
 		t.Fatal(err)
 	}
 	counter := func(s string) int { return testenv.Counter(t, p.EnvoyAdmin, "cluster.default."+s) }
+	// timedRead reads every id of "fo" and says how long the read took.
+	timedRead := func() ([]int64, time.Duration, error) {
+		start := time.Now()
+		cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		defer cancel()
+		ids, err := foIDs(cctx, c)
+		return ids, time.Since(start), err
+	}
 
 	// Slow answers: every try takes longer than the per-try timeout.
 	pxa.SetDelay(600 * time.Millisecond)
@@ -474,11 +482,7 @@ routes:
 	// A hedged try counts as a retry (Envoy counts no per-try timeout for it).
 	pt0 := counter("upstream_rq_retry")
 	for i := 0; i < 3; i++ {
-		start := time.Now()
-		cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-		ids, err := foIDs(cctx, c)
-		cancel()
-		took := time.Since(start)
+		ids, took, err := timedRead()
 		t.Logf("slow read %d: %v in %v", i, err, took.Round(time.Millisecond))
 		if err != nil || len(ids) != 1 {
 			t.Fatalf("slow read %d: %v %v after %v, want the answer (a per-try timeout must not cut it)", i, ids, err, took)
@@ -502,11 +506,7 @@ routes:
 	var slowest time.Duration
 	r0 := counter("upstream_rq_retry")
 	for i := 0; i < 6; i++ {
-		start := time.Now()
-		cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-		_, err := foIDs(cctx, c)
-		cancel()
-		took := time.Since(start)
+		_, took, err := timedRead()
 		slowest = max(slowest, took)
 		if err != nil {
 			t.Fatalf("read %d with an endpoint stopped: %v after %v", i, err, took)
