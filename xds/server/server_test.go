@@ -45,6 +45,27 @@ type adsClient struct {
 	node   *corev3.Node
 }
 
+// serveADS serves srv's ADS on 127.0.0.1:0 until ctx ends and opens a
+// stream to it as Envoy node "node-1" would.
+func serveADS(t *testing.T, ctx context.Context, srv *server.Server) *adsClient {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.Serve(ctx, lis) }()
+	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	stream, err := discoveryv3.NewAggregatedDiscoveryServiceClient(conn).StreamAggregatedResources(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &adsClient{t: t, stream: stream, node: &corev3.Node{Id: "node-1"}}
+}
+
 func (a *adsClient) send(typeURL, version, nonce string, names ...string) {
 	a.t.Helper()
 	err := a.stream.Send(&discoveryv3.DiscoveryRequest{
@@ -75,21 +96,7 @@ func TestADS(t *testing.T) {
 	if err != nil || !pushed {
 		t.Fatalf("first update: pushed=%v err=%v", pushed, err)
 	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = srv.Serve(ctx, lis) }()
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	stream, err := discoveryv3.NewAggregatedDiscoveryServiceClient(conn).StreamAggregatedResources(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := &adsClient{t: t, stream: stream, node: &corev3.Node{Id: "node-1"}}
+	a := serveADS(t, ctx, srv)
 
 	a.send(resourcev3.ClusterType, "", "")
 	cds := a.recv()
