@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 
@@ -61,6 +62,28 @@ func etcdClient(t *testing.T, addr string) *clientv3.Client {
 	}
 	t.Cleanup(func() { cli.Close() })
 	return cli
+}
+
+// proxySession returns the one proxy session the Milvus standalone wrote
+// under its etcd root path by-dev.
+func proxySession(t *testing.T, ctx context.Context, cli *clientv3.Client) *mvccpb.KeyValue {
+	t.Helper()
+	resp, err := cli.Get(ctx, "by-dev/meta/session/proxy-", clientv3.WithPrefix())
+	must(t, err)
+	if len(resp.Kvs) != 1 {
+		t.Fatalf("the standalone has %d proxy sessions, want 1", len(resp.Kvs))
+	}
+	return resp.Kvs[0]
+}
+
+// portOf returns the port of a host:port address.
+func portOf(t *testing.T, addr string) int {
+	t.Helper()
+	_, ps, err := net.SplitHostPort(addr)
+	must(t, err)
+	port, err := strconv.Atoi(ps)
+	must(t, err)
+	return port
 }
 
 // milvusSession registers a proxy session the way Milvus 2.3.5's
@@ -153,19 +176,13 @@ func TestDiscoveryFromMilvusSessions(t *testing.T) {
 	lite := testenv.MilvusLite(t)
 	_, clientPortS, _ := net.SplitHostPort(st.Addr)
 	clientPort, _ := strconv.Atoi(clientPortS)
-	_, litePortS, _ := net.SplitHostPort(lite)
-	litePort, _ := strconv.Atoi(litePortS)
+	litePort := portOf(t, lite)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 
 	// What Milvus wrote: the standalone's proxy session.
 	cli := etcdClient(t, st.EtcdAddr)
-	resp, err := cli.Get(ctx, "by-dev/meta/session/proxy-", clientv3.WithPrefix())
-	must(t, err)
-	if len(resp.Kvs) != 1 {
-		t.Fatalf("the standalone has %d proxy sessions, want 1", len(resp.Kvs))
-	}
-	real := resp.Kvs[0]
+	real := proxySession(t, ctx, cli)
 	ttl, err := cli.TimeToLive(ctx, clientv3.LeaseID(real.Lease))
 	must(t, err)
 	t.Logf("Milvus's proxy session: %s = %s (lease %x, granted ttl %ds)", real.Key, real.Value, real.Lease, ttl.GrantedTTL)
@@ -390,18 +407,12 @@ func TestDiscoveryEtcdOutage(t *testing.T) {
 	testenv.Setup(t)
 	st := testenv.MilvusStandalone(t)
 	lite := testenv.MilvusLite(t)
-	_, litePortS, _ := net.SplitHostPort(lite)
-	litePort, _ := strconv.Atoi(litePortS)
+	litePort := portOf(t, lite)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	cli := etcdClient(t, st.EtcdAddr)
-	resp, err := cli.Get(ctx, "by-dev/meta/session/proxy-", clientv3.WithPrefix())
-	must(t, err)
-	if len(resp.Kvs) != 1 {
-		t.Fatalf("the standalone has %d proxy sessions, want 1", len(resp.Kvs))
-	}
 	const root, keep = "edge-outage", 3 * time.Second
-	milvusSession(t, ctx, cli, root, resp.Kvs[0].Value, "127.0.0.1:19529", 30)
+	milvusSession(t, ctx, cli, root, proxySession(t, ctx, cli).Value, "127.0.0.1:19529", 30)
 
 	link := newCuttableLink(t, st.EtcdAddr)
 	pw := t.TempDir() + "/password"
