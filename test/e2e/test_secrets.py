@@ -217,7 +217,10 @@ def sedge(tmp_path_factory):
     cl["svc"].update(forward="service", rest=False,
                      credential={"user": "svcuser", "password_file": str(svc_pw)})
     cl["pt"].update(rest=False, credential={"user": "ptuser", "password_env": PT_ENV})
-    cl["rest"].update(forward="service", rest=True, credential={"token_file": str(rest_tok)})
+    # The fake speaks HTTP/1.1 REST only, so it cannot answer the HTTP/2
+    # CheckHealth health check a Milvus port answers: no checks for it.
+    cl["rest"].update(forward="service", rest=True, credential={"token_file": str(rest_tok)},
+                      health={"kind": "none"})
     cfg["log"]["level"] = "debug"  # the edge's debug lines must hold no secret either
     cfg["listener"]["access_log"] = str(work / "access.jsonl")
     cfg["edge"]["admin_token_file"] = str(admin_tok)
