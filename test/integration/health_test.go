@@ -146,6 +146,29 @@ func (l *readLoad) counts(t0 time.Time, after time.Duration) (calls, failed, lat
 
 func (l *readLoad) calls() int { return l.Count() }
 
+// keepOn keeps the load running (up to 60 s) until d has passed since t0
+// and n more calls have ended; what names the wait.
+func (l *readLoad) keepOn(t *testing.T, t0 time.Time, d time.Duration, n int, what string) {
+	t.Helper()
+	n0 := l.calls()
+	testenv.Eventually(t, 60*time.Second, what, func() bool {
+		return time.Since(t0) > d && l.calls()-n0 >= n
+	})
+}
+
+// waitUnhealthy waits up to 5 s for Envoy to flag victim in cluster
+// "default" (what names the wait) and returns how long that took and the
+// flags.
+func (s *hcStack) waitUnhealthy(t *testing.T, victim, what string) (time.Duration, []string) {
+	t.Helper()
+	took := testenv.Eventually(t, 5*time.Second, what, func() bool {
+		f, ok := hostHealth(t, s.e.Ports.EnvoyAdmin, "default", victim)
+		return ok && len(f) > 0
+	})
+	f, _ := hostHealth(t, s.e.Ports.EnvoyAdmin, "default", victim)
+	return took, f
+}
+
 // hostHealth returns the health flags Envoy's admin /clusters?format=json
 // shows for one host of a cluster (none: healthy); ok is false when the
 // host is not there.
@@ -202,17 +225,10 @@ func TestHealthKilledEndpoint(t *testing.T) {
 	victim := s.backends[1]
 	kill := time.Now()
 	must(t, syscall.Kill(s.procs[1].Pid(), syscall.SIGKILL))
-	ejected := testenv.Eventually(t, 5*time.Second, "killed endpoint marked unhealthy", func() bool {
-		f, ok := hostHealth(t, s.e.Ports.EnvoyAdmin, "default", victim)
-		return ok && len(f) > 0
-	})
-	f, _ := hostHealth(t, s.e.Ports.EnvoyAdmin, "default", victim)
+	ejected, f := s.waitUnhealthy(t, victim, "killed endpoint marked unhealthy")
 	t.Logf("killed endpoint out after %v (flags %v)", ejected.Round(time.Millisecond), f)
 	// Keep the load on well past the 5 s mark.
-	n0 := l.calls()
-	testenv.Eventually(t, 60*time.Second, "12 s and 3,000 calls after the kill", func() bool {
-		return time.Since(kill) > 12*time.Second && l.calls()-n0 >= 3000
-	})
+	l.keepOn(t, kill, 12*time.Second, 3000, "12 s and 3,000 calls after the kill")
 	l.end()
 	calls, failed, late, first := l.counts(kill, 5*time.Second)
 	pct := 100 * float64(failed) / float64(calls)
@@ -246,16 +262,9 @@ func TestHealthStalledEndpoint(t *testing.T) {
 			_ = syscall.Kill(pid, syscall.SIGCONT)
 		}
 	})
-	ejected := testenv.Eventually(t, 5*time.Second, "stalled endpoint ejected", func() bool {
-		f, ok := hostHealth(t, s.e.Ports.EnvoyAdmin, "default", victim)
-		return ok && len(f) > 0
-	})
-	f, _ := hostHealth(t, s.e.Ports.EnvoyAdmin, "default", victim)
+	ejected, f := s.waitUnhealthy(t, victim, "stalled endpoint ejected")
 	t.Logf("stalled endpoint ejected after %v (flags %v)", ejected.Round(time.Millisecond), f)
-	n0 := l.calls()
-	testenv.Eventually(t, 60*time.Second, "10 s and 2,000 calls after the stall", func() bool {
-		return time.Since(stop) > 10*time.Second && l.calls()-n0 >= 2000
-	})
+	l.keepOn(t, stop, 10*time.Second, 2000, "10 s and 2,000 calls after the stall")
 	calls, failed, late, first := l.counts(stop, 5*time.Second)
 	pct := 100 * float64(failed) / float64(calls)
 	t.Logf("stall: %d calls, %d failed (%.3f %%), %d later than 5 s after the stop; first failure: %v", calls, failed, pct, late, first)
