@@ -62,6 +62,26 @@ func window(t *testing.T, envoyAdmin string, hosts []string, d time.Duration) []
 	return b
 }
 
+// shareSettles counts calls over 2 s windows, logging each (label, and
+// whose share: who), until the last host's share is within lo..hi %, and
+// returns how long that took; past limit it calls fail with the share.
+func shareSettles(t *testing.T, envoyAdmin string, hosts []string, lo, hi float64, limit time.Duration, label, who string, fail func(share float64)) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for {
+		got := window(t, envoyAdmin, hosts, 2*time.Second)
+		s := shareOf(got, len(hosts)-1)
+		t.Logf("%s, %s in: calls over the last 2 s %v, %s share %.1f%%", label, time.Since(start).Round(100*time.Millisecond), got, who, s)
+		if s >= lo && s <= hi {
+			return time.Since(start)
+		}
+		if time.Since(start) > limit {
+			fail(s)
+			return time.Since(start)
+		}
+	}
+}
+
 func shareOf(counts []int, i int) float64 {
 	sum := 0
 	for _, c := range counts {
@@ -89,21 +109,11 @@ func TestLookAsideWeights(t *testing.T) {
 	t.Logf("no latency: calls per endpoint over 2 s %v, the proxied one's share %.1f%%", base, shareOf(base, 2))
 
 	slow.SetDelay(50 * time.Millisecond)
-	start := time.Now()
-	var got []int
-	for {
-		got = window(t, p.EnvoyAdmin, hosts, 2*time.Second)
-		s := shareOf(got, 2)
-		t.Logf("50 ms per chunk, %s in: calls over the last 2 s %v, the slow one's share %.1f%%", time.Since(start).Round(100*time.Millisecond), got, s)
-		if s >= 0 && s <= 10 {
-			break
-		}
-		if time.Since(start) > 20*time.Second {
-			t.Fatalf("the slow endpoint still had %.1f%% of calls 20 s after the latency came: %s", s, testenv.AdminGet(t, p.Admin, "/v1/clusters"))
-		}
-	}
-	t.Logf("slow endpoint at ≤ 10 %% after %s", time.Since(start).Round(100*time.Millisecond))
-	got = window(t, p.EnvoyAdmin, hosts, 3*time.Second)
+	took := shareSettles(t, p.EnvoyAdmin, hosts, 0, 10, 20*time.Second, "50 ms per chunk", "the slow one's", func(s float64) {
+		t.Fatalf("the slow endpoint still had %.1f%% of calls 20 s after the latency came: %s", s, testenv.AdminGet(t, p.Admin, "/v1/clusters"))
+	})
+	t.Logf("slow endpoint at ≤ 10 %% after %s", took.Round(100*time.Millisecond))
+	got := window(t, p.EnvoyAdmin, hosts, 3*time.Second)
 	t.Logf("the next 3 s: calls %v, the slow one's share %.1f%%", got, shareOf(got, 2))
 	if s := shareOf(got, 2); s < 0 || s > 10 {
 		t.Fatalf("the slow endpoint's share went back to %.1f%%", s)
@@ -115,19 +125,10 @@ func TestLookAsideWeights(t *testing.T) {
 	t.Logf("/v1/clusters: %s", view)
 
 	slow.SetDelay(0)
-	start = time.Now()
-	for {
-		got = window(t, p.EnvoyAdmin, hosts, 2*time.Second)
-		s := shareOf(got, 2)
-		t.Logf("latency removed, %s in: calls over the last 2 s %v, its share %.1f%%", time.Since(start).Round(100*time.Millisecond), got, s)
-		if s >= 25 && s <= 42 {
-			break
-		}
-		if time.Since(start) > 40*time.Second {
-			t.Fatalf("the endpoint had %.1f%% of calls 40 s after its latency went, want ≈ 33 %%", s)
-		}
-	}
-	t.Logf("back to its share after %s", time.Since(start).Round(100*time.Millisecond))
+	took = shareSettles(t, p.EnvoyAdmin, hosts, 25, 42, 40*time.Second, "latency removed", "its", func(s float64) {
+		t.Fatalf("the endpoint had %.1f%% of calls 40 s after its latency went, want ≈ 33 %%", s)
+	})
+	t.Logf("back to its share after %s", took.Round(100*time.Millisecond))
 	load.Stop()
 	ok, fail, firstErr := load.Result()
 	t.Logf("load: %d ok, %d failed", ok, fail)
