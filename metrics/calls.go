@@ -10,6 +10,7 @@ package metrics
 import (
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	accesslogdatav3 "github.com/envoyproxy/go-control-plane/envoy/data/accesslog/v3"
 	"github.com/prometheus/client_golang/prometheus"
@@ -40,6 +41,9 @@ var msgTypes = map[string]string{
 // Calls counts finished calls from Envoy's access-log entries. It is a
 // prometheus.Collector; Record is safe for concurrent use.
 type Calls struct {
+	// off says metrics.enabled is false: Envoy then streams only traced
+	// calls (for their spans), which must not be counted as all calls.
+	off    atomic.Bool
 	node   string
 	colls  *collections
 	users  *users
@@ -102,6 +106,10 @@ func NewCalls(nodeID string, maxCollections int) *Calls {
 // SetMaxCollections changes the cap on (db_name, collection_name) pairs;
 // pairs already labelled keep their names.
 func (c *Calls) SetMaxCollections(n int) { c.colls.max.Store(int64(n)) }
+
+// SetEnabled turns the counting of streamed calls on or off
+// (metrics.enabled).
+func (c *Calls) SetEnabled(on bool) { c.off.Store(!on) }
 
 func (c *Calls) collectors() []prometheus.Collector {
 	return []prometheus.Collector{c.reqCount, c.reqLatency, c.recvBytes, c.sendBytes, c.searchVectors, c.insertVectors,
@@ -206,6 +214,9 @@ func (c *Calls) Record(e *accesslogdatav3.HTTPAccessLogEntry) {
 
 // count counts one resolved call.
 func (c *Calls) count(k *call) {
+	if c.off.Load() {
+		return
+	}
 	c.entries.Inc()
 	f := &k.facts
 	db, coll := c.colls.labels(f.DB, f.Collection)

@@ -138,6 +138,7 @@ func NewFilters(ctx context.Context, log *slog.Logger, cfg *config.Config) (*Fil
 	f.Authz.UseLimiter(f.Limits.Limiter)
 	f.Authz.UseTracer(f.tr)
 	f.Calls, f.Timing = metrics.NewCalls(cfg.Envoy.NodeID, cfg.Metrics.MaxCollectionLabels), metrics.NewFilters()
+	f.Calls.SetEnabled(cfg.Metrics.On())
 	f.GRPC = grpc.NewServer(
 		grpc.ChainUnaryInterceptor(f.Timing.UnaryInterceptor()),
 		grpc.ChainStreamInterceptor(f.Timing.StreamInterceptor()),

@@ -307,6 +307,7 @@ func (s *reloadState) apply(ctx context.Context, log *slog.Logger, data []byte, 
 	f.Schemas.Update(cfg)
 	f.Discovery.Update(cfg)
 	f.Calls.SetMaxCollections(cfg.Metrics.MaxCollectionLabels)
+	f.Calls.SetEnabled(cfg.Metrics.On())
 	if err := f.Limits.Update(cfg); err != nil {
 		log.Error("rate_limit.shared: keeping the previous service", "error", err)
 	}

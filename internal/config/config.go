@@ -530,11 +530,22 @@ func Load(path string) (*Config, []byte, error) {
 
 // Metrics configures GET /metrics on the edge admin API.
 type Metrics struct {
+	// Enabled streams every call's access-log entry from Envoy to the edge,
+	// which counts it (milvus_proxy_* and the edge's call metrics). false
+	// stops the stream — Envoy then spends nothing per call on it — and
+	// GET /metrics keeps only what the edge counts itself (decisions,
+	// filter durations, caches, xDS, endpoints); with tracing on, only
+	// traced calls' entries are streamed (Envoy's spans are made from
+	// them). Default true.
+	Enabled *bool `yaml:"enabled"`
 	// MaxCollectionLabels caps the distinct (db, collection) label pairs per
 	// metric; calls on further collections are counted under
 	// collection_name "__other__". Default 200.
 	MaxCollectionLabels int `yaml:"max_collection_labels"`
 }
+
+// On says whether Envoy streams every call to the edge's metrics.
+func (m Metrics) On() bool { return m.Enabled == nil || *m.Enabled }
 
 // Tracing configures OpenTelemetry traces, which the edge makes: its own
 // spans and, from Envoy's access-log entries, Envoy's server and upstream

@@ -4,15 +4,29 @@ import (
 	accesslogv3 "github.com/envoyproxy/go-control-plane/envoy/config/accesslog/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	grpclogv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/access_loggers/grpc/v3"
+	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/milvus-edge/milvus-edge/internal/edgemeta"
+	"github.com/milvus-edge/milvus-edge/xds/ir"
 )
 
 // ALSLogName names the edge's access-log stream (the identifier Envoy sends
 // with each stream).
 const ALSLogName = "milvus_edge_metrics"
 
-// buildMetricsAccessLog streams every call's access-log entry to the edge's
+// buildAccessLogs returns the listener's access logs: the JSON file, and
+// the stream of calls to the edge.
+func buildAccessLogs(l ir.Listener) []*accesslogv3.AccessLog {
+	logs := buildAccessLog(l.AccessLog)
+	if l.CallStream != ir.StreamNone {
+		logs = append(logs, buildCallStream(l.CallStream))
+	}
+	return logs
+}
+
+// buildCallStream streams every call's access-log entry to the edge's
 // filter server (AccessLogService), which counts it for GET /metrics: calls
 // the filters never see are counted too, with Envoy's own view of the
 // response. The entry carries the dynamic metadata (the facts ext_authz and
@@ -23,9 +37,27 @@ const ALSLogName = "milvus_edge_metrics"
 // Envoy buffers entries per worker and sends them every second or when
 // 16 KiB are pending, so a call costs Envoy a proto copy, not a gRPC
 // message; the metrics lag the calls by up to a second.
-func buildMetricsAccessLog() *accesslogv3.AccessLog {
+//
+// With the metrics off and tracing on (ir.StreamTraced) a filter keeps only
+// the calls ext_authz traced (edgemeta.TraceID in its metadata): Envoy's
+// filter looks the key up for every call and builds an entry for those alone.
+func buildCallStream(s ir.CallStream) *accesslogv3.AccessLog {
+	var filter *accesslogv3.AccessLogFilter
+	if s == ir.StreamTraced {
+		filter = &accesslogv3.AccessLogFilter{FilterSpecifier: &accesslogv3.AccessLogFilter_MetadataFilter{
+			MetadataFilter: &accesslogv3.MetadataFilter{
+				Matcher: &matcherv3.MetadataMatcher{
+					Filter: edgemeta.AuthzNamespace,
+					Path:   []*matcherv3.MetadataMatcher_PathSegment{{Segment: &matcherv3.MetadataMatcher_PathSegment_Key{Key: edgemeta.TraceID}}},
+					Value:  &matcherv3.ValueMatcher{MatchPattern: &matcherv3.ValueMatcher_PresentMatch{PresentMatch: true}},
+				},
+				MatchIfKeyNotFound: wrapperspb.Bool(false),
+			},
+		}}
+	}
 	return &accesslogv3.AccessLog{
-		Name: "envoy.access_loggers.http_grpc",
+		Filter: filter,
+		Name:   "envoy.access_loggers.http_grpc",
 		ConfigType: &accesslogv3.AccessLog_TypedConfig{TypedConfig: mustAny(&grpclogv3.HttpGrpcAccessLogConfig{
 			CommonConfig: &grpclogv3.CommonGrpcAccessLogConfig{
 				LogName: ALSLogName,

@@ -55,15 +55,19 @@ func buildListener(g *ir.Gateway) *listenerv3.Listener {
 		// Milvus clients keep long-lived HTTP/2 connections with keepalive pings.
 		Http2ProtocolOptions:          buildDownstreamHTTP2(g.Listener.MaxRequestBytes),
 		EarlyHeaderMutationExtensions: []*corev3.TypedExtensionConfig{buildStripInternalHeaders()},
-		AccessLog:                     append(buildAccessLog(g.Listener.AccessLog), buildMetricsAccessLog()),
+		AccessLog:                     buildAccessLogs(g.Listener),
 		LocalReplyConfig:              buildRESTLocalReply(),
-		HttpFilters: []*hcmv3.HttpFilter{
-			httpFilter(ResponseStatusName, buildResponseStatus()),
-			httpFilter(ExtAuthzName, buildExtAuthz(g.Filters, g.Listener.TLS)),
-			httpFilter(ExtProcName, buildExtProc(g.Filters)),
-			httpFilter("envoy.filters.http.router", &routerv3.Router{}),
-		},
 	}
+	// The response's Milvus status is read only for a log that prints or
+	// counts it: the access log, the metrics, Envoy's spans.
+	if g.Listener.AccessLog != "" || g.Listener.CallStream != ir.StreamNone {
+		hcm.HttpFilters = append(hcm.HttpFilters, httpFilter(ResponseStatusName, buildResponseStatus()))
+	}
+	hcm.HttpFilters = append(hcm.HttpFilters,
+		httpFilter(ExtAuthzName, buildExtAuthz(g.Filters, g.Listener.TLS)),
+		httpFilter(ExtProcName, buildExtProc(g.Filters)),
+		httpFilter("envoy.filters.http.router", &routerv3.Router{}),
+	)
 	chain := &listenerv3.FilterChain{
 		Filters: []*listenerv3.Filter{{
 			Name:       "envoy.filters.network.http_connection_manager",

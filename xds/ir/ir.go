@@ -32,10 +32,27 @@ type Listener struct {
 	MaxRequestBytes uint32
 	// AccessLog is a file path for Envoy's JSON access log; "" = none.
 	AccessLog string
+	// CallStream is which calls' access-log entries Envoy streams to the
+	// edge (metrics, Envoy's spans).
+	CallStream CallStream
 	// TLS terminates TLS (ALPN h2 and http/1.1); nil serves plaintext
 	// (gRPC over h2c, REST over HTTP/1.1).
 	TLS *ListenerTLS
 }
+
+// CallStream says which calls' access-log entries Envoy streams to the edge.
+type CallStream int
+
+// Call streams.
+const (
+	// StreamNone streams nothing (metrics and tracing off).
+	StreamNone CallStream = iota
+	// StreamTraced streams the calls ext_authz chose to trace (tracing on,
+	// metrics off): Envoy's spans are made from their entries.
+	StreamTraced
+	// StreamAll streams every call (metrics on).
+	StreamAll
+)
 
 // ListenerTLS is the listener's server certificate and, for mutual TLS, the
 // CAs client certificates are verified against. The contents travel to

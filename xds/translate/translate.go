@@ -51,7 +51,7 @@ func Translate(c *config.Config, o Options) (*ir.Gateway, error) {
 		return nil, err
 	}
 	g := &ir.Gateway{
-		Listener:       ir.Listener{Address: lis, MaxRequestBytes: c.Listener.MaxRequestBytes, AccessLog: c.Listener.AccessLog, TLS: ltls},
+		Listener:       ir.Listener{Address: lis, MaxRequestBytes: c.Listener.MaxRequestBytes, AccessLog: c.Listener.AccessLog, CallStream: callStream(c), TLS: ltls},
 		Filters:        ir.FilterServer{Address: fs, Timeout: c.Edge.FilterTimeout.D(), AuthzBodyBytes: c.Auth.MaxBodyBytes},
 		SkipProcessing: o.SkipProcessing,
 		ReadPaths:      o.ReadPaths,
@@ -145,4 +145,16 @@ func lbPolicy(s string) ir.LBPolicy {
 	default:
 		return ir.RoundRobin
 	}
+}
+
+// callStream is which calls Envoy streams to the edge: every call for the
+// metrics, else the traced ones when tracing is on, else none.
+func callStream(c *config.Config) ir.CallStream {
+	switch {
+	case c.Metrics.On():
+		return ir.StreamAll
+	case c.Tracing.OTLPEndpoint != "":
+		return ir.StreamTraced
+	}
+	return ir.StreamNone
 }
