@@ -9,7 +9,9 @@ import (
 
 	"github.com/milvus-io/milvus-proto/go-api/v2/milvuspb"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 )
 
 // Prober calls one endpoint at a time — not a cluster, as Pool does — for
@@ -48,6 +50,9 @@ func (p *Prober) Probe(ctx context.Context, cluster, endpoint string, t *TLS, au
 	resp, err := c.CheckHealth(ctx, &milvuspb.CheckHealthRequest{})
 	d := time.Since(start)
 	if err != nil {
+		if refusedAnswer(err) {
+			return d, nil
+		}
 		return d, err
 	}
 	if st := resp.GetStatus(); st.GetCode() != 0 || st.GetErrorCode() != 0 {
@@ -113,4 +118,18 @@ func (p *Prober) Close() {
 		c.close()
 	}
 	p.conns, p.closed = nil, true
+}
+
+// refusedAnswer says the endpoint answered the probe with a refusal — no
+// credential (an auth-on Milvus behind a passthrough cluster without one),
+// no right, or no CheckHealth (an old or partial backend): the server is up
+// and its answer time is its latency, as for the health checks' liveness
+// rule (docs/health.md). Counting these as errors would hold back every
+// endpoint of such a cluster alike and flatten its configured weights.
+func refusedAnswer(err error) bool {
+	switch status.Code(err) {
+	case codes.Unauthenticated, codes.PermissionDenied, codes.Unimplemented:
+		return true
+	}
+	return false
 }
