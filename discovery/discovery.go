@@ -67,11 +67,14 @@ func (m *Manager) Update(cfg *config.Config) {
 		}
 	}
 	var stale []*watcher
+	var kept []func()
 	m.mu.Lock()
 	for name, w := range m.watchers {
 		cl, ok := want[name]
 		if ok && reflect.DeepEqual(*cl.Discovery.Etcd, w.src) {
-			w.setStatic(staticOf(cl), handoverOf(cl))
+			// Not under m.mu: a change of the endpoints in use calls
+			// onChange, whose rebuild runs Overlay, which takes m.mu.
+			kept = append(kept, func() { w.setStatic(staticOf(cl), handoverOf(cl)) })
 			continue
 		}
 		stale = append(stale, w)
@@ -88,6 +91,9 @@ func (m *Manager) Update(cfg *config.Config) {
 		}
 	}
 	m.mu.Unlock()
+	for _, set := range kept {
+		set()
+	}
 	for _, w := range stale {
 		w.stop()
 	}

@@ -205,7 +205,13 @@ func TestOverlay(t *testing.T) {
 
 func TestManagerUpdate(t *testing.T) {
 	changes := 0
-	m := New(slog.New(slog.NewTextHandler(io.Discard, nil)), func() { changes++ })
+	// onChange rebuilds as the edge does: the rebuild runs the overlay,
+	// which takes the manager's lock — Update must not hold it then.
+	var m *Manager
+	m = New(slog.New(slog.NewTextHandler(io.Discard, nil)), func() {
+		changes++
+		m.Overlay(&ir.Gateway{Clusters: []ir.Cluster{{Name: "c", Discovered: true}}})
+	})
 	parse := func(y string) *config.Config {
 		t.Helper()
 		c, err := config.Parse([]byte(y))
@@ -221,8 +227,22 @@ func TestManagerUpdate(t *testing.T) {
 	if w == nil || w.prefix != "by-dev/meta/session/proxy-" || w.port != 19530 {
 		t.Fatalf("watcher %+v", w)
 	}
-	// Static endpoints change: same watcher, new fallback.
-	m.Update(parse("clusters:\n  - name: c\n    endpoints: [{address: \"127.0.0.1:3\"}]\n    discovery: {etcd: {endpoints: [\"127.0.0.1:2\"]}}\n" + routes))
+	// Static endpoints change: same watcher, new fallback (in use, so the
+	// change rebuilds: no deadlock with the overlay).
+	done := make(chan struct{})
+	before := changes
+	go func() {
+		m.Update(parse("clusters:\n  - name: c\n    endpoints: [{address: \"127.0.0.1:3\"}]\n    discovery: {etcd: {endpoints: [\"127.0.0.1:2\"]}}\n" + routes))
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Update of the static endpoints in use deadlocked with the rebuild's overlay")
+	}
+	if changes == before {
+		t.Fatal("a change of the static endpoints in use did not rebuild")
+	}
 	if m.watchers["c"] != w {
 		t.Fatal("a static endpoint change replaced the watcher")
 	}
@@ -230,7 +250,7 @@ func TestManagerUpdate(t *testing.T) {
 		t.Fatalf("in use %v %v", eps, disc)
 	}
 	// The source changes: a new watcher, and a rebuild.
-	before := changes
+	before = changes
 	m.Update(parse(head + "    discovery: {etcd: {endpoints: [\"127.0.0.1:2\"], root_path: other}}\n" + routes))
 	if m.watchers["c"] == w || m.watchers["c"].prefix != "other/meta/session/proxy-" || changes == before {
 		t.Fatalf("the source change: watcher %p (old %p), %d changes", m.watchers["c"], w, changes-before)
