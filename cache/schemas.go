@@ -49,6 +49,10 @@ type SchemaOptions struct {
 	Cost func(value any) int64
 	// TTL bounds staleness from DDL that bypassed the edge. Default 30s.
 	TTL time.Duration
+	// TTLOf, when set and positive for a loaded value, is that value's TTL
+	// instead of TTL (a value the Loader got from a stand-in source lives
+	// shorter). Default nil.
+	TTLOf func(value any) time.Duration
 	// NegativeTTL is how long an unknown collection is remembered. Default
 	// 2s; negative disables negative caching.
 	NegativeTTL time.Duration
@@ -303,6 +307,11 @@ func (s *Schemas[T]) finish(f *flight[T], v T, err error) {
 	case err == nil:
 		e.val, f.val = v, v
 		cost = s.o.Cost(v)
+		if s.o.TTLOf != nil {
+			if d := s.o.TTLOf(v); d > 0 {
+				ttl = d
+			}
+		}
 	case s.o.IsNotFound(err):
 		if !errors.Is(err, ErrNotFound) {
 			err = fmt.Errorf("%w: %w", ErrNotFound, err)

@@ -632,3 +632,26 @@ func TestSchemasMaxWait(t *testing.T) {
 		t.Fatalf("%d loader calls, want the one fill", n)
 	}
 }
+
+// TestSchemasTTLOf: a value TTLOf gives a TTL of its own (a schema read from
+// a stand-in source) lives that long; the others live TTL.
+func TestSchemasTTLOf(t *testing.T) {
+	e := newEnv(t, cache.SchemaOptions{TTL: 30 * time.Second, TTLOf: func(v any) time.Duration {
+		if strings.HasPrefix(v.(*schema).name, "short") {
+			return 2 * time.Second
+		}
+		return 0
+	}})
+	for _, c := range []string{"short1", "long1"} {
+		if _, err := e.s.Get(context.Background(), key(c)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.clock.Advance(2 * time.Second)
+	for _, c := range []string{"short1", "long1"} {
+		_, _ = e.s.Get(context.Background(), key(c))
+	}
+	if n := e.l.calls.Load(); n != 3 {
+		t.Fatalf("after 2 s: %d loader calls, want 3 (short1 refilled, long1 a hit)", n)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/milvus-edge/milvus-edge/backends"
 	"github.com/milvus-edge/milvus-edge/cache"
@@ -21,6 +22,9 @@ type schemaEntry struct {
 	real   string // the collection's name when looked up by alias
 	props  map[string]string
 	size   int64
+	// fallback says the schema came from the cluster's fallback while the
+	// cluster was unreachable: kept only fallbackTTL.
+	fallback bool
 }
 
 // SchemaStore implements extproc.Schemas: a ristretto cache filled from the
@@ -57,8 +61,11 @@ func NewSchemaStore(cfg *config.Config) (*SchemaStore, error) {
 	// The pool asks on every fill, so a reloaded credential applies at once.
 	pool := backends.NewPool(targetsOf(cfg), func(cluster string) string { return (*s.auth.Load())[cluster] })
 	load := func(ctx context.Context, k cache.SchemaKey) (*schemaEntry, error) {
+		var fromFallback bool
 		col, err := traceFill(s, ctx, k, "collection", func(ctx context.Context) (*backends.Collection, error) {
-			return describeOrFallback(ctx, pool, *s.fallbacks.Load(), k)
+			col, fb, err := describeOrFallback(ctx, pool, *s.fallbacks.Load(), k)
+			fromFallback = fb
+			return col, err
 		})
 		if err != nil {
 			return nil, err
@@ -67,9 +74,17 @@ func NewSchemaStore(cfg *config.Config) (*SchemaStore, error) {
 		if err != nil {
 			return nil, fmt.Errorf("schema of %s: %w", k, err)
 		}
-		return &schemaEntry{schema: s, real: col.CollectionName, props: col.Properties, size: int64(col.Size())}, nil
+		return &schemaEntry{schema: s, real: col.CollectionName, props: col.Properties, size: int64(col.Size()), fallback: fromFallback}, nil
 	}
-	c, err := cache.NewSchemas(load, fillOptions(cfg, 100_000, 256<<20, func(v any) int64 { return v.(*schemaEntry).size }))
+	opts := fillOptions(cfg, 100_000, 256<<20, func(v any) int64 { return v.(*schemaEntry).size })
+	shortTTL := fallbackTTL(cfg)
+	opts.TTLOf = func(v any) time.Duration {
+		if v.(*schemaEntry).fallback {
+			return shortTTL
+		}
+		return 0
+	}
+	c, err := cache.NewSchemas(load, opts)
 	if err != nil {
 		pool.Close()
 		return nil, err

@@ -37,7 +37,11 @@ type Retries struct {
 	// answer before a second try goes to another endpoint. The first try is
 	// not cancelled (a hedged retry: the first answer wins), so a legitimate
 	// long search is never cut, only doubled past this time; a client's
-	// grpc-timeout still bounds the whole call. 0 turns it off. Default 5s.
+	// grpc-timeout still bounds the whole call. 0 turns it off. Default 0s
+	// (off): Envoy records a try past its per-try timeout as a gateway error
+	// for outlier detection even when its answer comes later, so slow but
+	// healthy reads (heavy searches) could eject healthy endpoints; set it
+	// well above the longest expected read.
 	ReadPerTryTimeout *Duration `yaml:"read_per_try_timeout"`
 }
 
@@ -49,10 +53,10 @@ func (r Retries) ReadRetries() uint32 {
 	return *r.Reads
 }
 
-// PerTryTimeout reports retries.read_per_try_timeout (default 5s).
+// PerTryTimeout reports retries.read_per_try_timeout (default 0: off).
 func (r Retries) PerTryTimeout() time.Duration {
 	if r.ReadPerTryTimeout == nil {
-		return 5 * time.Second
+		return 0
 	}
 	return r.ReadPerTryTimeout.D()
 }

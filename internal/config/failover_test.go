@@ -3,13 +3,12 @@ package config
 import (
 	"strings"
 	"testing"
-	"time"
 )
 
 func TestRetriesDefaults(t *testing.T) {
 	c := mustParse(t, minimalYAML)
-	if c.Retries.ReadRetries() != 1 || c.Retries.PerTryTimeout() != 5*time.Second {
-		t.Errorf("retries defaults: reads %d, per-try timeout %s; want 1, 5s", c.Retries.ReadRetries(), c.Retries.PerTryTimeout())
+	if c.Retries.ReadRetries() != 1 || c.Retries.PerTryTimeout() != 0 {
+		t.Errorf("retries defaults: reads %d, per-try timeout %s; want 1, 0s (off)", c.Retries.ReadRetries(), c.Retries.PerTryTimeout())
 	}
 	if r := c.Routes[0]; r.Fallback != "" || r.FallbackWrites {
 		t.Errorf("route failover defaults %+v, want none", r.Failover)
