@@ -7,10 +7,17 @@ import (
 
 // Health check kinds (Health.Kind).
 const (
-	// HealthCheckRPC calls MilvusService/CheckHealth without a credential
-	// and wants any gRPC answer (HTTP 200): a liveness check. isHealthy,
-	// UNAUTHENTICATED (Milvus with authorization on) and UNIMPLEMENTED
-	// all mean the server process is up and answering.
+	// HealthGetVersion calls MilvusService/GetVersion without a credential
+	// and wants any gRPC answer (HTTP 200): a liveness check. The version,
+	// UNAUTHENTICATED (Milvus with authorization on) and UNIMPLEMENTED all
+	// mean the server process is up and answering. The Milvus proxy
+	// answers GetVersion locally, so a slow coordinator or etcd does not
+	// fail it while calls still work. The default.
+	HealthGetVersion = "get_version"
+	// HealthCheckRPC is the same liveness check on MilvusService/CheckHealth,
+	// which the Milvus proxy answers only after asking its coordinators
+	// (rootcoord, querycoord, datacoord): with authorization off a
+	// coordinator or etcd slowdown can time it out while Search works.
 	HealthCheckRPC = "check_health"
 	// HealthCheckRPCIsHealthy calls MilvusService/CheckHealth and wants
 	// isHealthy true in the answer: only for backends that answer it
@@ -33,14 +40,18 @@ const (
 // connect errors: outlier ejection) and a stalled one within about 3 s
 // (two timed-out checks), and put a recovered one back within about 2 s.
 type Health struct {
-	// Kind is check_health (the MilvusService/CheckHealth call; any gRPC
+	// Kind is get_version (the MilvusService/GetVersion call; any gRPC
 	// answer passes: the server is up and answering — works with every
-	// backend, authorization on or off), check_health_is_healthy (the same
-	// call, wanting isHealthy true: only for backends that answer it
-	// without a credential — milvus-lite, Milvus with authorization off),
-	// grpc (grpc.health.v1 SERVING: Milvus with authorization off) or none
-	// (no active checks). Checks never carry a credential (it would be
-	// readable in Envoy's config_dump). Default check_health.
+	// backend, authorization on or off; the Milvus proxy answers it
+	// without asking its coordinators), check_health (the same liveness
+	// check on MilvusService/CheckHealth, which asks Milvus's
+	// coordinators: a slow coordinator can fail it while calls work),
+	// check_health_is_healthy (CheckHealth wanting isHealthy true: only
+	// for backends that answer it without a credential — milvus-lite,
+	// Milvus with authorization off), grpc (grpc.health.v1 SERVING: Milvus
+	// with authorization off) or none (no active checks). Checks never
+	// carry a credential (it would be readable in Envoy's config_dump).
+	// Default get_version.
 	Kind string `yaml:"kind"`
 	// Interval is the time between two checks of an endpoint. Default 1s.
 	Interval Duration `yaml:"interval"`
@@ -94,7 +105,7 @@ func (h Health) Defaulted() Health {
 
 // setDefaults fills the unset fields.
 func (h *Health) setDefaults() {
-	setStr(&h.Kind, HealthCheckRPC)
+	setStr(&h.Kind, HealthGetVersion)
 	setDur(&h.Interval, Duration(time.Second))
 	setDur(&h.Timeout, Duration(500*time.Millisecond))
 	setDur(&h.NoTrafficInterval, h.Interval)
@@ -129,7 +140,7 @@ func validateHealth(bad badFunc, cs []Cluster) {
 	for i, cl := range cs {
 		p := fmt.Sprintf("clusters[%d].health", i)
 		h := cl.Health
-		oneOf(bad, p+".kind", h.Kind, HealthCheckRPC, HealthCheckRPCIsHealthy, HealthGRPC, HealthNone)
+		oneOf(bad, p+".kind", h.Kind, HealthGetVersion, HealthCheckRPC, HealthCheckRPCIsHealthy, HealthGRPC, HealthNone)
 		if h.Interval.D() < 100*time.Millisecond {
 			bad(p+".interval", "must be at least 100ms, got %s", h.Interval.D())
 		}

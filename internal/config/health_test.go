@@ -9,7 +9,7 @@ import (
 func TestHealthDefaults(t *testing.T) {
 	c := mustParse(t, minimalYAML)
 	h := c.Clusters[0].Health
-	if h.Kind != HealthCheckRPC || h.Interval.D() != time.Second || h.Timeout.D() != 500*time.Millisecond ||
+	if h.Kind != HealthGetVersion || h.Interval.D() != time.Second || h.Timeout.D() != 500*time.Millisecond ||
 		h.UnhealthyThreshold != 2 || h.HealthyThreshold != 2 || h.NoTrafficInterval.D() != time.Second ||
 		*h.ConsecutiveGatewayErrors != 3 || h.EjectionTime.D() != 10*time.Second || h.MaxEjectionPercent != 50 ||
 		*h.PanicThreshold != 0 || !h.Checks() {
@@ -40,7 +40,7 @@ routes: [{cluster: qn}]
 		t.Fatal("bad health block accepted")
 	}
 	for _, want := range []string{
-		`clusters[0].health.kind: must be one of check_health, check_health_is_healthy, grpc, none, got "tcp"`,
+		`clusters[0].health.kind: must be one of get_version, check_health, check_health_is_healthy, grpc, none, got "tcp"`,
 		"clusters[0].health.interval: must be at least 100ms",
 		"clusters[0].health.timeout: must be 10ms..interval",
 		"clusters[0].health.no_traffic_interval: must be at least interval",

@@ -286,12 +286,12 @@ func TestHealthStalledEndpoint(t *testing.T) {
 }
 
 // TestHealthChecksMilvusStandalone: the real Milvus 2.3.5 (authorization
-// on) behind four clusters, none of whose checks carries a credential —
-// the default check_health without a cluster credential and with one
-// (passthrough), check_health_is_healthy and grpc (grpc.health.v1). The
-// default check passes without any credential (Milvus answers
-// UNAUTHENTICATED, a gRPC answer: the server is up), the strict kinds fail
-// (they need a backend that answers without a credential, as
+// on) behind six clusters, none of whose checks carries a credential —
+// the default (get_version) and check_health, each without a cluster
+// credential and with one (passthrough), check_health_is_healthy and grpc
+// (grpc.health.v1). The liveness checks pass without any credential
+// (Milvus answers with a gRPC status: the server is up), the strict kinds
+// fail (they need a backend that answers without a credential, as
 // docs/health.md says), and Envoy's config_dump holds no credential.
 func TestHealthChecksMilvusStandalone(t *testing.T) {
 	testenv.Setup(t)
@@ -299,24 +299,36 @@ func TestHealthChecksMilvusStandalone(t *testing.T) {
 	t.Setenv("HC_MILVUS_PASSWORD", st.Password)
 	p := testenv.NewPorts(t)
 	cluster := func(name, kind string, cred bool) string {
-		s := fmt.Sprintf("  - name: %s\n    rest: false\n    health: {kind: %s}\n    endpoints: [{address: %s}]\n", name, kind, st.Addr)
+		s := fmt.Sprintf("  - name: %s\n    rest: false\n    endpoints: [{address: %s}]\n", name, st.Addr)
+		if kind != "" { // "": the default kind (get_version)
+			s += fmt.Sprintf("    health: {kind: %s}\n", kind)
+		}
 		if cred {
 			s += fmt.Sprintf("    credential: {user: %s, password_env: HC_MILVUS_PASSWORD}\n", st.User)
 		}
 		return s
 	}
 	e := testenv.Run(t, p.ConfigHead()+"clusters:\n"+
+		cluster("default_without_credential", "", false)+
+		cluster("default_with_credential", "", true)+
 		cluster("without_credential", "check_health", false)+
 		cluster("with_credential", "check_health", true)+
 		cluster("is_healthy", "check_health_is_healthy", true)+
 		cluster("grpc_health", "grpc", true)+
 		"routes:\n  - cluster: with_credential\n", p)
-	for _, c := range []string{"without_credential", "with_credential"} {
+	for _, c := range []string{"default_without_credential", "default_with_credential", "without_credential", "with_credential"} {
 		d := testenv.Eventually(t, 15*time.Second, c+" healthy", func() bool {
 			f, ok := hostHealth(t, e.Ports.EnvoyAdmin, c, st.Addr)
 			return ok && len(f) == 0
 		})
-		t.Logf("%s (check_health, no credential sent): healthy after %v", c, d.Round(time.Millisecond))
+		t.Logf("%s (liveness, no credential sent): healthy after %v", c, d.Round(time.Millisecond))
+	}
+	// The default checks GetVersion, which the proxy answers itself.
+	if n := testenv.Counter(t, e.Ports.EnvoyAdmin, "cluster.default_without_credential.health_check.success"); n < 1 {
+		t.Errorf("default cluster: %d passed checks", n)
+	}
+	if !strings.Contains(testenv.AdminGet(t, e.Ports.EnvoyAdmin, "/config_dump"), "/milvus.proto.milvus.MilvusService/GetVersion") {
+		t.Errorf("config_dump has no GetVersion health check: the default kind is not get_version")
 	}
 	// A new endpoint stays unhealthy until a check passes: wait for two
 	// answered checks (failures, not just attempts) first.

@@ -13,11 +13,17 @@ import (
 	"github.com/milvus-edge/milvus-edge/xds/ir"
 )
 
-// CheckHealthPath is the gRPC method the check_health kind calls.
+// CheckHealthPath is the gRPC method the check_health kinds call.
 const CheckHealthPath = "/milvus.proto.milvus.MilvusService/CheckHealth"
 
+// GetVersionPath is the gRPC method the get_version kind calls: the Milvus
+// proxy answers it from its own memory, where CheckHealth asks its
+// coordinators (rootcoord, querycoord, datacoord) first.
+const GetVersionPath = "/milvus.proto.milvus.MilvusService/GetVersion"
+
 const (
-	// checkHealthRequest is an empty CheckHealthRequest in a gRPC frame
+	// checkHealthRequest is an empty CheckHealthRequest (or
+	// GetVersionRequest) in a gRPC frame
 	// (uncompressed, length 0), written as hex: Envoy's text payloads are hex.
 	checkHealthRequest = "0000000000"
 	// checkHealthHealthy is CheckHealthResponse's isHealthy = true (field 2,
@@ -35,11 +41,15 @@ const (
 // buildHealthChecks returns a cluster's active health check, never with a
 // credential (it would sit in CDS, readable in Envoy's config_dump):
 //
-//   - check_health: the MilvusService/CheckHealth call over HTTP/2, healthy
-//     on HTTP 200 — any gRPC answer (isHealthy, UNAUTHENTICATED from a
+//   - get_version: the MilvusService/GetVersion call over HTTP/2, healthy
+//     on HTTP 200 — any gRPC answer (the version, UNAUTHENTICATED from a
 //     Milvus with authorization on, UNIMPLEMENTED) means the server
 //     process is up and answering; a dead, refusing or stalled endpoint
-//     fails.
+//     fails. The proxy answers it locally: a slow coordinator or etcd
+//     does not fail it while Search still works.
+//   - check_health: the same liveness check on MilvusService/CheckHealth,
+//     which the proxy answers only after asking its coordinators: a slow
+//     coordinator can time the check out while calls still work.
 //   - check_health_is_healthy: the same call, wanting isHealthy true in
 //     the answer (backends that answer it without a credential).
 //   - grpc: grpc.health.v1, wanting SERVING.
@@ -65,8 +75,12 @@ func buildHealthChecks(c ir.Cluster) []*corev3.HealthCheck {
 	case ir.GRPCHealth:
 		out.HealthChecker = &corev3.HealthCheck_GrpcHealthCheck_{GrpcHealthCheck: &corev3.HealthCheck_GrpcHealthCheck{}}
 	default:
+		path := CheckHealthPath
+		if h.Kind == ir.GetVersionRPC {
+			path = GetVersionPath
+		}
 		hc := &corev3.HealthCheck_HttpHealthCheck{
-			Path:            CheckHealthPath,
+			Path:            path,
 			Method:          corev3.RequestMethod_POST,
 			CodecClientType: typev3.CodecClientType_HTTP2,
 			Send:            &corev3.HealthCheck_Payload{Payload: &corev3.HealthCheck_Payload_Text{Text: checkHealthRequest}},

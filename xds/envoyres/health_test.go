@@ -18,9 +18,14 @@ func checkedCluster(kind ir.HealthKind, tls bool) ir.Cluster {
 	return c
 }
 
-// The default check is liveness: HTTP 200 passes, no payload wanted; the
-// strict kind wants isHealthy true.
+// The default check is liveness on GetVersion (answered by the proxy
+// itself): HTTP 200 passes, no payload wanted; check_health is the same on
+// CheckHealth; the strict kind wants isHealthy true.
 func TestCheckHealthKinds(t *testing.T) {
+	version := buildHealthChecks(checkedCluster(ir.GetVersionRPC, false))[0].GetHttpHealthCheck()
+	if version.GetPath() != GetVersionPath || len(version.GetReceive()) != 0 || version.GetSend().GetText() != checkHealthRequest {
+		t.Errorf("get_version: path %q send %v receive %v, want GetVersion, an empty frame and no payload", version.GetPath(), version.GetSend(), version.GetReceive())
+	}
 	live := buildHealthChecks(checkedCluster(ir.CheckHealthRPC, false))[0].GetHttpHealthCheck()
 	if live.GetPath() != CheckHealthPath || len(live.GetReceive()) != 0 {
 		t.Errorf("check_health: path %q receive %v, want CheckHealth and no payload", live.GetPath(), live.GetReceive())
@@ -29,7 +34,7 @@ func TestCheckHealthKinds(t *testing.T) {
 	if r := strict.GetReceive(); len(r) != 1 || r[0].GetText() != checkHealthHealthy {
 		t.Errorf("check_health_is_healthy: receive %v, want isHealthy true", r)
 	}
-	for _, hc := range []*corev3.HealthCheck_HttpHealthCheck{live, strict} {
+	for _, hc := range []*corev3.HealthCheck_HttpHealthCheck{version, live, strict} {
 		for _, h := range hc.GetRequestHeadersToAdd() {
 			if h.GetHeader().GetKey() == "authorization" {
 				t.Errorf("a check carries an authorization header")
@@ -41,7 +46,7 @@ func TestCheckHealthKinds(t *testing.T) {
 // TLS checks pick a socket offering ALPN h2 by their match criteria; calls
 // keep the cluster's socket without an ALPN list.
 func TestTLSHealthCheckOffersH2(t *testing.T) {
-	for _, kind := range []ir.HealthKind{ir.CheckHealthRPC, ir.GRPCHealth} {
+	for _, kind := range []ir.HealthKind{ir.GetVersionRPC, ir.CheckHealthRPC, ir.GRPCHealth} {
 		c := checkedCluster(kind, true)
 		crit := buildHealthChecks(c)[0].GetTransportSocketMatchCriteria()
 		cl := buildQueryNodeCluster(c)

@@ -18,6 +18,10 @@ const (
 	// GRPCHealth is grpc.health.v1.Health/Check (Milvus with
 	// authorization off).
 	GRPCHealth
+	// GetVersionRPC calls MilvusService/GetVersion and wants any gRPC
+	// answer (HTTP 200), as CheckHealthRPC: a liveness check the Milvus
+	// proxy answers locally, without asking its coordinators.
+	GetVersionRPC
 )
 
 // HealthCheck is an active check Envoy runs against every endpoint of a cluster.

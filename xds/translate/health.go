@@ -21,6 +21,8 @@ func health(cl config.Cluster) ir.Health {
 			HealthyThreshold:   h.HealthyThreshold,
 		}
 		switch h.Kind {
+		case config.HealthGetVersion:
+			out.Check.Kind = ir.GetVersionRPC
 		case config.HealthCheckRPCIsHealthy:
 			out.Check.Kind = ir.CheckHealthIsHealthy
 		case config.HealthGRPC:
