@@ -197,8 +197,8 @@ func TestDiscoveryFromMilvusSessions(t *testing.T) {
 	discovered := net.JoinHostPort(host, clientPortS)
 
 	// The standalone has authentication on: the cluster's credential goes
-	// with Envoy's health checks (CheckHealth) and the edge's schema fills;
-	// milvus-lite ignores it. Clients' calls pass their own (passthrough).
+	// with the edge's schema fills and probes (Envoy's health checks need
+	// none: any answer to GetVersion is alive); milvus-lite ignores it. Clients' calls pass their own (passthrough).
 	pw := t.TempDir() + "/password"
 	testenv.WriteFile(t, pw, st.Password)
 	cred := fmt.Sprintf("    credential: {user: %s, password_file: %s}\n", st.User, pw)
