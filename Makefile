@@ -4,6 +4,9 @@
 SHELL := /bin/bash
 ROOT := $(abspath .)
 BIN := $(ROOT)/bin/milvus-edge
+# The in-process filter (edge.filters: in_process): a Go dynamic module Envoy
+# loads, built with the edge from the same source (docs/in-process.md).
+MODULE := $(ROOT)/bin/libmilvus_edge.so
 export ENVOY_BIN ?= $(shell ls $(ROOT)/.venv/lib/python3*/site-packages/envoy/_bin/envoy 2>/dev/null | head -n 1)
 export MILVUS_LITE_BIN ?= $(ROOT)/.venv/bin/milvus-lite
 export MILVUS_SERVER_BIN ?= $(ROOT)/.venv-milvus/bin/milvus-server
@@ -12,6 +15,7 @@ export RATELIMIT_BIN ?= $(ROOT)/bin/ratelimit
 export PROMETHEUS_BIN ?= $(shell command -v prometheus 2>/dev/null)
 export PROMTOOL_BIN ?= $(shell command -v promtool 2>/dev/null)
 export MILVUS_EDGE_BIN := $(BIN)
+export MILVUS_EDGE_MODULE := $(MODULE)
 export PYTHON := $(ROOT)/.venv/bin/python
 
 .PHONY: setup build run test test-go test-policy test-gosdk test-e2e bench clean
@@ -21,6 +25,7 @@ setup:
 
 build:
 	go build -o $(BIN) ./cmd/milvus-edge
+	CGO_ENABLED=1 go build -buildmode=c-shared -o $(MODULE) ./cmd/milvus-edge-module
 
 run: setup build
 	$(BIN) run $(if $(CONFIG),--config $(CONFIG))

@@ -46,6 +46,20 @@ if [ ! -f "$milvus_stamp" ]; then
   touch "$milvus_stamp"
 fi
 
+# --- a C toolchain: cgo builds the in-process module (bin/libmilvus_edge.so) --
+if ! command -v gcc >/dev/null; then
+  if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
+    echo "setup: gcc is missing and cannot be installed here (needs root and apt-get): install Debian's gcc (cgo builds the in-process module)" >&2
+    exit 1
+  fi
+  echo "setup: installing gcc (apt-get)"
+  if ! DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends gcc libc6-dev >/dev/null &&
+    ! { apt-get update >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends gcc libc6-dev >/dev/null; }; then
+    echo "setup: apt-get install gcc failed (see above); install it by hand" >&2
+    exit 1
+  fi
+fi
+
 # --- the shared rate limit: Redis and the envoyproxy/ratelimit service ------
 redis_bin="${REDIS_SERVER_BIN:-$(command -v redis-server || true)}"
 if [ -z "$redis_bin" ]; then

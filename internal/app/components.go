@@ -71,6 +71,9 @@ type Filters struct {
 
 	// Discovery watches the clusters' registries (set by Run).
 	Discovery *discovery.Manager
+	// hub keeps the in-process module in step (SyncModule); nil in the
+	// external mode and inside the module.
+	hub *SyncHub
 }
 
 // NewFilters builds the filter server for cfg; it loads the policy bundle and
@@ -174,6 +177,28 @@ func NewFilters(ctx context.Context, log *slog.Logger, cfg *config.Config) (*Fil
 	extprocv3.RegisterExternalProcessorServer(f.GRPC, ep)
 	f.Authz.UsePreprocessor(ep)
 	return f, nil
+}
+
+// Apply adopts a reloaded config (the fields restartOnly lets change): in
+// the edge on a reload, and in the in-process module when the edge sends one.
+func (f *Filters) Apply(log *slog.Logger, cfg *config.Config) {
+	f.Authz.SetOptions(AuthzOptions(cfg))
+	f.Router.Set(cfg)
+	f.Schemas.Update(cfg)
+	f.Calls.SetMaxCollections(cfg.Metrics.MaxCollectionLabels)
+	f.Calls.SetEnabled(cfg.Metrics.On())
+	if err := f.Limits.Update(cfg); err != nil {
+		log.Error("rate_limit.shared: keeping the previous service", "error", err)
+	}
+}
+
+// SyncModule serves the in-process module's sync stream (sync.go) on the
+// filter server, starting from the config raw; the schema store's
+// invalidations and discovered endpoints go to it. Called before serving.
+func (f *Filters) SyncModule(raw []byte) {
+	f.hub = NewSyncHub(raw, hash(raw))
+	f.hub.register(f.GRPC)
+	f.Schemas.SyncTo(f.hub)
 }
 
 // AuthStatus is the login guard's counts and the decision log's drops.
@@ -293,7 +318,11 @@ func StartEnvoy(log *slog.Logger, cfg *config.Config, dir string) (*procs.Proc, 
 		// calls, which a short value would cut.
 		"--drain-strategy", "immediate",
 	}
-	return procs.Start(log, "envoy", bin, args, os.Environ())
+	env := os.Environ()
+	if cfg.Edge.InProcess() {
+		env = append(env, ModuleEnv(cfg)...)
+	}
+	return procs.Start(log, "envoy", bin, args, env)
 }
 
 // BootstrapFor returns the Envoy bootstrap parameters of cfg.

@@ -50,7 +50,14 @@ type SchemaStore struct {
 	// discovered returns a discovered cluster's endpoints in use (ok false:
 	// its static ones); nil: no discovery.
 	discovered func(cluster string) ([]string, bool)
+	// hub, when the in-process module runs, gets every invalidation and
+	// discovered endpoint set (SyncTo); nil otherwise.
+	hub *SyncHub
 }
+
+// SyncTo sends the store's invalidations and discovered endpoints to the
+// in-process module's stream (set once, before serving).
+func (s *SchemaStore) SyncTo(h *SyncHub) { s.hub = h }
 
 // NewSchemaStore returns the schema cache over the clusters of cfg.
 func NewSchemaStore(cfg *config.Config) (*SchemaStore, error) {
@@ -184,18 +191,27 @@ func (s *SchemaStore) DatabaseProperties(ctx context.Context, cluster, db string
 // Invalidate implements extproc.Schemas.
 func (s *SchemaStore) Invalidate(cluster, db, collection string) {
 	s.c.Invalidate(cache.SchemaKey{Cluster: cluster, DB: db, Collection: collection})
+	if s.hub != nil {
+		s.hub.Invalidated(Invalidation{Cluster: cluster, DB: db, Collection: collection})
+	}
 }
 
 // InvalidateDB implements extproc.Schemas.
 func (s *SchemaStore) InvalidateDB(cluster, db string) {
 	s.c.InvalidateDB(cluster, db)
 	s.dbs.InvalidateDB(cluster, db)
+	if s.hub != nil {
+		s.hub.Invalidated(Invalidation{Cluster: cluster, DB: db})
+	}
 }
 
 // InvalidateAll drops every entry.
 func (s *SchemaStore) InvalidateAll() {
 	s.c.InvalidateAll()
 	s.dbs.InvalidateAll()
+	if s.hub != nil {
+		s.hub.Invalidated(Invalidation{All: true})
+	}
 }
 
 // Stats reports hits, misses, fills and evictions.
@@ -223,11 +239,16 @@ func (s *SchemaStore) SetDiscovered(endpoints func(cluster string) ([]string, bo
 func (s *SchemaStore) updatePoolLocked() {
 	t := targetsOf(s.cfg)
 	if s.discovered != nil {
+		found := map[string][]string{}
 		for name, tt := range t {
 			if eps, ok := s.discovered(name); ok {
 				tt.Endpoints = eps
 				t[name] = tt
+				found[name] = eps
 			}
+		}
+		if s.hub != nil {
+			s.hub.Discovered(found)
 		}
 	}
 	s.pool.Update(t)

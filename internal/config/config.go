@@ -160,10 +160,29 @@ type Edge struct {
 	// of two. ext_proc still runs for larger bodies, DDL, db_name rewrites,
 	// REST refusals and the sampled response watch. Default true.
 	SinglePass *bool `yaml:"single_pass"`
+	// Filters is where ext_authz's work runs: "external" (default), Envoy
+	// calls the edge's filter server; "in_process", authentication, the
+	// policy, rate limits and single-pass validation run inside Envoy as a
+	// Go dynamic module (docs/in-process.md). ext_proc (large bodies, DDL)
+	// and the typed refusals stay on the filter server either way.
+	Filters string `yaml:"filters"`
+	// Module is the in-process module's file (cmd/milvus-edge-module, built
+	// by `make build`). Default: libmilvus_edge.so beside the milvus-edge
+	// binary.
+	Module string `yaml:"module"`
 }
 
 // SinglePassOn reports edge.single_pass (default true).
 func (e Edge) SinglePassOn() bool { return e.SinglePass == nil || *e.SinglePass }
+
+// Edge.Filters values.
+const (
+	FiltersExternal  = "external"
+	FiltersInProcess = "in_process"
+)
+
+// InProcess reports edge.filters: in_process.
+func (e Edge) InProcess() bool { return e.Filters == FiltersInProcess }
 
 // Auth configures authentication and authorization. Identities (users with
 // bcrypt hashes, API keys, role bindings) and grants live in the policy

@@ -42,6 +42,9 @@ func (c *Config) Default() {
 	setStr(&c.Edge.XDSAdvertiseAddress, c.Edge.XDSAddress)
 	setStr(&c.Edge.FiltersAdvertiseAddress, c.Edge.FiltersAddress)
 	setDur(&c.Edge.FilterTimeout, Duration(2e9))
+	if c.Edge.Filters == "" {
+		c.Edge.Filters = FiltersExternal
+	}
 	setDur(&c.Auth.CredentialCacheTTL, Duration(5*60e9))
 	if c.Auth.DecisionCacheTTL == nil {
 		d := Duration(10e9)
@@ -150,6 +153,10 @@ func (c *Config) Validate() error {
 	}
 	if c.Edge.FilterTimeout.D() < 10e6 {
 		bad("edge.filter_timeout", "must be at least 10ms, got %s", c.Edge.FilterTimeout.D())
+	}
+	oneOf(bad, "edge.filters", c.Edge.Filters, FiltersExternal, FiltersInProcess)
+	if c.Edge.InProcess() && c.Listener.TLS != nil && c.Listener.TLS.ClientCAFile != "" {
+		bad("edge.filters", "in_process cannot give the policy the client certificate of a mutual-TLS listener yet (Envoy's module API has no PEM of it); use external with listener.tls.client_ca_file")
 	}
 	validateAuth(bad, c.Auth)
 	if c.Validation.SchemaTTL.D() < 0 || c.Validation.NegativeTTL.D() < 0 || c.Validation.WatchEvery.D() < 0 {

@@ -129,11 +129,21 @@ func NewPorts(t testing.TB) Ports {
 }
 
 // ConfigHead is the YAML for the ports; append clusters and routes.
-func (p Ports) ConfigHead() string {
+//
+// MILVUS_EDGE_FILTERS (external or in_process) sets edge.filters, so the
+// whole suite can run with the in-process module (make test-inprocess).
+func (p Ports) ConfigHead() string { return p.ConfigHeadFor(os.Getenv("MILVUS_EDGE_FILTERS")) }
+
+// ConfigHeadFor is ConfigHead with edge.filters set to mode ("": the default).
+func (p Ports) ConfigHeadFor(mode string) string {
+	filters := ""
+	if mode != "" {
+		filters = ", filters: " + mode
+	}
 	return fmt.Sprintf(`listener: {address: %s}
 envoy: {admin_address: %s}
-edge: {xds_address: %s, filters_address: %s, admin_address: %s}
-`, p.Listener, p.EnvoyAdmin, p.XDS, p.Filters, p.Admin)
+edge: {xds_address: %s, filters_address: %s, admin_address: %s%s}
+`, p.Listener, p.EnvoyAdmin, p.XDS, p.Filters, p.Admin, filters)
 }
 
 // Edge is a running `milvus-edge run` (in process) with its config file.

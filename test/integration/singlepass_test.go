@@ -30,13 +30,24 @@ const (
 // skips ext_proc for them; ext_proc still runs for DDL, for bodies larger
 // than ext_authz's buffer and for db_name rewrites. With single_pass off,
 // every such call takes ext_proc. Clients see the same answers either way.
+// The in-process module (edge.filters: in_process) runs the single pass
+// inside Envoy and must agree call for call: same answers, same calls left
+// to ext_proc, same calls kept from the backend.
 func TestSinglePass(t *testing.T) {
-	for _, on := range []bool{true, false} {
-		t.Run(fmt.Sprintf("single_pass=%v", on), func(t *testing.T) {
+	for _, mode := range []struct {
+		name, filters string
+		on            bool
+	}{
+		{"single_pass=true", "external", true},
+		{"single_pass=false", "external", false},
+		{"in_process", "in_process", true},
+	} {
+		on := mode.on
+		t.Run(mode.name, func(t *testing.T) {
 			testenv.Setup(t)
 			backend := testenv.MilvusLite(t)
 			p := testenv.NewPorts(t)
-			head := strings.Replace(p.ConfigHead(), "edge: {", fmt.Sprintf("edge: {single_pass: %v, ", on), 1)
+			head := strings.Replace(p.ConfigHeadFor(mode.filters), "edge: {", fmt.Sprintf("edge: {single_pass: %v, ", on), 1)
 			e := testenv.Run(t, head+fmt.Sprintf(`clusters:
   - name: default
     endpoints: [{address: %s}]

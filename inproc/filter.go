@@ -1,0 +1,144 @@
+// Package inproc is the edge's in-process filter (edge.filters: in_process):
+// the ext_authz check — authentication, the policy, rate limits and, in
+// single pass, validation and the route key — run inside Envoy's process as a
+// Go dynamic module (cmd/milvus-edge-module), without a gRPC callout per
+// call. It builds the CheckRequest Envoy's ext_authz filter would send and
+// applies the CheckResponse as that filter does, so both modes run the same
+// check code (extproc/authz) on the same input. docs/in-process.md.
+//
+// The package uses only the SDK's interfaces (shared), not its cgo half, so
+// its tests run without Envoy.
+package inproc
+
+import (
+	"context"
+	"time"
+
+	"github.com/envoyproxy/envoy/source/extensions/dynamic_modules/sdk/go/shared"
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+)
+
+// Checker is the edge's ext_authz check (authz.Server.Check).
+type Checker interface {
+	Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.CheckResponse, error)
+}
+
+// Limits are ext_authz's settings the module copies: how much of the body
+// the check gets, and how long it may take.
+type Limits struct {
+	// BodyBytes is the body prefix the check reads (ext_authz's
+	// with_request_body.max_request_bytes); the rest is buffered and passed on.
+	BodyBytes int
+	// Timeout bounds one check (edge.filter_timeout); past it the call fails
+	// as ext_authz's does on a timeout: 503, UNAVAILABLE to gRPC clients.
+	Timeout time.Duration
+}
+
+// state is where a call is in the filter.
+type state uint8
+
+const (
+	waiting  state = iota // for the body prefix
+	checking              // the check runs on a goroutine; Envoy holds the call
+	done                  // answered or let through
+)
+
+// filter is one call. Envoy calls it on one worker thread; the check runs on
+// a goroutine and its result comes back to that thread through the stream's
+// scheduler (finish), which Envoy drops if the stream ended first.
+type filter struct {
+	shared.EmptyHttpFilter
+	h      shared.HttpFilterHandle
+	check  Checker
+	limits Limits
+	state  state
+}
+
+func newFilter(h shared.HttpFilterHandle, c Checker, l Limits) *filter {
+	return &filter{h: h, check: c, limits: l}
+}
+
+func (f *filter) OnRequestHeaders(_ shared.HeaderMap, endOfStream bool) shared.HeadersStatus {
+	if endOfStream {
+		f.start(nil, false)
+	}
+	return shared.HeadersStatusStop
+}
+
+func (f *filter) OnRequestBody(chunk shared.BodyBuffer, endOfStream bool) shared.BodyStatus {
+	switch f.state {
+	case done:
+		return shared.BodyStatusContinue
+	case checking:
+		return shared.BodyStatusStopAndWatermark
+	}
+	body := f.received(chunk)
+	if !endOfStream && len(body) < f.limits.BodyBytes {
+		return shared.BodyStatusStopAndBuffer
+	}
+	partial := !endOfStream || len(body) > f.limits.BodyBytes
+	if len(body) > f.limits.BodyBytes {
+		body = body[:f.limits.BodyBytes]
+	}
+	f.start(body, partial)
+	if endOfStream {
+		return shared.BodyStatusStopAndBuffer
+	}
+	return shared.BodyStatusStopAndWatermark
+}
+
+func (f *filter) OnRequestTrailers(shared.HeaderMap) shared.TrailersStatus {
+	switch f.state {
+	case done:
+		return shared.TrailersStatusContinue
+	case waiting:
+		f.start(f.received(nil), false)
+	}
+	return shared.TrailersStatusStop
+}
+
+// received copies the body so far: what Envoy buffered plus the chunk of
+// this callback (which Envoy adds to the buffer only after it returns, unless
+// it is that buffer, replayed).
+func (f *filter) received(chunk shared.BodyBuffer) []byte {
+	var out []byte
+	if chunk == nil || !f.h.ReceivedBufferedRequestBody() {
+		if b := f.h.BufferedRequestBody(); b != nil {
+			out = appendChunks(out, b)
+		}
+	}
+	if chunk != nil {
+		out = appendChunks(out, chunk)
+	}
+	return out
+}
+
+func appendChunks(out []byte, b shared.BodyBuffer) []byte {
+	for _, c := range b.GetChunks() {
+		out = append(out, c.ToUnsafeBytes()...)
+	}
+	return out
+}
+
+// start reads the call on the worker thread and runs the check on a goroutine.
+func (f *filter) start(body []byte, partial bool) {
+	f.state = checking
+	req := checkRequest(f.h, body, partial)
+	sched := f.h.GetScheduler()
+	c, timeout := f.check, f.limits.Timeout
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		resp, err := c.Check(ctx, req)
+		cancel()
+		sched.Schedule(func() { f.finish(resp, err) })
+	}()
+}
+
+// finish applies the check's answer on the worker thread.
+func (f *filter) finish(resp *authv3.CheckResponse, err error) {
+	f.state = done
+	if !apply(f.h, resp, err) {
+		return // answered locally
+	}
+	f.h.ContinueRequest()
+}
