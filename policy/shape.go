@@ -48,6 +48,28 @@ func (s *InputShape) Paths() [][]string {
 	return out
 }
 
+// headersPath is where the input holds the request headers.
+var headersPath = []string{"attributes", "request", "http", "headers"}
+
+// Headers says which request headers the shape reads, for Envoy's ext_authz
+// allowed_headers: the constant keys under input.attributes.request.http.
+// headers, sorted, or all when the headers object is read whole (passed
+// as a value, read by a non-constant key, or a parent read whole). Neither:
+// the policy reads no header.
+func (s *InputShape) Headers() (names []string, all bool) {
+	c := s
+	for _, k := range headersPath {
+		var ok bool
+		if c, ok = c.Child(k); !ok {
+			return nil, false
+		}
+	}
+	if c.Whole() {
+		return nil, true
+	}
+	return slices.Sorted(maps.Keys(c.kids)), false
+}
+
 // String renders the paths, e.g. "input.identity, input.milvus.db".
 func (s *InputShape) String() string {
 	var b strings.Builder

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -100,5 +101,42 @@ func TestCacheKey(t *testing.T) {
 		if key(other) == base {
 			t.Fatalf("key of %s equals the base key", other)
 		}
+	}
+}
+
+// TestShapeHeaders: the headers a policy reads by constant keys are named;
+// any other read of the headers object (a variable key, the object as a
+// value, a parent or the input whole) needs them all.
+func TestShapeHeaders(t *testing.T) {
+	const head = "package milvus.authz\n"
+	for _, tc := range []struct {
+		name, src string
+		want      []string
+		all       bool
+	}{
+		{"no header", head + `decision := {"allow": input.milvus.db == "a"}`, nil, false},
+		{"constant keys", head + `decision := {"allow": allow}
+allow if { input.attributes.request.http.headers["x-team"] == "a" }
+allow if { input.attributes.request.http.headers["user-agent"] == "b"; input.attributes.request.http.method == "POST" }`,
+			[]string{"user-agent", "x-team"}, false},
+		{"a variable key", head + `decision := {"allow": allow}
+allow if { some k; startswith(k, "x-"); input.attributes.request.http.headers[k] }`, nil, true},
+		{"the object as a value", head + `decision := {"allow": object.get(input.attributes.request.http.headers, "x-team", "") == "a"}`, nil, true},
+		{"a parent whole", head + `decision := {"allow": count(input.attributes.request.http) > 0}`, nil, true},
+		{"the input whole", head + `decision := {"allow": f(input)}
+f(x) := x.milvus.db == "a"`, nil, true},
+		{"a sibling of the headers", head + `decision := {"allow": input.attributes.request.http.path == "/"}`, nil, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := ast.NewCompiler()
+			if c.Compile(map[string]*ast.Module{"p.rego": ast.MustParseModule(tc.src)}); c.Failed() {
+				t.Fatal(c.Errors)
+			}
+			s, _ := analyze(c, decisionRef)
+			got, all := s.Headers()
+			if !slices.Equal(got, tc.want) || all != tc.all {
+				t.Fatalf("Headers() = %q, %v; want %q, %v", got, all, tc.want, tc.all)
+			}
+		})
 	}
 }

@@ -127,9 +127,6 @@ var ErrInvalidBody = errors.New("invalid request body")
 
 // Input limits and names.
 const (
-	// PartialBodyHeader is set by Envoy when it sent only a prefix of the body
-	// (with_request_body.allow_partial_message).
-	PartialBodyHeader = "x-envoy-auth-partial-body"
 	// DefaultDB is the database Milvus checks when the request names none.
 	DefaultDB = "default"
 	// maxInlineBytes: larger bytes and strings of the body become {"size": N}
