@@ -55,7 +55,9 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	xds := xdsserver.New(cfg.Envoy.NodeID, log.With("component", "xds"), XDSOptions())
+	xo := XDSOptions()
+	xo.AuthzHeaders = AuthzHeaders(filters.Policy.Current())
+	xds := xdsserver.New(cfg.Envoy.NodeID, log.With("component", "xds"), xo)
 	filters.Balance = newBalancer(cfg)
 	filters.Discovery = newDiscovery(log.With("component", "discovery"), cfg, xds, filters)
 	xds.SetOverlays(filters.Discovery.Overlay, filters.Balance.Overlay)

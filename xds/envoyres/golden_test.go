@@ -51,7 +51,9 @@ func TestGolden(t *testing.T) {
 			// MilvusService method that carries no names.
 			g, err := translate.Translate(cfg, translate.Options{SkipProcessing: []string{
 				"/milvus.proto.milvus.MilvusService/Connect", "/milvus.proto.milvus.MilvusService/GetVersion",
-			}, ReadPaths: []string{"/milvus.proto.milvus.MilvusService/GetVersion"}, ListenerCerts: certs})
+			}, ReadPaths: []string{"/milvus.proto.milvus.MilvusService/GetVersion"}, ListenerCerts: certs,
+				// Restricts ext_authz's headers unless the case sets auth.policy_dir.
+				AuthzHeaders: []string{"dbname", "authorization", "content-type", "authorization"}})
 			if err != nil {
 				t.Fatal(err)
 			}

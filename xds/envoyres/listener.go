@@ -192,6 +192,7 @@ func buildExtAuthz(f ir.FilterServer, t *ir.ListenerTLS) *extauthzv3.ExtAuthz {
 		// certificate (PEM) to read the caller's identity from; a SPIFFE URI
 		// comes in the source principal either way.
 		IncludePeerCertificate: t != nil && len(t.ClientCA) > 0,
+		AllowedHeaders:         buildAllowedHeaders(f.AuthzHeaders),
 	}
 }
 

@@ -88,6 +88,9 @@ type FilterServer struct {
 	Timeout time.Duration
 	// AuthzBodyBytes is the body prefix ext_authz receives.
 	AuthzBodyBytes uint32
+	// AuthzHeaders are the only request headers ext_authz receives, sorted;
+	// empty sends them all.
+	AuthzHeaders []string
 }
 
 // Address is a host (IP or DNS name) and port, or a Unix socket path.

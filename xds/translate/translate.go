@@ -20,6 +20,12 @@ type Options struct {
 	SkipProcessing []string
 	// ReadPaths are the SkipProcessing paths of reads (see ir.Gateway).
 	ReadPaths []string
+	// AuthzHeaders are the request headers the filter server and the
+	// embedded policy bundle read (nil: all). They restrict what Envoy
+	// sends to ext_authz only when auth.policy_dir is empty: a custom
+	// bundle is reloaded without a listener push and may start reading any
+	// header, so it gets them all.
+	AuthzHeaders []string
 	// ListenerCerts are the contents of listener.tls's files, read and
 	// checked by the caller (translation does no I/O). Required when the
 	// config has listener.tls.
@@ -52,7 +58,7 @@ func Translate(c *config.Config, o Options) (*ir.Gateway, error) {
 	}
 	g := &ir.Gateway{
 		Listener:       ir.Listener{Address: lis, MaxRequestBytes: c.Listener.MaxRequestBytes, AccessLog: c.Listener.AccessLog, CallStream: callStream(c), TLS: ltls},
-		Filters:        ir.FilterServer{Address: fs, Timeout: c.Edge.FilterTimeout.D(), AuthzBodyBytes: c.Auth.MaxBodyBytes},
+		Filters:        ir.FilterServer{Address: fs, Timeout: c.Edge.FilterTimeout.D(), AuthzBodyBytes: c.Auth.MaxBodyBytes, AuthzHeaders: authzHeaders(c, o)},
 		SkipProcessing: o.SkipProcessing,
 		ReadPaths:      o.ReadPaths,
 		Retries:        ir.Retries{Reads: c.Retries.ReadRetries(), PerTryTimeout: c.Retries.PerTryTimeout()},
