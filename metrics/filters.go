@@ -102,11 +102,17 @@ func (f *Filters) UnaryInterceptor() grpc.UnaryServerInterceptor {
 		start := time.Now()
 		resp, err := handler(ctx, req)
 		r, _ := resp.(*authv3.CheckResponse)
-		m := f.byDecision[decisionOf(r, err)]
-		m.dur.Observe(time.Since(start).Seconds())
-		m.count.Inc()
+		f.ObserveCheck(time.Since(start), r, err)
 		return resp, err
 	}
+}
+
+// ObserveCheck records one ext_authz check: by the filter server's
+// interceptor, and by the in-process module around its checks.
+func (f *Filters) ObserveCheck(d time.Duration, r *authv3.CheckResponse, err error) {
+	m := f.byDecision[decisionOf(r, err)]
+	m.dur.Observe(d.Seconds())
+	m.count.Inc()
 }
 
 // decisionOf classifies a Check answer. A denial's gRPC code says what

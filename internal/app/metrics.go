@@ -22,11 +22,43 @@ func metricsHandler(st *reloadState, xds *xdsserver.Server, f *Filters) http.Han
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(f.Calls, f.Timing, metrics.NewStats(node, metricSources(st, xds, f)),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
+	var g prometheus.Gatherer = reg
+	if f.hub != nil {
+		// The in-process module's own counters (its checks, caches, limiter),
+		// labelled process="envoy" (modulemetrics.go).
+		g = prometheus.Gatherers{reg, f.hub}
+	}
+	return promhttp.HandlerFor(g, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
 }
 
 // metricSources reads the components' counters for metrics.Stats.
 func metricSources(st *reloadState, xds *xdsserver.Server, f *Filters) metrics.Sources {
+	src := filterSources(f)
+	src.XDS = func() metrics.XDSStats {
+		c := xds.Counts()
+		out := metrics.XDSStats{Snapshots: c.Snapshots, Synced: xds.Synced(), Types: map[string]metrics.XDSTypeCounts{}}
+		for t, n := range c.Types {
+			out.Types[t] = metrics.XDSTypeCounts{Responses: n.Responses, ACKs: n.ACKs, NACKs: n.NACKs}
+		}
+		return out
+	}
+	// The weights pushed now: the config's, moved by the balancer
+	// (probes, overrides) and, for discovered clusters, discovery's.
+	src.Endpoints = func() []metrics.Endpoint {
+		var out []metrics.Endpoint
+		for _, c := range f.Balance.Clusters() {
+			for _, e := range c.Endpoints {
+				out = append(out, metrics.Endpoint{Cluster: c.Name, Address: e.Address, Weight: e.Weight, ProbeSeconds: e.Probe.LatencyMS / 1000})
+			}
+		}
+		return out
+	}
+	return src
+}
+
+// filterSources reads the filters' own counters: the edge's, or the
+// in-process module's.
+func filterSources(f *Filters) metrics.Sources {
 	return metrics.Sources{
 		Schemas: func() metrics.SchemaStats {
 			s := f.Schemas.Stats()
@@ -59,25 +91,6 @@ func metricSources(st *reloadState, xds *xdsserver.Server, f *Filters) metrics.S
 			var out []metrics.RateCall
 			for _, c := range f.Limits.Limiter.CallStats() {
 				out = append(out, metrics.RateCall{RateType: c.RateType, Admitted: c.Admitted, Refused: c.Refused})
-			}
-			return out
-		},
-		XDS: func() metrics.XDSStats {
-			c := xds.Counts()
-			out := metrics.XDSStats{Snapshots: c.Snapshots, Synced: xds.Synced(), Types: map[string]metrics.XDSTypeCounts{}}
-			for t, n := range c.Types {
-				out.Types[t] = metrics.XDSTypeCounts{Responses: n.Responses, ACKs: n.ACKs, NACKs: n.NACKs}
-			}
-			return out
-		},
-		// The weights pushed now: the config's, moved by the balancer
-		// (probes, overrides) and, for discovered clusters, discovery's.
-		Endpoints: func() []metrics.Endpoint {
-			var out []metrics.Endpoint
-			for _, c := range f.Balance.Clusters() {
-				for _, e := range c.Endpoints {
-					out = append(out, metrics.Endpoint{Cluster: c.Name, Address: e.Address, Weight: e.Weight, ProbeSeconds: e.Probe.LatencyMS / 1000})
-				}
 			}
 			return out
 		},

@@ -43,7 +43,7 @@ func ModuleChecker(s inproc.Settings) (inproc.Checker, error) {
 	if module.err != nil {
 		return nil, module.err
 	}
-	return module.f.Authz, nil
+	return timedChecker{c: module.f.Authz, m: module.f.Timing}, nil
 }
 
 // startModule connects to the edge, waits for its config and builds the
@@ -83,6 +83,7 @@ func startModule(addr string) (*Filters, error) {
 	}
 	m := &moduleSync{f: f, log: log, hash: first.ConfigHash, conn: conn}
 	go m.run(ctx, stream)
+	go reportMetrics(conn, log, cfg.Envoy.NodeID, f)
 	log.Info("in-process filters ready", "edge", addr, "config_hash", first.ConfigHash)
 	return f, nil
 }

@@ -57,6 +57,13 @@ func Run(ctx context.Context, o Options) error {
 	}
 	xo := XDSOptions()
 	xo.AuthzHeaders = AuthzHeaders(filters.Policy.Current())
+	if cfg.Edge.InProcess() {
+		if xo.ModulePath, err = prepareModule(ctx, cfg, o.Launch); err != nil {
+			filters.close()
+			return err
+		}
+		filters.SyncModule(raw)
+	}
 	xds := xdsserver.New(cfg.Envoy.NodeID, log.With("component", "xds"), xo)
 	filters.Balance = newBalancer(cfg)
 	filters.Discovery = newDiscovery(log.With("component", "discovery"), cfg, xds, filters)
@@ -304,14 +311,10 @@ func (s *reloadState) apply(ctx context.Context, log *slog.Logger, data []byte, 
 		fail(err)
 		return
 	}
-	f.Authz.SetOptions(AuthzOptions(cfg))
-	f.Router.Set(cfg)
-	f.Schemas.Update(cfg)
+	f.Apply(log, cfg)
 	f.Discovery.Update(cfg)
-	f.Calls.SetMaxCollections(cfg.Metrics.MaxCollectionLabels)
-	f.Calls.SetEnabled(cfg.Metrics.On())
-	if err := f.Limits.Update(cfg); err != nil {
-		log.Error("rate_limit.shared: keeping the previous service", "error", err)
+	if f.hub != nil {
+		f.hub.SetConfig(data, hash(data))
 	}
 	s.mu.Lock()
 	s.cfg, s.fileHash, s.version, s.loadedAt, s.lastError = cfg, hash(data), version, time.Now(), ""

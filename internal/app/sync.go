@@ -1,10 +1,14 @@
 package app
 
 import (
+	"context"
 	"encoding/json"
 	"sync"
+	"time"
 
+	dto "github.com/prometheus/client_model/go"
 	"google.golang.org/grpc"
+	"google.golang.org/protobuf/types/known/emptypb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 )
 
@@ -12,8 +16,9 @@ import (
 // module.go) in step with the edge: the module's first message is the
 // config the edge accepted, then every reload the edge accepts, every
 // schema cache invalidation (a DDL call seen by ext_proc, `ctl cache
-// invalidate`) and every change of discovered endpoints follow in order. It
-// is served by the filter server, beside ext_authz and ext_proc.
+// invalidate`) and every change of discovered endpoints follow in order.
+// The other way, the module reports its metrics (modulemetrics.go). Both
+// are served by the filter server, beside ext_authz and ext_proc.
 const (
 	syncService = "milvus_edge.module.v1.Sync"
 	syncMethod  = "/" + syncService + "/Watch"
@@ -50,6 +55,10 @@ type SyncHub struct {
 	config     SyncEvent
 	discovered *SyncEvent
 	subs       map[chan SyncEvent]struct{}
+	// metrics is the module's last report, received at metricsAt
+	// (modulemetrics.go).
+	metrics   []*dto.MetricFamily
+	metricsAt time.Time
 }
 
 // NewSyncHub returns a hub whose first event for every module is config.
@@ -121,6 +130,16 @@ func (h *SyncHub) register(s *grpc.Server) {
 	s.RegisterService(&grpc.ServiceDesc{
 		ServiceName: syncService,
 		HandlerType: (*any)(nil),
+		Methods: []grpc.MethodDesc{{
+			MethodName: "Report",
+			Handler: func(_ any, ctx context.Context, dec func(any) error, _ grpc.UnaryServerInterceptor) (any, error) {
+				in := &wrapperspb.BytesValue{}
+				if err := dec(in); err != nil {
+					return nil, err
+				}
+				return &emptypb.Empty{}, h.report(in.GetValue())
+			},
+		}},
 		Streams: []grpc.StreamDesc{{
 			StreamName:    "Watch",
 			ServerStreams: true,

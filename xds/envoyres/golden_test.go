@@ -53,7 +53,9 @@ func TestGolden(t *testing.T) {
 				"/milvus.proto.milvus.MilvusService/Connect", "/milvus.proto.milvus.MilvusService/GetVersion",
 			}, ReadPaths: []string{"/milvus.proto.milvus.MilvusService/GetVersion"}, ListenerCerts: certs,
 				// Restricts ext_authz's headers unless the case sets auth.policy_dir.
-				AuthzHeaders: []string{"dbname", "authorization", "content-type", "authorization"}})
+				AuthzHeaders: []string{"dbname", "authorization", "content-type", "authorization"},
+				// Used by the in_process case only.
+				ModulePath: "/opt/milvus-edge/libmilvus_edge.so"})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -63,8 +63,12 @@ func buildListener(g *ir.Gateway) *listenerv3.Listener {
 	if g.Listener.AccessLog != "" || g.Listener.CallStream != ir.StreamNone {
 		hcm.HttpFilters = append(hcm.HttpFilters, httpFilter(ResponseStatusName, buildResponseStatus()))
 	}
+	authz := httpFilter(ExtAuthzName, buildExtAuthz(g.Filters, g.Listener.TLS))
+	if m := g.Filters.InProcess; m != nil {
+		authz = httpFilter(InProcessName, buildInProcess(m))
+	}
 	hcm.HttpFilters = append(hcm.HttpFilters,
-		httpFilter(ExtAuthzName, buildExtAuthz(g.Filters, g.Listener.TLS)),
+		authz,
 		httpFilter(ExtProcName, buildExtProc(g.Filters)),
 		httpFilter("envoy.filters.http.router", &routerv3.Router{}),
 	)

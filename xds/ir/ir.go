@@ -91,6 +91,8 @@ type FilterServer struct {
 	// AuthzHeaders are the only request headers ext_authz receives, sorted;
 	// empty sends them all.
 	AuthzHeaders []string
+	// InProcess, when set, runs ext_authz's work in Envoy (module.go).
+	InProcess *InProcess
 }
 
 // Address is a host (IP or DNS name) and port, or a Unix socket path.

@@ -30,6 +30,9 @@ type Options struct {
 	// checked by the caller (translation does no I/O). Required when the
 	// config has listener.tls.
 	ListenerCerts *ListenerCerts
+	// ModulePath is the in-process module's absolute path, resolved by the
+	// caller from edge.module (used with edge.filters: in_process).
+	ModulePath string
 }
 
 // ListenerCerts are the PEM contents of listener.tls's files.
@@ -62,6 +65,9 @@ func Translate(c *config.Config, o Options) (*ir.Gateway, error) {
 		SkipProcessing: o.SkipProcessing,
 		ReadPaths:      o.ReadPaths,
 		Retries:        ir.Retries{Reads: c.Retries.ReadRetries(), PerTryTimeout: c.Retries.PerTryTimeout()},
+	}
+	if g.Filters.InProcess, err = inProcess(c, o); err != nil {
+		return nil, err
 	}
 	for i, cl := range c.Clusters {
 		out := ir.Cluster{Name: cl.Name, LB: lbPolicy(cl.LBPolicy), ConnectTimeout: cl.ConnectTimeout.D(), REST: cl.ServesREST(), TLS: clusterTLS(cl)}
