@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/metadata"
 
 	"github.com/milvus-edge/milvus-edge/extproc/authz"
+	"github.com/milvus-edge/milvus-edge/internal/config"
 	"github.com/milvus-edge/milvus-edge/internal/testenv"
 )
 
@@ -35,7 +36,7 @@ func TestCustomPolicyReadsAnyHeader(t *testing.T) {
 	bundle := t.TempDir()
 	testenv.WriteFile(t, filepath.Join(bundle, "data.yaml"), rbacData(t, ""))
 	testenv.WriteFile(t, filepath.Join(bundle, "team.rego"), teamRego)
-	testenv.Run(t, p.ConfigHead()+fmt.Sprintf(`auth: {policy_dir: %s}
+	testenv.Run(t, p.ConfigHeadFor(config.FiltersExternal) /* ext_authz's allowed_headers */+fmt.Sprintf(`auth: {policy_dir: %s}
 clusters: [{name: default, endpoints: [{address: %s}]}]
 routes: [{cluster: default}]
 `, bundle, backend), p)
@@ -72,7 +73,7 @@ func TestEmbeddedPolicyHeaders(t *testing.T) {
 	backend := testenv.MilvusLite(t)
 	p := testenv.NewPorts(t)
 	decisions := filepath.Join(t.TempDir(), "decisions.jsonl")
-	e := testenv.Run(t, p.ConfigHead()+fmt.Sprintf(`auth: {decision_log: %s}
+	e := testenv.Run(t, p.ConfigHeadFor(config.FiltersExternal)+fmt.Sprintf(`auth: {decision_log: %s}
 clusters: [{name: default, endpoints: [{address: %s}]}]
 routes: [{cluster: default}]
 `, decisions, backend), p)

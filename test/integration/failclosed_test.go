@@ -30,7 +30,9 @@ func TestAuthzDownFailsClosed(t *testing.T) {
 	testenv.Setup(t)
 	backend := testenv.MilvusLite(t)
 	p := testenv.NewPorts(t)
-	cfg, err := config.Parse([]byte(p.ConfigHead() + fmt.Sprintf(`clusters:
+	// The external filter server is what this test stops (in process, the
+	// module keeps checking what it can; docs/in-process.md).
+	cfg, err := config.Parse([]byte(p.ConfigHeadFor(config.FiltersExternal) + fmt.Sprintf(`clusters:
   - name: default
     endpoints: [{address: %s}]
 routes:

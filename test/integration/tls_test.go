@@ -25,6 +25,7 @@ import (
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 
+	"github.com/milvus-edge/milvus-edge/internal/config"
 	"github.com/milvus-edge/milvus-edge/internal/testenv"
 	"github.com/milvus-edge/milvus-edge/xds/envoyres"
 )
@@ -32,7 +33,13 @@ import (
 // tlsHead is ConfigHead with listener.tls (a YAML flow mapping).
 func tlsHead(t *testing.T, p testenv.Ports, tlsFlow string) string {
 	t.Helper()
-	head, old := p.ConfigHead(), "listener: {address: "+p.Listener+"}"
+	head := p.ConfigHead()
+	if strings.Contains(tlsFlow, "client_ca_file") {
+		// Mutual TLS needs the external filters: the in-process module gets
+		// no client certificate to give the policy (docs/in-process.md).
+		head = p.ConfigHeadFor(config.FiltersExternal)
+	}
+	old := "listener: {address: " + p.Listener + "}"
 	if !strings.Contains(head, old) {
 		t.Fatalf("ConfigHead changed shape: %q", head)
 	}
