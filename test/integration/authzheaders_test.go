@@ -36,7 +36,8 @@ func TestCustomPolicyReadsAnyHeader(t *testing.T) {
 	bundle := t.TempDir()
 	testenv.WriteFile(t, filepath.Join(bundle, "data.yaml"), rbacData(t, ""))
 	testenv.WriteFile(t, filepath.Join(bundle, "team.rego"), teamRego)
-	testenv.Run(t, p.ConfigHeadFor(config.FiltersExternal) /* ext_authz's allowed_headers */ +fmt.Sprintf(`auth: {policy_dir: %s}
+	// ext_authz's allowed_headers: the external filter's config.
+	testenv.Run(t, p.ConfigHeadFor(config.FiltersExternal)+fmt.Sprintf(`auth: {policy_dir: %s}
 clusters: [{name: default, endpoints: [{address: %s}]}]
 routes: [{cluster: default}]
 `, bundle, backend), p)
