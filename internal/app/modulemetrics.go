@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"regexp"
 	"time"
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"google.golang.org/grpc"
@@ -53,7 +55,12 @@ func (t timedChecker) Check(ctx context.Context, req *authv3.CheckRequest) (*aut
 // ends; a failed report is retried at the next tick.
 func reportMetrics(conn *grpc.ClientConn, log *slog.Logger, node string, f *Filters) {
 	reg := prometheus.NewRegistry()
-	prometheus.WrapRegistererWith(moduleLabel, reg).MustRegister(f.Timing, metrics.NewStats(node, filterSources(f)))
+	// The Go runtime's CPU classes say what the module costs inside Envoy
+	// (go_cpu_classes_{user,gc_total}_cpu_seconds_total{process="envoy"},
+	// read by make bench).
+	goCPU := collectors.NewGoCollector(collectors.WithGoCollectorRuntimeMetrics(
+		collectors.GoRuntimeMetricsRule{Matcher: regexp.MustCompile(`^/cpu/classes/(user|gc/total):`)}))
+	prometheus.WrapRegistererWith(moduleLabel, reg).MustRegister(f.Timing, metrics.NewStats(node, filterSources(f)), goCPU)
 	failing := false
 	for range time.Tick(moduleReportEvery) {
 		mfs, err := reg.Gather()
