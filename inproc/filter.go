@@ -52,6 +52,9 @@ type filter struct {
 	check  Checker
 	limits Limits
 	state  state
+	// cancel ends the check's context, timer its deadline (start).
+	cancel context.CancelFunc
+	timer  *time.Timer
 }
 
 func newFilter(h shared.HttpFilterHandle, c Checker, l Limits) *filter {
@@ -81,9 +84,6 @@ func (f *filter) OnRequestBody(chunk shared.BodyBuffer, endOfStream bool) shared
 		body = body[:f.limits.BodyBytes]
 	}
 	f.start(body, partial)
-	if endOfStream {
-		return shared.BodyStatusStopAndBuffer
-	}
 	return shared.BodyStatusStopAndWatermark
 }
 
@@ -120,25 +120,48 @@ func appendChunks(out []byte, b shared.BodyBuffer) []byte {
 	return out
 }
 
-// start reads the call on the worker thread and runs the check on a goroutine.
+// start reads the call on the worker thread (everything the check needs is
+// copied) and runs the check on a goroutine. As ext_authz, the filter gives
+// up at the timeout whatever the check does: the timer answers 503 and the
+// check's late answer is dropped.
 func (f *filter) start(body []byte, partial bool) {
 	f.state = checking
 	req := checkRequest(f.h, body, partial)
 	sched := f.h.GetScheduler()
-	c, timeout := f.check, f.limits.Timeout
+	ctx, cancel := context.WithTimeout(context.Background(), f.limits.Timeout)
+	f.cancel = cancel
+	c := f.check
 	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		resp, err := c.Check(ctx, req)
-		cancel()
 		sched.Schedule(func() { f.finish(resp, err) })
 	}()
+	f.timer = time.AfterFunc(f.limits.Timeout, func() {
+		sched.Schedule(func() { f.finish(nil, context.DeadlineExceeded) })
+	})
 }
 
-// finish applies the check's answer on the worker thread.
+// finish applies the first answer (the check's, or the timeout) on the
+// worker thread.
 func (f *filter) finish(resp *authv3.CheckResponse, err error) {
+	if f.state == done {
+		return
+	}
 	f.state = done
+	f.stop()
 	if !apply(f.h, resp, err) {
 		return // answered locally
 	}
 	f.h.ContinueRequest()
+}
+
+// OnDestroy ends a check still running for a stream that is gone (a reset
+// client): its context is cancelled, so it stops waiting on fills or
+// limiters.
+func (f *filter) OnDestroy() { f.stop() }
+
+func (f *filter) stop() {
+	if f.cancel != nil {
+		f.cancel()
+		f.timer.Stop()
+	}
 }

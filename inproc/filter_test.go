@@ -172,7 +172,7 @@ func TestWholeBodyAndNoBody(t *testing.T) {
 	h := newHandle(grpcHeaders)
 	f := newFilter(h, c, Limits{BodyBytes: 64 << 10, Timeout: time.Second})
 	f.OnRequestHeaders(h.headers, false)
-	if s := f.OnRequestBody(fake.NewFakeBodyBuffer([]byte("abc")), true); s != shared.BodyStatusStopAndBuffer {
+	if s := f.OnRequestBody(fake.NewFakeBodyBuffer([]byte("abc")), true); s != shared.BodyStatusStopAndWatermark {
 		t.Fatalf("whole body: %v", s)
 	}
 	if hr := (<-c.got).GetAttributes().GetRequest().GetHttp(); hr.GetHeaders()[partialBodyHeader] != "false" || string(hr.GetRawBody()) != "abc" {
@@ -249,5 +249,30 @@ func TestSplitHostPort(t *testing.T) {
 		if got := h + " " + strconv.Itoa(int(p)); got != want {
 			t.Errorf("%s: %s, want %s", in, got, want)
 		}
+	}
+}
+
+// slowChecker answers after d whatever its context says.
+type slowChecker struct{ d time.Duration }
+
+func (s slowChecker) Check(context.Context, *authv3.CheckRequest) (*authv3.CheckResponse, error) {
+	time.Sleep(s.d)
+	return allowWith(), nil
+}
+
+// As ext_authz, the filter answers 503 (UNAVAILABLE) at its timeout even
+// when the check ignores its context, and the late allow is dropped.
+func TestTimeoutAnswersAlone(t *testing.T) {
+	h := newHandle(grpcHeaders)
+	f := newFilter(h, slowChecker{300 * time.Millisecond}, Limits{BodyBytes: 1024, Timeout: 50 * time.Millisecond})
+	f.OnRequestHeaders(h.headers, true)
+	h.run(t) // the timeout
+	if h.reply == nil || h.reply.status != 503 || h.reply.details != detailsError || h.continued {
+		t.Fatalf("at the timeout: reply %+v continued %v", h.reply, h.continued)
+	}
+	h.reply = nil
+	h.run(t) // the late allow
+	if h.reply != nil || h.continued {
+		t.Errorf("the late answer was applied: reply %+v continued %v", h.reply, h.continued)
 	}
 }

@@ -9,10 +9,14 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/milvus-edge/milvus-edge/inproc"
@@ -28,10 +32,21 @@ import (
 // Envoy, so this is only reached when the edge is gone.
 const moduleFirstConfig = 15 * time.Second
 
+// module is the process's one set of filters: built once it succeeds (a
+// failed start is tried again at the next listener push), replaced whole
+// when the edge sends a config whose restart-only fields differ (an edge
+// restarted with another policy folder, say).
 var module struct {
-	once sync.Once
-	f    *Filters
-	err  error
+	mu  sync.Mutex
+	cur atomic.Pointer[Filters]
+}
+
+// moduleChecker checks with the module's current filters.
+type moduleChecker struct{}
+
+func (moduleChecker) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.CheckResponse, error) {
+	f := module.cur.Load()
+	return timedChecker{c: f.Authz, m: f.Timing}.Check(ctx, req)
 }
 
 // ModuleChecker returns the module's checker, building the filters on the
@@ -39,19 +54,25 @@ var module struct {
 // config the edge sends. Later calls (listener updates) return the same
 // filters: reloads arrive over the stream, not through Envoy.
 func ModuleChecker(s inproc.Settings) (inproc.Checker, error) {
-	module.once.Do(func() { module.f, module.err = startModule(s.FiltersAddress) })
-	if module.err != nil {
-		return nil, module.err
+	module.mu.Lock()
+	defer module.mu.Unlock()
+	if module.cur.Load() == nil {
+		if err := startModule(s.FiltersAddress); err != nil {
+			return nil, err
+		}
 	}
-	return timedChecker{c: module.f.Authz, m: module.f.Timing}, nil
+	return moduleChecker{}, nil
 }
 
 // startModule connects to the edge, waits for its config and builds the
 // filters; the stream then runs for the life of the process.
-func startModule(addr string) (*Filters, error) {
-	conn, err := grpc.NewClient(dialTarget(addr), grpc.WithTransportCredentials(insecure.NewCredentials()))
+func startModule(addr string) error {
+	conn, err := grpc.NewClient(dialTarget(addr), grpc.WithTransportCredentials(insecure.NewCredentials()),
+		// A half-open connection to an edge elsewhere breaks the stream
+		// (then the module reconnects) instead of silently losing events.
+		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 15 * time.Second, Timeout: 5 * time.Second}))
 	if err != nil {
-		return nil, fmt.Errorf("milvus_edge module: edge filter server %s: %w", addr, err)
+		return fmt.Errorf("milvus_edge module: edge filter server %s: %w", addr, err)
 	}
 	ctx := context.Background()
 	// The stream lives as long as Envoy; only the wait for its first
@@ -65,27 +86,40 @@ func startModule(addr string) (*Filters, error) {
 	if err != nil {
 		cancel()
 		conn.Close()
-		return nil, fmt.Errorf("milvus_edge module: no config from the edge at %s within %s: %w", addr, moduleFirstConfig, err)
+		return fmt.Errorf("milvus_edge module: no config from the edge at %s within %s: %w", addr, moduleFirstConfig, err)
 	}
 	cfg, err := config.Parse(first.Config)
 	if err != nil {
 		conn.Close()
-		return nil, fmt.Errorf("milvus_edge module: the edge's config: %w", err)
+		return fmt.Errorf("milvus_edge module: the edge's config: %w", err)
 	}
 	log := NewLogger(os.Stderr, cfg.Log).With("component", "module")
-	f, err := NewFilters(ctx, log, cfg)
+	f, stopWatch, err := buildModuleFilters(log, cfg)
 	if err != nil {
 		conn.Close()
-		return nil, fmt.Errorf("milvus_edge module: %w", err)
+		return fmt.Errorf("milvus_edge module: %w", err)
+	}
+	module.cur.Store(f)
+	m := &moduleSync{log: log, cfg: cfg, hash: first.ConfigHash, conn: conn, stopWatch: stopWatch}
+	go m.run(ctx, stream)
+	go reportMetrics(conn, log, cfg.Envoy.NodeID)
+	log.Info("in-process filters ready", "edge", addr, "config_hash", first.ConfigHash)
+	return nil
+}
+
+// buildModuleFilters builds filters for cfg and watches their policy
+// folder until stop.
+func buildModuleFilters(log *slog.Logger, cfg *config.Config) (*Filters, context.CancelFunc, error) {
+	ctx, stop := context.WithCancel(context.Background())
+	f, err := NewFilters(ctx, log, cfg)
+	if err != nil {
+		stop()
+		return nil, nil, err
 	}
 	if f.watch {
 		go f.Policy.Watch(ctx, 250*time.Millisecond)
 	}
-	m := &moduleSync{f: f, log: log, hash: first.ConfigHash, conn: conn}
-	go m.run(ctx, stream)
-	go reportMetrics(conn, log, cfg.Envoy.NodeID, f)
-	log.Info("in-process filters ready", "edge", addr, "config_hash", first.ConfigHash)
-	return f, nil
+	return f, stop, nil
 }
 
 // dialTarget turns edge.filters_address into a gRPC target (unix:/path
@@ -130,10 +164,11 @@ func recvEvent(stream grpc.ClientStream) (SyncEvent, error) {
 
 // moduleSync applies the edge's events to the module's filters.
 type moduleSync struct {
-	f    *Filters
-	log  *slog.Logger
-	hash string
-	conn *grpc.ClientConn
+	log       *slog.Logger
+	cfg       *config.Config
+	hash      string
+	conn      *grpc.ClientConn
+	stopWatch context.CancelFunc
 }
 
 // run reads the stream until it breaks, then reconnects (with a context
@@ -156,7 +191,7 @@ func (m *moduleSync) run(ctx context.Context, stream grpc.ClientStream) {
 				continue
 			}
 			stream = s
-			m.f.Schemas.InvalidateAll()
+			module.cur.Load().Schemas.InvalidateAll()
 			m.apply(first)
 			break
 		}
@@ -164,6 +199,7 @@ func (m *moduleSync) run(ctx context.Context, stream grpc.ClientStream) {
 }
 
 func (m *moduleSync) apply(ev SyncEvent) {
+	f := module.cur.Load()
 	switch {
 	case len(ev.Config) > 0 && ev.ConfigHash != m.hash:
 		cfg, err := config.Parse(ev.Config)
@@ -171,24 +207,44 @@ func (m *moduleSync) apply(ev SyncEvent) {
 			m.log.Error("the edge's config does not parse here; keeping the last one", "error", err)
 			return
 		}
-		m.f.Apply(m.log, cfg)
-		m.hash = ev.ConfigHash
+		if restartOnly(m.cfg, cfg) != nil {
+			m.rebuild(f, cfg)
+		} else {
+			f.Apply(m.log, cfg)
+		}
+		m.cfg, m.hash = cfg, ev.ConfigHash
 		m.log.Info("config reloaded", "config_hash", ev.ConfigHash)
 	case ev.Invalidate != nil:
 		inv := ev.Invalidate
 		switch {
 		case inv.All:
-			m.f.Schemas.InvalidateAll()
+			f.Schemas.InvalidateAll()
 		case inv.Collection == "":
-			m.f.Schemas.InvalidateDB(inv.Cluster, inv.DB)
+			f.Schemas.InvalidateDB(inv.Cluster, inv.DB)
 		default:
-			m.f.Schemas.Invalidate(inv.Cluster, inv.DB, inv.Collection)
+			f.Schemas.Invalidate(inv.Cluster, inv.DB, inv.Collection)
 		}
 	case ev.HasDiscovered:
 		eps := ev.Discovered
-		m.f.Schemas.SetDiscovered(func(cluster string) ([]string, bool) {
+		f.Schemas.SetDiscovered(func(cluster string) ([]string, bool) {
 			e, ok := eps[cluster]
 			return e, ok
 		})
 	}
+}
+
+// rebuild replaces the filters when the edge (restarted) sends a config
+// whose restart-only fields differ; the old ones close once the checks
+// they run are over (a filter timeout and its grace).
+func (m *moduleSync) rebuild(old *Filters, cfg *config.Config) {
+	f, stopWatch, err := buildModuleFilters(m.log, cfg)
+	if err != nil {
+		m.log.Error("the edge's new config does not build here; keeping the last one", "error", err)
+		return
+	}
+	module.cur.Store(f)
+	m.stopWatch()
+	m.stopWatch = stopWatch
+	time.AfterFunc(2*m.cfg.Edge.FilterTimeout.D()+handlerGrace, old.close)
+	m.log.Warn("the edge restarted with other restart-only settings; the module's filters were rebuilt")
 }

@@ -144,7 +144,7 @@ func depVersion(bi *debug.BuildInfo, path string) string {
 	return ""
 }
 
-var envoyVersionRE = regexp.MustCompile(`/(\d+\.\d+\.\d+)/`)
+var envoyVersionRE = regexp.MustCompile(`/(\d+\.\d+\.\d+)[^/]*/`)
 
 // envoyVersion runs `envoy --version` ("envoy  version: <sha>/1.40.0/Clean/RELEASE/...").
 func envoyVersion(ctx context.Context, bin string) (string, error) {

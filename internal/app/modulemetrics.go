@@ -53,16 +53,15 @@ func (t timedChecker) Check(ctx context.Context, req *authv3.CheckRequest) (*aut
 
 // reportMetrics sends the module's counters to the edge until the process
 // ends; a failed report is retried at the next tick.
-func reportMetrics(conn *grpc.ClientConn, log *slog.Logger, node string, f *Filters) {
-	reg := prometheus.NewRegistry()
-	// The Go runtime's CPU classes say what the module costs inside Envoy
-	// (go_cpu_classes_{user,gc_total}_cpu_seconds_total{process="envoy"},
-	// read by make bench).
-	goCPU := collectors.NewGoCollector(collectors.WithGoCollectorRuntimeMetrics(
-		collectors.GoRuntimeMetricsRule{Matcher: regexp.MustCompile(`^/cpu/classes/(user|gc/total):`)}))
-	prometheus.WrapRegistererWith(moduleLabel, reg).MustRegister(f.Timing, metrics.NewStats(node, filterSources(f)), goCPU)
+func reportMetrics(conn *grpc.ClientConn, log *slog.Logger, node string) {
+	var reg *prometheus.Registry
+	var last *Filters
 	failing := false
 	for range time.Tick(moduleReportEvery) {
+		if f := module.cur.Load(); f != last {
+			// New filters (a rebuild) count from zero: a counter reset.
+			reg, last = moduleRegistry(node, f), f
+		}
 		mfs, err := reg.Gather()
 		if err == nil {
 			var b bytes.Buffer
@@ -83,6 +82,18 @@ func reportMetrics(conn *grpc.ClientConn, log *slog.Logger, node string, f *Filt
 		}
 		failing = err != nil
 	}
+}
+
+// moduleRegistry gathers the counters of the module's filters f.
+func moduleRegistry(node string, f *Filters) *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	// The Go runtime's CPU classes say what the module costs inside Envoy
+	// (go_cpu_classes_{user,gc_total}_cpu_seconds_total{process="envoy"},
+	// read by make bench).
+	goCPU := collectors.NewGoCollector(collectors.WithGoCollectorRuntimeMetrics(
+		collectors.GoRuntimeMetricsRule{Matcher: regexp.MustCompile(`^/cpu/classes/(user|gc/total):`)}))
+	prometheus.WrapRegistererWith(moduleLabel, reg).MustRegister(f.Timing, metrics.NewStats(node, filterSources(f)), goCPU)
+	return reg
 }
 
 // report stores a module's metrics (the Report method).

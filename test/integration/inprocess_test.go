@@ -17,6 +17,7 @@ import (
 	"github.com/milvus-io/milvus-proto/go-api/v2/milvuspb"
 	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
@@ -244,6 +245,46 @@ func TestInProcessStartChecks(t *testing.T) {
 			err := app.Run(ctx, app.Options{ConfigPath: path, Launch: true, Stdout: os.Stdout, Stderr: os.Stderr})
 			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "edge.filters in_process") {
 				t.Fatalf("start: %v, want an error naming edge.filters in_process and %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestClientIsTheConnectionPeer: what a client writes in X-Forwarded-For
+// never becomes the caller's address — the login guard backs off by it, the
+// policy reads it as input.source, the logs print it — in either mode (the
+// in-process filter reads the stream's address, which Envoy's default would
+// take from XFF).
+func TestClientIsTheConnectionPeer(t *testing.T) {
+	for _, mode := range []string{config.FiltersExternal, config.FiltersInProcess} {
+		t.Run(mode, func(t *testing.T) {
+			testenv.Setup(t)
+			backend := testenv.MilvusLite(t)
+			p := testenv.NewPorts(t)
+			dir := t.TempDir()
+			access, decisions := filepath.Join(dir, "access.log"), filepath.Join(dir, "decisions.log")
+			head := strings.Replace(p.ConfigHeadFor(mode), "listener: {address: "+p.Listener+"}", "listener: {address: "+p.Listener+", access_log: "+access+"}", 1)
+			e := testenv.Run(t, head+fmt.Sprintf(`clusters: [{name: default, endpoints: [{address: %s}]}]
+routes: [{cluster: default}]
+auth: {decision_log: %s}
+`, backend, decisions), p)
+			c := testenv.Client(t, e.Ports.Listener)
+			ctx := metadata.AppendToOutgoingContext(testenv.Root(context.Background()), "x-forwarded-for", "203.0.113.9")
+			line := accessLine(t, access, "/milvus.proto.milvus.MilvusService/ShowCollections", func() {
+				if _, err := c.ShowCollections(ctx, &milvuspb.ShowCollectionsRequest{}); err != nil {
+					t.Fatal(err)
+				}
+			})
+			if !strings.HasPrefix(line["client"], "127.0.0.1:") {
+				t.Errorf("access log client %q, want the connection's 127.0.0.1", line["client"])
+			}
+			testenv.Eventually(t, 5*time.Second, "the decision record", func() bool {
+				b, _ := os.ReadFile(decisions)
+				return strings.Contains(string(b), `"ShowCollections"`)
+			})
+			b, _ := os.ReadFile(decisions)
+			if strings.Contains(string(b), "203.0.113.9") {
+				t.Errorf("the decision log took the client's X-Forwarded-For: %s", b)
 			}
 		})
 	}

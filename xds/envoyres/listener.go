@@ -55,6 +55,13 @@ func buildListener(g *ir.Gateway) *listenerv3.Listener {
 		// Milvus clients keep long-lived HTTP/2 connections with keepalive pings.
 		Http2ProtocolOptions:          buildDownstreamHTTP2(g.Listener.MaxRequestBytes),
 		EarlyHeaderMutationExtensions: []*corev3.TypedExtensionConfig{buildStripInternalHeaders()},
+		// The caller is the connection's peer, never what a client writes in
+		// X-Forwarded-For: the address the login guard backs off by, the
+		// policy's input.source, the decision and access logs' client (with
+		// Envoy's default, the stream's address is XFF's last entry, which
+		// the in-process filter would read). Milvus gets no XFF added.
+		UseRemoteAddress: wrapperspb.Bool(true),
+		SkipXffAppend:    true,
 		AccessLog:                     buildAccessLogs(g.Listener),
 		LocalReplyConfig:              buildRESTLocalReply(),
 	}
