@@ -137,7 +137,7 @@ type staticCluster struct {
 }
 
 // staticBootstrap renders the config: backends maps a backend name
-// ("fake", "milvus-lite") to its address and a listener address.
+// ("fake", "milvus-lite", "milvus") to its address and a listener address.
 func staticBootstrap(step, adminAddr string, backends map[string][2]string, filtersAddr string) ([]byte, error) {
 	data := struct {
 		Step, AdminPort string
@@ -147,14 +147,14 @@ func staticBootstrap(step, adminAddr string, backends map[string][2]string, filt
 		Clusters        []staticCluster
 	}{Step: step, AdminPort: port(adminAddr), Authz: filtersAddr != "", LocalRL: step == stepLocalRL,
 		Bucket: fmt.Sprintf("{max_tokens: %d, tokens_per_fill: %d, fill_interval: 1s}", localRLTokens, localRLTokens)}
-	for _, name := range []string{"fake", "milvus-lite"} {
+	for _, name := range []string{"fake", "milvus-lite", backendMilvus} {
 		b, ok := backends[name]
 		if !ok {
 			continue
 		}
 		backend, listen := b[0], b[1]
 		h, p, _ := net.SplitHostPort(backend)
-		cl := "backend_" + map[string]string{"fake": "fake", "milvus-lite": "lite"}[name]
+		cl := "backend_" + map[string]string{"fake": "fake", "milvus-lite": "lite", backendMilvus: "milvus"}[name]
 		data.Listeners = append(data.Listeners, staticListener{Name: "listener_" + cl, Port: port(listen), Cluster: cl})
 		data.Clusters = append(data.Clusters, staticCluster{Name: cl, Host: h, Port: p})
 	}

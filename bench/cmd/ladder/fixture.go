@@ -164,3 +164,13 @@ func (rawCodec) Unmarshal(data mem.BufferSlice, v any) error {
 }
 
 func (rawCodec) Name() string { return "proto" }
+
+// clientCodec is rawCodec for the loader, with no name: grpc-go makes a
+// forced codec's name the content-subtype, and "application/grpc+proto"
+// is not "application/grpc", which the Milvus standalone's port multiplexer
+// (cmux, gRPC and REST on one port) matches exactly — it answered such calls
+// as HTTP/1.1. Without a name the loader sends "application/grpc", as
+// pymilvus does.
+type clientCodec struct{ rawCodec }
+
+func (clientCodec) Name() string { return "" }

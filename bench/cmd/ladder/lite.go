@@ -51,49 +51,65 @@ func startLite(dir, bin string) (*procs.Proc, string, error) {
 		return nil, "", err
 	}
 	defer conn.Close()
-	if err := prepareLite(milvuspb.NewMilvusServiceClient(conn)); err != nil {
+	if err := prepareCollection(milvuspb.NewMilvusServiceClient(conn), "milvus-lite", liteCollection, liteRows, false); err != nil {
 		stop(c)
 		return nil, "", err
 	}
 	return c, addr, nil
 }
 
-func prepareLite(mc milvuspb.MilvusServiceClient) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+// prepareCollection creates collection (the fixture's schema) on a backend,
+// inserts rows rows, optionally (a real Milvus) flushes them into sealed
+// segments and makes the collection Bounded-consistent, builds a
+// FLAT L2 index, loads it and waits until a Search finds topK hits. Calls
+// carry root's credentials (a backend with authentication off ignores them).
+func prepareCollection(mc milvuspb.MilvusServiceClient, backend, collection string, rows int, flush bool) error {
+	ctx, cancel := context.WithTimeout(authCtx(context.Background()), 120*time.Second)
 	defer cancel()
 	check := func(what string, st *commonpb.Status, err error) error {
 		if err != nil {
-			return fmt.Errorf("milvus-lite %s: %w", what, err)
+			return fmt.Errorf("%s %s: %w", backend, what, err)
 		}
 		if st.GetCode() != 0 || st.GetErrorCode() != commonpb.ErrorCode_Success {
-			return fmt.Errorf("milvus-lite %s: code %d: %s", what, st.GetCode(), st.GetReason())
+			return fmt.Errorf("%s %s: code %d: %s", backend, what, st.GetCode(), st.GetReason())
 		}
 		return nil
 	}
 	schema := fixtureSchema()
-	schema.Name = liteCollection
+	schema.Name = collection
 	sb, _ := proto.Marshal(schema)
-	st, err := mc.CreateCollection(ctx, &milvuspb.CreateCollectionRequest{CollectionName: liteCollection, Schema: sb, ShardsNum: 1})
+	req := &milvuspb.CreateCollectionRequest{CollectionName: collection, Schema: sb, ShardsNum: 1}
+	if flush {
+		// pymilvus's default; the zero value is Strong.
+		req.ConsistencyLevel = commonpb.ConsistencyLevel_Bounded
+	}
+	st, err := mc.CreateCollection(ctx, req)
 	if err := check("create collection", st, err); err != nil {
 		return err
 	}
-	for first := 0; first < liteRows; first += 500 {
-		r, err := mc.Insert(ctx, insertRequest(liteCollection, 500, first))
+	for first := 0; first < rows; first += 500 {
+		r, err := mc.Insert(ctx, insertRequest(collection, min(500, rows-first), first))
 		if err := check("insert", r.GetStatus(), err); err != nil {
 			return err
 		}
 	}
-	st, err = mc.CreateIndex(ctx, &milvuspb.CreateIndexRequest{CollectionName: liteCollection, FieldName: "vector",
+	if flush {
+		r, err := mc.Flush(ctx, &milvuspb.FlushRequest{CollectionNames: []string{collection}})
+		if err := check("flush", r.GetStatus(), err); err != nil {
+			return err
+		}
+	}
+	st, err = mc.CreateIndex(ctx, &milvuspb.CreateIndexRequest{CollectionName: collection, FieldName: "vector",
 		ExtraParams: []*commonpb.KeyValuePair{{Key: "index_type", Value: "FLAT"}, {Key: "metric_type", Value: "L2"}, {Key: "params", Value: "{}"}}})
 	if err := check("create index", st, err); err != nil {
 		return err
 	}
-	st, err = mc.LoadCollection(ctx, &milvuspb.LoadCollectionRequest{CollectionName: liteCollection})
+	st, err = mc.LoadCollection(ctx, &milvuspb.LoadCollectionRequest{CollectionName: collection})
 	if err := check("load", st, err); err != nil {
 		return err
 	}
-	return waitFor("milvus-lite search answers "+strconv.Itoa(topK)+" hits", 60*time.Second, func() error {
-		r, err := mc.Search(ctx, searchRequest(liteCollection))
+	return waitFor(backend+" search answers "+strconv.Itoa(topK)+" hits", 60*time.Second, func() error {
+		r, err := mc.Search(ctx, searchRequest(collection))
 		if err := check("search", r.GetStatus(), err); err != nil {
 			return err
 		}

@@ -24,7 +24,7 @@ import (
 // Workload is one request the loader repeats: pre-encoded once, so the
 // loader spends no CPU on protobuf marshalling during the run.
 type Workload struct {
-	Backend string // "fake" or "milvus-lite"
+	Backend string // "fake", "milvus-lite" or "milvus" (the standalone)
 	Op      string // Search, Insert, Query; "Search c1": one stream
 	Method  string // full gRPC method
 	Req     []byte
@@ -88,8 +88,9 @@ func mustEncode(m proto.Message) []byte {
 }
 
 // Workloads: Search (nq 1, dim 128, topk 10), Insert (100 rows, dim 128) and
-// Query (filter "id < 100", limit 10) on the fixture; Search on milvus-lite.
-func workloads(lite bool) []Workload {
+// Query (filter "id < 100", limit 10) on the fixture; Search on milvus-lite;
+// Search and Query, loaded and one stream, on the Milvus standalone.
+func workloads(lite, milvus bool) []Workload {
 	w := []Workload{
 		{"fake", "Search", svc + "Search", mustEncode(searchRequest(fixtureCollection)), 0},
 		{"fake", "Insert", svc + "Insert", mustEncode(insertRequest(fixtureCollection, insertRows, 0)), 0},
@@ -98,6 +99,19 @@ func workloads(lite bool) []Workload {
 	}
 	if lite {
 		w = append(w, Workload{"milvus-lite", "Search", svc + "Search", mustEncode(searchRequest(liteCollection)), 0})
+	}
+	if milvus {
+		// The collection's consistency level (Bounded), as pymilvus asks by
+		// default: the requests' zero value is Strong, which waits for
+		// Milvus's next time tick (~200 ms here) on every call.
+		sr, qr := searchRequest(standaloneCollection), queryRequest(standaloneCollection)
+		sr.UseDefaultConsistency, qr.UseDefaultConsistency = true, true
+		search, query := mustEncode(sr), mustEncode(qr)
+		w = append(w,
+			Workload{backendMilvus, "Search", svc + "Search", search, 0},
+			Workload{backendMilvus, "Query", svc + "Query", query, 0},
+			Workload{backendMilvus, "Search c1", svc + "Search", search, 1},
+			Workload{backendMilvus, "Query c1", svc + "Query", query, 1})
 	}
 	return w
 }
@@ -139,7 +153,7 @@ func Run(target string, w Workload, conns, streams int, win Window) (*LoadResult
 	cc := make([]*grpc.ClientConn, conns)
 	for i := range cc {
 		c, err := grpc.NewClient(target, grpc.WithTransportCredentials(insecure.NewCredentials()),
-			grpc.WithDefaultCallOptions(grpc.ForceCodecV2(rawCodec{}), grpc.MaxCallRecvMsgSize(64<<20)))
+			grpc.WithDefaultCallOptions(grpc.ForceCodecV2(clientCodec{}), grpc.MaxCallRecvMsgSize(64<<20)))
 		if err != nil {
 			return nil, err
 		}

@@ -1,9 +1,10 @@
 // Command ladder is `make bench`: it measures the cost of the milvus-edge
 // gateway step by step — direct → Envoy passthrough → + ext_authz →
 // + ext_authz + ext_proc (the full milvus-edge chain) — for Search, Insert and
-// Query against a fake Milvus benchmark fixture and for Search against a real
-// milvus-lite, and prints one markdown table with ratios to the passthrough
-// step. Two more steps price rate limiting far above the load, each against
+// Query against a fake Milvus benchmark fixture, for Search against a real
+// milvus-lite, and for Search and Query against a real Milvus standalone
+// with authentication on (the Go loader and a pymilvus client), and prints
+// one markdown table with ratios to the passthrough step. Two more steps price rate limiting far above the load, each against
 // the step it adds to: Envoy's local_ratelimit after ext_authz, and the
 // edge's own limits in the full chain. See bench/README.md for what each
 // step contains.
@@ -25,6 +26,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/milvus-edge/milvus-edge/internal/backendproc"
 	"github.com/milvus-edge/milvus-edge/internal/procs"
 )
 
@@ -40,6 +42,10 @@ type options struct {
 	profileDir                      string
 	edgeEnv                         string
 	traceSampling                   float64
+	// The real-Milvus rows (-milvus): the standalone and the pymilvus client.
+	milvus            bool
+	milvusBin, python string
+	pyCalls, pyWarmup int
 }
 
 func main() {
@@ -50,6 +56,11 @@ func main() {
 	flag.IntVar(&o.streams, "streams", 16, "concurrent closed-loop streams (spread over the connections)")
 	flag.IntVar(&o.concurrency, "envoy-concurrency", 2, "Envoy worker threads (every Envoy of the ladder)")
 	flag.BoolVar(&o.lite, "lite", true, "add the milvus-lite Search row set")
+	flag.BoolVar(&o.milvus, "milvus", true, "add the real-Milvus row set: a Milvus 2.3.5 standalone with authentication on, Search and Query from the Go loader (loaded and one stream) and from one pymilvus client, in steps direct, envoy, envoy+noop-authz, envoy+authz, envoy+authz+proc")
+	flag.StringVar(&o.milvusBin, "milvus-server", envOr("MILVUS_SERVER_BIN", ".venv-milvus/bin/milvus-server"), "milvus-server binary (PyPI milvus 2.3.5) for -milvus")
+	flag.StringVar(&o.python, "python", ".venv/bin/python", "Python with pymilvus, for -milvus's pymilvus rows")
+	flag.IntVar(&o.pyCalls, "py-calls", 1500, "pymilvus rows: sequential calls measured")
+	flag.IntVar(&o.pyWarmup, "py-warmup", 100, "pymilvus rows: calls before the measured ones")
 	flag.BoolVar(&o.filtersUnix, "filters-unix", false, "serve the edge's filters on a Unix socket (lever)")
 	flag.StringVar(&o.edgeYAML, "edge-yaml", "", `extra top-level config for the full-chain edge, e.g. "auth: {decision_cache_ttl: 10s}" (levers)`)
 	flag.StringVar(&o.edgeEnv, "edge-env", "", `extra environment for the edge, comma-separated KEY=VALUE (levers), e.g. "GOGC=400"`)
@@ -174,20 +185,40 @@ func run(o options) (err error) {
 			return err
 		}
 	}
-	edge, edgePorts, err := startEdge(dir, o, fx.Addr, liteAddr)
+	var st *backendproc.Standalone
+	var milvusAddr string
+	if o.milvus {
+		if err := pyReady(o.python); err != nil {
+			return err
+		}
+		logf("starting the Milvus standalone (auth on) and loading %d rows…", standaloneRows)
+		if st, err = startStandalone(dir, o.milvusBin, []string{fx.Addr, liteAddr}); err != nil {
+			return err
+		}
+		defer stop(st.Proc)
+		milvusAddr = st.Addr
+		logf("milvus standalone on %s with %s loaded", milvusAddr, standaloneCollection)
+	}
+	backends := map[string]string{"fake": fx.Addr, "milvus-lite": liteAddr, backendMilvus: milvusAddr}
+	edge, edgePorts, err := startEdge(dir, o, backends)
 	if err != nil {
 		return err
 	}
 	defer stop(edge)
 	logf("milvus-edge serve (pid %d): filters on %s", edge.Pid(), edgePorts.filters)
 
-	wls := workloads(o.lite)
+	wls := workloads(o.lite, o.milvus)
 	var rows []Row
 	for _, step := range steps {
 		if !selected(o.steps, step) {
 			continue
 		}
 		filterProc, ports := edge, edgePorts
+		if step == stepInProcess {
+			if filterProc, ports, err = startInProcessEdge(dir, o, backends); err != nil {
+				return fmt.Errorf("step %s: %w", step, err)
+			}
+		}
 		if step == stepLimits {
 			if err := reloadEdge(edgePorts, limitsYAML); err != nil {
 				return fmt.Errorf("step %s: %w", step, err)
@@ -203,7 +234,7 @@ func run(o options) (err error) {
 				return err
 			}
 		}
-		envoyProc, targets, err := startStep(dir, o, step, fx.Addr, liteAddr, ports)
+		envoyProc, targets, err := startStep(dir, o, step, backends, ports)
 		if err != nil {
 			if step == stepNoop {
 				stop(filterProc)
@@ -214,7 +245,7 @@ func run(o options) (err error) {
 			logf("step %s: Envoy pid %d", step, envoyProc.Pid())
 		}
 		for _, w := range wls {
-			if !selected(o.ops, w.Op) {
+			if !selected(o.ops, w.Op) || (w.Backend == backendMilvus && !milvusSteps[step]) {
 				continue
 			}
 			logf("%-17s %-11s %-6s: %s warm-up + %s…", step, w.Backend, w.Op, o.warmup, o.duration)
@@ -225,7 +256,13 @@ func run(o options) (err error) {
 			if step == stepNoop {
 				prof = ""
 			}
-			r, err := measure(o, w, step, targets[w.Backend], filterProc, envoyProc, lite, edgePorts.admin, prof)
+			backendProc, backendCPU := lite, cpuTime
+			if w.Backend == backendMilvus {
+				backendProc, backendCPU = st.Proc, treeCPU
+			} else if w.Backend != "milvus-lite" {
+				backendProc = nil
+			}
+			r, err := measure(o, w, step, targets[w.Backend], filterProc, envoyProc, backendProc, backendCPU, edgePorts.admin, prof)
 			if err != nil {
 				stop(envoyProc)
 				return err
@@ -233,16 +270,29 @@ func run(o options) (err error) {
 			logf("  %.0f req/s, p50 %.2f ms, p99 %.2f ms, edge %.1f µs/req, Envoy %.1f µs/req, %d errors",
 				r.RPS, r.P50us/1e3, r.P99us/1e3, r.EdgeCPUus, r.EnvoyCPUus, r.Errors)
 			rows = append(rows, r)
-			for _, c := range []*procs.Proc{edge, filterProc, envoyProc, lite} {
-				if c != nil {
-					if err := c.Exited(); err != nil {
-						return fmt.Errorf("during %s %s: %w", step, w.Op, err)
-					}
-				}
+			if err := alive(edge, filterProc, envoyProc, lite, procOf(st)); err != nil {
+				return fmt.Errorf("during %s %s: %w", step, w.Op, err)
+			}
+		}
+		for _, py := range pyOps {
+			if st == nil || !milvusSteps[step] || !selected(o.ops, py.op) {
+				continue
+			}
+			logf("%-17s %-11s %-6s: pymilvus, %d calls after %d…", step, backendMilvus, py.op, o.pyCalls, o.pyWarmup)
+			r, err := measurePymilvus(o, step, py.arg, py.op, targets[backendMilvus], filterProc, envoyProc, st)
+			if err != nil {
+				stop(envoyProc)
+				return err
+			}
+			logf("  %.0f req/s, p50 %.2f ms, p90 %.2f ms, edge %.1f µs/req, Envoy %.1f µs/req, %d errors",
+				r.RPS, r.P50us/1e3, r.P90us/1e3, r.EdgeCPUus, r.EnvoyCPUus, r.Errors)
+			rows = append(rows, r)
+			if err := alive(edge, envoyProc, procOf(st)); err != nil {
+				return fmt.Errorf("during %s %s: %w", step, py.op, err)
 			}
 		}
 		stop(envoyProc)
-		if step == stepNoop {
+		if step == stepNoop || step == stepInProcess {
 			stop(filterProc)
 		}
 		if step == stepLimits {
@@ -273,6 +323,26 @@ func run(o options) (err error) {
 	return nil
 }
 
+// alive fails when one of the children (nil: none) has exited.
+func alive(children ...*procs.Proc) error {
+	for _, c := range children {
+		if c != nil {
+			if err := c.Exited(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// procOf is the standalone's process, nil without one.
+func procOf(st *backendproc.Standalone) *procs.Proc {
+	if st == nil {
+		return nil
+	}
+	return st.Proc
+}
+
 type edgeAddrs struct {
 	listener, envoyAdmin, xds, filters, admin, config string
 	// yaml is the config startEdge wrote (reloadEdge lays more over it).
@@ -282,7 +352,7 @@ type edgeAddrs struct {
 // startEdge runs `milvus-edge serve` (xDS + filters + admin, no Envoy) as a
 // child process, so its CPU is its own; the full-chain step starts the Envoy
 // it drives.
-func startEdge(dir string, o options, fakeAddr, liteAddr string) (*procs.Proc, edgeAddrs, error) {
+func startEdge(dir string, o options, backends map[string]string) (*procs.Proc, edgeAddrs, error) {
 	p := edgeAddrs{listener: freeAddr(), envoyAdmin: freeAddr(), xds: freeAddr(), filters: freeAddr(), admin: freeAddr(),
 		config: filepath.Join(dir, "edge.yaml")}
 	network, dialAddr := "tcp", p.filters
@@ -290,11 +360,18 @@ func startEdge(dir string, o options, fakeAddr, liteAddr string) (*procs.Proc, e
 		dialAddr = filepath.Join(dir, "filters.sock")
 		network, p.filters = "unix", "unix:"+dialAddr
 	}
-	clusters := fmt.Sprintf("  - name: fake\n    endpoints: [{address: %s}]\n", fakeAddr)
+	clusters := fmt.Sprintf("  - name: fake\n    endpoints: [{address: %s}]\n", backends["fake"])
 	routes := ""
-	if liteAddr != "" {
-		clusters += fmt.Sprintf("  - name: lite\n    endpoints: [{address: %s}]\n", liteAddr)
+	if a := backends["milvus-lite"]; a != "" {
+		clusters += fmt.Sprintf("  - name: lite\n    endpoints: [{address: %s}]\n", a)
 		routes = "  - name: lite\n    collection: " + liteCollection + "\n    cluster: lite\n"
+	}
+	if a := backends[backendMilvus]; a != "" {
+		c, r, err := standaloneCluster(dir, a)
+		if err != nil {
+			return nil, p, err
+		}
+		clusters, routes = clusters+c, routes+r
 	}
 	base := fmt.Sprintf(`# milvus-edge bench: the full chain. Defaults everywhere else (embedded
 # policy bundle: Milvus RBAC, root / Milvus; validation on).
@@ -368,23 +445,29 @@ func merge(dst, src map[string]any) {
 
 // startStep starts the Envoy of a step (none for direct) and returns the
 // address the loader targets per backend.
-func startStep(dir string, o options, step, fakeAddr, liteAddr string, e edgeAddrs) (*procs.Proc, map[string]string, error) {
+func startStep(dir string, o options, step string, addrs map[string]string, e edgeAddrs) (*procs.Proc, map[string]string, error) {
 	if step == stepDirect {
-		return nil, map[string]string{"fake": fakeAddr, "milvus-lite": liteAddr}, nil
+		return nil, addrs, nil
 	}
 	admin := freeAddr()
 	targets := map[string]string{}
 	var bs []byte
 	var err error
 	switch step {
-	case stepFull, stepLimits:
+	case stepFull, stepLimits, stepInProcess:
 		admin = e.envoyAdmin
-		targets["fake"], targets["milvus-lite"] = e.listener, e.listener
+		for k, a := range addrs {
+			if a != "" {
+				targets[k] = e.listener
+			}
+		}
 		bs, err = exec.Command(o.edgeBin, "bootstrap", "--config", e.config).Output()
 	default:
-		backends := map[string][2]string{"fake": {fakeAddr, freeAddr()}}
-		if liteAddr != "" {
-			backends["milvus-lite"] = [2]string{liteAddr, freeAddr()}
+		backends := map[string][2]string{}
+		for k, a := range addrs {
+			if a != "" && (k != backendMilvus || milvusSteps[step]) {
+				backends[k] = [2]string{a, freeAddr()}
+			}
 		}
 		for k, v := range backends {
 			targets[k] = v[1]
@@ -403,7 +486,7 @@ func startStep(dir string, o options, step, fakeAddr, liteAddr string, e edgeAdd
 		return nil, nil, err
 	}
 	// The flags app.StartEnvoy uses for the edge's own Envoy.
-	c, err := startChild(dir, "envoy-"+strings.ReplaceAll(step, "+", "-"), o.envoyBin, "-c", path,
+	c, err := startChildEnv(dir, "envoy-"+strings.ReplaceAll(step, "+", "-"), envoyEnv(step, o), o.envoyBin, "-c", path,
 		"--disable-hot-restart", "--concurrency", fmt.Sprint(o.concurrency), "--log-level", "warning")
 	if err != nil {
 		return nil, nil, err
@@ -431,21 +514,23 @@ type sample struct {
 	busy, total             int64
 }
 
-func take(edge, envoy, lite *procs.Proc) sample {
+// take samples the CPU of the processes of a row; backendCPU reads the
+// backend's (the standalone's counts its children too).
+func take(edge, envoy, backend *procs.Proc, backendCPU func(int) time.Duration) sample {
 	var s sample
 	s.edge = cpuTime(edge.Pid())
 	if envoy != nil {
 		s.envoy = cpuTime(envoy.Pid())
 	}
-	if lite != nil {
-		s.lite = cpuTime(lite.Pid())
+	if backend != nil {
+		s.lite = backendCPU(backend.Pid())
 	}
 	s.self = cpuTime(0)
 	s.busy, s.total = machineCPU()
 	return s
 }
 
-func measure(o options, w Workload, step, target string, edge, envoy, lite *procs.Proc, edgeAdmin, profile string) (Row, error) {
+func measure(o options, w Workload, step, target string, edge, envoy, backend *procs.Proc, backendCPU func(int) time.Duration, edgeAdmin, profile string) (Row, error) {
 	var s0, s1 sample
 	profDone := make(chan error, 1)
 	conns, streams := o.conns, o.streams
@@ -454,12 +539,12 @@ func measure(o options, w Workload, step, target string, edge, envoy, lite *proc
 	}
 	res, err := Run(target, w, conns, streams, Window{Warmup: o.warmup, Duration: o.duration,
 		OnStart: func() {
-			s0 = take(edge, envoy, lite)
+			s0 = take(edge, envoy, backend, backendCPU)
 			if profile != "" {
 				go func() { profDone <- fetchProfile(edgeAdmin, o.duration, profile) }()
 			}
 		},
-		OnEnd: func() { s1 = take(edge, envoy, lite) }})
+		OnEnd: func() { s1 = take(edge, envoy, backend, backendCPU) }})
 	if err != nil {
 		return Row{}, err
 	}
@@ -480,7 +565,7 @@ func measure(o options, w Workload, step, target string, edge, envoy, lite *proc
 	r.EdgeCPUus = per(s1.edge - s0.edge)
 	r.EnvoyCPUus = per(s1.envoy - s0.envoy)
 	r.BenchCPUus = per(s1.self - s0.self)
-	if w.Backend == "milvus-lite" {
+	if backend != nil {
 		r.BackendCPUus = per(s1.lite - s0.lite)
 	}
 	if dt := s1.total - s0.total; dt > 0 {
