@@ -75,15 +75,11 @@ func (f *filter) OnRequestBody(chunk shared.BodyBuffer, endOfStream bool) shared
 	case checking:
 		return shared.BodyStatusStopAndWatermark
 	}
-	body := f.received(chunk)
-	if !endOfStream && len(body) < f.limits.BodyBytes {
+	n := f.receivedSize(chunk)
+	if !endOfStream && n < f.limits.BodyBytes {
 		return shared.BodyStatusStopAndBuffer
 	}
-	partial := !endOfStream || len(body) > f.limits.BodyBytes
-	if len(body) > f.limits.BodyBytes {
-		body = body[:f.limits.BodyBytes]
-	}
-	f.start(body, partial)
+	f.start(f.received(chunk, f.limits.BodyBytes), !endOfStream || n > f.limits.BodyBytes)
 	return shared.BodyStatusStopAndWatermark
 }
 
@@ -92,30 +88,49 @@ func (f *filter) OnRequestTrailers(shared.HeaderMap) shared.TrailersStatus {
 	case done:
 		return shared.TrailersStatusContinue
 	case waiting:
-		f.start(f.received(nil), false)
+		f.start(f.received(nil, f.limits.BodyBytes), f.receivedSize(nil) > f.limits.BodyBytes)
 	}
 	return shared.TrailersStatusStop
 }
 
-// received copies the body so far: what Envoy buffered plus the chunk of
-// this callback (which Envoy adds to the buffer only after it returns, unless
-// it is that buffer, replayed).
-func (f *filter) received(chunk shared.BodyBuffer) []byte {
-	var out []byte
+// receivedSize is the body's size so far: what Envoy buffered plus the
+// chunk of this callback (which Envoy may hand over as the buffer itself,
+// replayed).
+func (f *filter) receivedSize(chunk shared.BodyBuffer) int {
+	n := 0
 	if chunk == nil || !f.h.ReceivedBufferedRequestBody() {
 		if b := f.h.BufferedRequestBody(); b != nil {
-			out = appendChunks(out, b)
+			n += int(b.GetSize())
 		}
 	}
 	if chunk != nil {
-		out = appendChunks(out, chunk)
+		n += int(chunk.GetSize())
+	}
+	return n
+}
+
+// received copies the first limit bytes of the body so far (once, when the
+// check starts: nothing is copied while the prefix fills).
+func (f *filter) received(chunk shared.BodyBuffer, limit int) []byte {
+	out := make([]byte, 0, min(f.receivedSize(chunk), limit))
+	if chunk == nil || !f.h.ReceivedBufferedRequestBody() {
+		if b := f.h.BufferedRequestBody(); b != nil {
+			out = appendChunks(out, b, limit)
+		}
+	}
+	if chunk != nil {
+		out = appendChunks(out, chunk, limit)
 	}
 	return out
 }
 
-func appendChunks(out []byte, b shared.BodyBuffer) []byte {
+func appendChunks(out []byte, b shared.BodyBuffer, limit int) []byte {
 	for _, c := range b.GetChunks() {
-		out = append(out, c.ToUnsafeBytes()...)
+		if len(out) >= limit {
+			break
+		}
+		data := c.ToUnsafeBytes()
+		out = append(out, data[:min(len(data), limit-len(out))]...)
 	}
 	return out
 }
