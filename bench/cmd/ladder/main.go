@@ -269,23 +269,6 @@ func run(o options) (err error) {
 				return fmt.Errorf("during %s %s: %w", step, w.Op, err)
 			}
 		}
-		for _, py := range pyOps {
-			if st == nil || !milvusSteps[step] || !selected(o.ops, py.op) {
-				continue
-			}
-			logf("%-17s %-11s %-6s: pymilvus, %d calls after %d…", step, backendMilvus, py.op, o.pyCalls, o.pyWarmup)
-			r, err := measurePymilvus(o, step, py.arg, py.op, targets[backendMilvus], filterProc, envoyProc, st)
-			if err != nil {
-				stop(envoyProc)
-				return err
-			}
-			logf("  %.0f req/s, p50 %.2f ms, p90 %.2f ms, edge %.1f µs/req, Envoy %.1f µs/req, %d errors",
-				r.RPS, r.P50us/1e3, r.P90us/1e3, r.EdgeCPUus, r.EnvoyCPUus, r.Errors)
-			rows = append(rows, r)
-			if err := alive(edge, envoyProc, procOf(st)); err != nil {
-				return fmt.Errorf("during %s %s: %w", step, py.op, err)
-			}
-		}
 		stop(envoyProc)
 		if step == stepNoop {
 			stop(filterProc)
@@ -295,6 +278,13 @@ func run(o options) (err error) {
 				return fmt.Errorf("step %s: %w", step, err)
 			}
 		}
+	}
+	if st != nil {
+		pr, err := pymilvusRounds(dir, o, backends, edge, edgePorts, st)
+		if err != nil {
+			return err
+		}
+		rows = append(rows, pr...)
 	}
 	ratios(rows)
 	rep := Report{Meta: meta(o, started), Steps: stepDesc, Rows: rows,
