@@ -214,6 +214,11 @@ func run(o options) (err error) {
 			continue
 		}
 		filterProc, ports := edge, edgePorts
+		if step == stepInProcess {
+			if filterProc, ports, err = startInProcessEdge(dir, o, backends); err != nil {
+				return fmt.Errorf("step %s: %w", step, err)
+			}
+		}
 		if step == stepLimits {
 			if err := reloadEdge(edgePorts, limitsYAML); err != nil {
 				return fmt.Errorf("step %s: %w", step, err)
@@ -270,7 +275,7 @@ func run(o options) (err error) {
 			}
 		}
 		stop(envoyProc)
-		if step == stepNoop {
+		if step == stepNoop || step == stepInProcess {
 			stop(filterProc)
 		}
 		if step == stepLimits {
@@ -439,7 +444,7 @@ func startStep(dir string, o options, step string, addrs map[string]string, e ed
 	var bs []byte
 	var err error
 	switch step {
-	case stepFull, stepLimits:
+	case stepFull, stepLimits, stepInProcess:
 		admin = e.envoyAdmin
 		for k, a := range addrs {
 			if a != "" {
@@ -471,7 +476,7 @@ func startStep(dir string, o options, step string, addrs map[string]string, e ed
 		return nil, nil, err
 	}
 	// The flags app.StartEnvoy uses for the edge's own Envoy.
-	c, err := startChild(dir, "envoy-"+strings.ReplaceAll(step, "+", "-"), o.envoyBin, "-c", path,
+	c, err := startChildEnv(dir, "envoy-"+strings.ReplaceAll(step, "+", "-"), envoyEnv(step, o), o.envoyBin, "-c", path,
 		"--disable-hot-restart", "--concurrency", fmt.Sprint(o.concurrency), "--log-level", "warning")
 	if err != nil {
 		return nil, nil, err

@@ -150,6 +150,12 @@ func pymilvusRounds(dir string, o options, backends map[string]string, edge *pro
 				return nil, err
 			}
 		}
+		if step == stepInProcess {
+			var err error
+			if p.filter, ports, err = startInProcessEdge(dir, o, backends); err != nil {
+				return nil, err
+			}
+		}
 		envoyProc, targets, err := startStep(dir, o, step, backends, ports)
 		if err != nil {
 			if p.filter != edge {

@@ -143,6 +143,7 @@ func (r Report) Markdown() string {
 	}
 	r.limitsMarkdown(&b)
 	r.milvusMarkdown(&b)
+	r.modesMarkdown(&b)
 	if len(r.FixtureCalls) > 0 {
 		fmt.Fprintf(&b, "\nFixture calls over the run: Search %d, Insert %d, Query %d, DescribeCollection %d, ShowPartitions %d, ListAliases %d.\n",
 			r.FixtureCalls["Search"], r.FixtureCalls["Insert"], r.FixtureCalls["Query"],
