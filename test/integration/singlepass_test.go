@@ -14,6 +14,8 @@ import (
 	"github.com/milvus-io/milvus-proto/go-api/v2/commonpb"
 	"github.com/milvus-io/milvus-proto/go-api/v2/milvuspb"
 	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/encoding/gzip"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/proto"
 
@@ -152,6 +154,33 @@ validation: {watch_every: 1h}
 			expectREST("REST query", !on, 2, "entities/query", `{"collectionName":"sp","filter":"id > 0"}`, "")
 			expectREST("REST query with a bad name (refused)", true, 0, "entities/query", `{"collectionName":"1abc"}`, `"code":1100`)
 			expectREST("REST DDL (its answer may invalidate)", true, 1, "collections/drop", `{"collectionName":"nope"}`, "")
+			// The cases of the unit agreement test (extproc
+			// TestPreprocessAgreesWithExtProc) that a client can send.
+			expect("gzip Search", !on, true, func() *commonpb.Status {
+				r, err := c.Search(ctx, searchRequest("sp", 8), grpc.UseCompressor(gzip.Name))
+				must(t, err)
+				return r.GetStatus()
+			}, 0, "")
+			expect("gzip Search with the wrong dim (refused, typed)", !on, false, func() *commonpb.Status {
+				r, err := c.Search(ctx, searchRequest("sp", 4), grpc.UseCompressor(gzip.Name))
+				must(t, err)
+				return r.GetStatus()
+			}, 65535, "vector dimension mismatch")
+			expect("Query with db_name in the body", !on, true, func() *commonpb.Status {
+				r, err := c.Query(ctx, &milvuspb.QueryRequest{DbName: "default", CollectionName: "sp", Expr: "id > 0", OutputFields: []string{"id"}})
+				must(t, err)
+				return r.GetStatus()
+			}, 0, "")
+			expect("a bad collection name (refused, typed)", !on, false, func() *commonpb.Status {
+				r, err := c.HasCollection(ctx, &milvuspb.HasCollectionRequest{CollectionName: "1abc"})
+				must(t, err)
+				return r.GetStatus()
+			}, 1100, "")
+			expect("a call without names (skip-processing route)", false, true, func() *commonpb.Status {
+				r, err := c.ListDatabases(ctx, &milvuspb.ListDatabasesRequest{})
+				must(t, err)
+				return r.GetStatus()
+			}, 0, "")
 			expect("HasCollection", !on, true, func() *commonpb.Status {
 				r, err := c.HasCollection(ctx, &milvuspb.HasCollectionRequest{CollectionName: "sp"})
 				must(t, err)
