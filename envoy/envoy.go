@@ -92,3 +92,13 @@ func checkExec(p string) (string, error) {
 	}
 	return p, nil
 }
+
+// ModuleEnv is what Envoy's environment needs to run the edge's Go module
+// (edge.filters: in_process, docs/in-process.md): the SDK hands Go pointers
+// to Envoy, which Go's cgo pointer check (on by default since Go 1.26)
+// aborts on; and GOMAXPROCS bounds the Go runtime in Envoy's process to the
+// workers Envoy runs (concurrency), so the module's goroutines do not
+// outnumber the cores Envoy was given.
+func ModuleEnv(concurrency int) []string {
+	return []string{"GODEBUG=cgocheck=0", fmt.Sprintf("GOMAXPROCS=%d", concurrency)}
+}

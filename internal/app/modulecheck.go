@@ -35,14 +35,8 @@ const (
 	ModuleEnvVar = "MILVUS_EDGE_MODULE"
 )
 
-// ModuleEnv is what Envoy's environment needs to run the Go module: the SDK
-// hands Go pointers to Envoy, which Go's cgo pointer check (on by default
-// since Go 1.26) aborts on; and GOMAXPROCS bounds the Go runtime in Envoy's
-// process to the workers Envoy runs (concurrency), so the module's goroutines
-// do not outnumber the cores Envoy was given.
-func ModuleEnv(cfg *config.Config) []string {
-	return []string{"GODEBUG=cgocheck=0", fmt.Sprintf("GOMAXPROCS=%d", cfg.Envoy.Concurrency)}
-}
+// ModuleEnv is the environment Envoy needs for the module (envoy.ModuleEnv).
+func ModuleEnv(cfg *config.Config) []string { return envoy.ModuleEnv(cfg.Envoy.Concurrency) }
 
 // ModulePath resolves edge.module: as configured, else $MILVUS_EDGE_MODULE,
 // else ModuleFile beside the running binary; made absolute.

@@ -3,11 +3,10 @@ package main
 import (
 	"fmt"
 	"os"
-	"strings"
 	"path/filepath"
+	"strings"
 
-	"github.com/milvus-edge/milvus-edge/internal/app"
-	"github.com/milvus-edge/milvus-edge/internal/config"
+	"github.com/milvus-edge/milvus-edge/envoy"
 	"github.com/milvus-edge/milvus-edge/internal/procs"
 )
 
@@ -44,12 +43,12 @@ func startInProcessEdge(dir string, o options, backends map[string]string) (*pro
 }
 
 // envoyEnv is the environment a step's Envoy needs: the module's (GODEBUG,
-// GOMAXPROCS as the edge sets them for its own Envoy) for stepInProcess.
+// GOMAXPROCS, envoy.ModuleEnv, as the edge sets them for its own Envoy) for stepInProcess.
 func envoyEnv(step string, o options) []string {
 	if step != stepInProcess {
 		return nil
 	}
-	return app.ModuleEnv(&config.Config{Envoy: config.Envoy{Concurrency: o.concurrency}})
+	return envoy.ModuleEnv(o.concurrency)
 }
 
 // modesMarkdown prints the issue-14 goals for the two filter modes side by
