@@ -24,9 +24,9 @@ func metricsHandler(st *reloadState, xds *xdsserver.Server, f *Filters) http.Han
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	var g prometheus.Gatherer = reg
 	if f.hub != nil {
-		// The in-process module's own counters (its checks, caches, limiter),
-		// labelled process="envoy" (modulemetrics.go).
-		g = prometheus.Gatherers{reg, f.hub}
+		// The in-process module's counters (its checks, caches, limiter),
+		// added into the edge's (modulemetrics.go, metricsmerge.go).
+		g = mergedGatherer{own: reg, module: f.hub}
 	}
 	return promhttp.HandlerFor(g, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
 }

@@ -19,6 +19,8 @@ import (
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/milvus-edge/milvus-edge/inproc"
 	"github.com/milvus-edge/milvus-edge/internal/config"
 )
@@ -100,9 +102,8 @@ func startModule(addr string) error {
 		return fmt.Errorf("milvus_edge module: %w", err)
 	}
 	module.cur.Store(f)
-	m := &moduleSync{log: log, cfg: cfg, hash: first.ConfigHash, conn: conn, stopWatch: stopWatch}
+	m := &moduleSync{log: log, cfg: cfg, hash: first.ConfigHash, conn: conn, stopWatch: stopWatch, node: cfg.Envoy.NodeID}
 	go m.run(ctx, stream)
-	go reportMetrics(conn, log, cfg.Envoy.NodeID)
 	log.Info("in-process filters ready", "edge", addr, "config_hash", first.ConfigHash)
 	return nil
 }
@@ -169,6 +170,12 @@ type moduleSync struct {
 	hash      string
 	conn      *grpc.ClientConn
 	stopWatch context.CancelFunc
+	// node is envoy.node_id (restart-only); reg gathers the counters of
+	// the filters regOf (sendReport, on its own goroutines).
+	node  string
+	regMu sync.Mutex
+	reg   *prometheus.Registry
+	regOf *Filters
 }
 
 // run reads the stream until it breaks, then reconnects (with a context
@@ -224,6 +231,8 @@ func (m *moduleSync) apply(ev SyncEvent) {
 		default:
 			f.Schemas.Invalidate(inv.Cluster, inv.DB, inv.Collection)
 		}
+	case ev.ReportNow > 0:
+		go m.sendReport(ev.ReportNow)
 	case ev.HasDiscovered:
 		eps := ev.Discovered
 		f.Schemas.SetDiscovered(func(cluster string) ([]string, bool) {

@@ -3,9 +3,9 @@ package app
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"regexp"
 	"time"
 
@@ -14,7 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
-	"google.golang.org/grpc"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/types/known/emptypb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
@@ -24,17 +24,20 @@ import (
 
 // The in-process module's counters — its checks (milvus_edge_authz_*), login
 // guard, policy decision cache, rate limiter and schema cache — live in
-// Envoy's process. The module reports them to the edge every
-// moduleReportEvery over the sync service; the edge's GET /metrics serves
-// the last report beside its own series, labelled process="envoy". A report
-// older than moduleReportStale (a module gone) is left out.
+// Envoy's process. At each scrape of the edge's GET /metrics the edge asks
+// the module for them over the sync stream (SyncEvent.ReportNow) and waits
+// up to moduleReportWait for the answer (the Report method); the edge then
+// adds them into its own series (metricsmerge.go), so dashboards and
+// queries see one set of counters in either mode. Without an answer in
+// time the last report serves if it is younger than moduleReportStale.
 const (
 	syncReport        = "/" + syncService + "/Report"
-	moduleReportEvery = time.Second
+	moduleReportWait  = 500 * time.Millisecond
 	moduleReportStale = 10 * time.Second
 )
 
-// moduleLabel marks the module's series apart from the edge's own.
+// moduleLabel marks the module's Go runtime series apart from the edge's
+// own (they cannot be added).
 var moduleLabel = prometheus.Labels{"process": "envoy"}
 
 // timedChecker records each check of the module as the filter server's
@@ -51,36 +54,34 @@ func (t timedChecker) Check(ctx context.Context, req *authv3.CheckRequest) (*aut
 	return resp, err
 }
 
-// reportMetrics sends the module's counters to the edge until the process
-// ends; a failed report is retried at the next tick.
-func reportMetrics(conn *grpc.ClientConn, log *slog.Logger, node string) {
-	var reg *prometheus.Registry
-	var last *Filters
-	failing := false
-	for range time.Tick(moduleReportEvery) {
-		if f := module.cur.Load(); f != last {
-			// New filters (a rebuild) count from zero: a counter reset.
-			reg, last = moduleRegistry(node, f), f
+// sendReport answers the edge's ReportNow seq with the module's counters.
+func (m *moduleSync) sendReport(seq uint64) {
+	f := module.cur.Load()
+	m.regMu.Lock()
+	if m.regOf != f {
+		// New filters (a rebuild) count from zero: a counter reset.
+		m.reg, m.regOf = moduleRegistry(m.node, f), f
+	}
+	reg := m.reg
+	m.regMu.Unlock()
+	mfs, err := reg.Gather()
+	if err == nil {
+		b := protowire.AppendVarint(nil, seq)
+		buf := bytes.NewBuffer(b)
+		enc := expfmt.NewEncoder(buf, expfmt.NewFormat(expfmt.TypeProtoDelim))
+		for _, mf := range mfs {
+			if err = enc.Encode(mf); err != nil {
+				break
+			}
 		}
-		mfs, err := reg.Gather()
 		if err == nil {
-			var b bytes.Buffer
-			enc := expfmt.NewEncoder(&b, expfmt.NewFormat(expfmt.TypeProtoDelim))
-			for _, mf := range mfs {
-				if err = enc.Encode(mf); err != nil {
-					break
-				}
-			}
-			if err == nil {
-				ctx, cancel := context.WithTimeout(context.Background(), moduleReportEvery)
-				err = conn.Invoke(ctx, syncReport, wrapperspb.Bytes(b.Bytes()), &emptypb.Empty{})
-				cancel()
-			}
+			ctx, cancel := context.WithTimeout(context.Background(), moduleReportWait)
+			err = m.conn.Invoke(ctx, syncReport, wrapperspb.Bytes(buf.Bytes()), &emptypb.Empty{})
+			cancel()
 		}
-		if err != nil && !failing {
-			log.Warn("metrics report to the edge failed; retrying every second", "error", err)
-		}
-		failing = err != nil
+	}
+	if err != nil {
+		m.log.Warn("metrics report to the edge failed", "error", err)
 	}
 }
 
@@ -92,14 +93,20 @@ func moduleRegistry(node string, f *Filters) *prometheus.Registry {
 	// read by make bench).
 	goCPU := collectors.NewGoCollector(collectors.WithGoCollectorRuntimeMetrics(
 		collectors.GoRuntimeMetricsRule{Matcher: regexp.MustCompile(`^/cpu/classes/(user|gc/total):`)}))
-	prometheus.WrapRegistererWith(moduleLabel, reg).MustRegister(f.Timing, metrics.NewStats(node, filterSources(f)), goCPU)
+	reg.MustRegister(f.Timing, metrics.NewStats(node, filterSources(f)))
+	prometheus.WrapRegistererWith(moduleLabel, reg).MustRegister(goCPU)
 	return reg
 }
 
-// report stores a module's metrics (the Report method).
+// report stores a module's answer (the Report method): the ReportNow
+// sequence number it answers, then its families.
 func (h *SyncHub) report(b []byte) error {
+	seq, n := protowire.ConsumeVarint(b)
+	if n < 0 {
+		return errors.New("module metrics: no sequence number")
+	}
 	var mfs []*dto.MetricFamily
-	dec := expfmt.NewDecoder(bytes.NewReader(b), expfmt.NewFormat(expfmt.TypeProtoDelim))
+	dec := expfmt.NewDecoder(bytes.NewReader(b[n:]), expfmt.NewFormat(expfmt.TypeProtoDelim))
 	for {
 		mf := &dto.MetricFamily{}
 		if err := dec.Decode(mf); err == io.EOF {
@@ -110,17 +117,46 @@ func (h *SyncHub) report(b []byte) error {
 		mfs = append(mfs, mf)
 	}
 	h.mu.Lock()
-	h.metrics, h.metricsAt = mfs, time.Now()
-	h.mu.Unlock()
+	defer h.mu.Unlock()
+	if seq >= h.metricsSeq {
+		h.metrics, h.metricsSeq, h.metricsAt = mfs, seq, time.Now()
+	}
+	if h.reported != nil {
+		close(h.reported)
+	}
+	h.reported = make(chan struct{})
 	return nil
 }
 
-// Gather implements prometheus.Gatherer with the module's last report.
+// Gather implements prometheus.Gatherer: the module's counters, asked for
+// now. Without a module connected: none.
 func (h *SyncHub) Gather() ([]*dto.MetricFamily, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if time.Since(h.metricsAt) > moduleReportStale {
+	if len(h.subs) == 0 {
 		return nil, nil
+	}
+	h.reportSeq++
+	seq := h.reportSeq
+	h.publishLocked(SyncEvent{ReportNow: seq})
+	if h.reported == nil {
+		h.reported = make(chan struct{})
+	}
+	timeout := time.NewTimer(moduleReportWait)
+	defer timeout.Stop()
+	for h.metricsSeq < seq {
+		ch := h.reported
+		h.mu.Unlock()
+		select {
+		case <-ch:
+			h.mu.Lock()
+		case <-timeout.C:
+			h.mu.Lock()
+			if time.Since(h.metricsAt) > moduleReportStale {
+				return nil, nil
+			}
+			return h.metrics, nil
+		}
 	}
 	return h.metrics, nil
 }

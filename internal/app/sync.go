@@ -39,6 +39,9 @@ type SyncEvent struct {
 	// cluster not named uses its configured ones). Set with HasDiscovered.
 	Discovered    map[string][]string `json:"discovered,omitempty"`
 	HasDiscovered bool                `json:"has_discovered,omitempty"`
+	// ReportNow asks for the module's counters, answered with this number
+	// (modulemetrics.go).
+	ReportNow uint64 `json:"report_now,omitempty"`
 }
 
 // Invalidation names schema cache entries: all, a database, or a collection.
@@ -55,10 +58,14 @@ type SyncHub struct {
 	config     SyncEvent
 	discovered *SyncEvent
 	subs       map[chan SyncEvent]struct{}
-	// metrics is the module's last report, received at metricsAt
-	// (modulemetrics.go).
-	metrics   []*dto.MetricFamily
-	metricsAt time.Time
+	// metrics is the module's last report, answering ReportNow metricsSeq,
+	// received at metricsAt; reportSeq is the last asked; reported closes
+	// at each report (modulemetrics.go).
+	metrics    []*dto.MetricFamily
+	metricsAt  time.Time
+	metricsSeq uint64
+	reportSeq  uint64
+	reported   chan struct{}
 }
 
 // NewSyncHub returns a hub whose first event for every module is config.
