@@ -9,10 +9,9 @@ import (
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"google.golang.org/genproto/googleapis/rpc/code"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/protobuf/encoding/protowire"
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
 
+	"github.com/milvus-edge/milvus-edge/extproc/authz"
 	"github.com/milvus-edge/milvus-edge/internal/edgemeta"
 )
 
@@ -123,71 +122,16 @@ func setHeader(hm shared.HeaderMap, o *corev3.HeaderValueOption) bool {
 
 // setMetadata copies the answer's facts (flat strings, numbers, booleans:
 // internal/edgemeta) into ext_authz's namespace, where the access log, the
-// metrics and ext_proc read them. authz writes most facts as the Struct's
-// encoded entries (authz.Facts.Struct), which are read here as they are.
+// metrics and ext_proc read them.
 func setMetadata(h shared.HttpFilterHandle, md *structpb.Struct) {
-	for k, v := range md.GetFields() {
-		setValue(h, k, v)
-	}
-	b := md.ProtoReflect().GetUnknown()
-	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return
+	authz.EachFact(md, func(k string, v *structpb.Value) {
+		switch x := v.GetKind().(type) {
+		case *structpb.Value_StringValue:
+			h.SetMetadata(edgemeta.AuthzNamespace, k, x.StringValue)
+		case *structpb.Value_NumberValue:
+			h.SetMetadata(edgemeta.AuthzNamespace, k, x.NumberValue)
+		case *structpb.Value_BoolValue:
+			h.SetMetadata(edgemeta.AuthzNamespace, k, x.BoolValue)
 		}
-		b = b[n:]
-		if num != 1 || typ != protowire.BytesType {
-			if n = protowire.ConsumeFieldValue(num, typ, b); n < 0 {
-				return
-			}
-			b = b[n:]
-			continue
-		}
-		entry, n := protowire.ConsumeBytes(b)
-		if n < 0 {
-			return
-		}
-		b = b[n:]
-		if k, v, ok := mapEntry(entry); ok {
-			setValue(h, k, v)
-		}
-	}
-}
-
-// mapEntry decodes one entry of Struct.fields: key = 1, value = 2.
-func mapEntry(b []byte) (string, *structpb.Value, bool) {
-	var key string
-	v := &structpb.Value{}
-	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 || typ != protowire.BytesType {
-			return "", nil, false
-		}
-		b = b[n:]
-		field, n := protowire.ConsumeBytes(b)
-		if n < 0 {
-			return "", nil, false
-		}
-		b = b[n:]
-		switch num {
-		case 1:
-			key = string(field)
-		case 2:
-			if proto.Unmarshal(field, v) != nil {
-				return "", nil, false
-			}
-		}
-	}
-	return key, v, key != ""
-}
-
-func setValue(h shared.HttpFilterHandle, k string, v *structpb.Value) {
-	switch x := v.GetKind().(type) {
-	case *structpb.Value_StringValue:
-		h.SetMetadata(edgemeta.AuthzNamespace, k, x.StringValue)
-	case *structpb.Value_NumberValue:
-		h.SetMetadata(edgemeta.AuthzNamespace, k, x.NumberValue)
-	case *structpb.Value_BoolValue:
-		h.SetMetadata(edgemeta.AuthzNamespace, k, x.BoolValue)
-	}
+	})
 }

@@ -132,3 +132,57 @@ func appendEntryHead(b []byte, k string, value int) []byte {
 	b = protowire.AppendTag(b, entryValue, protowire.BytesType)
 	return protowire.AppendVarint(b, uint64(value))
 }
+
+// EachFact calls fn for every entry of s, those Struct wrote by hand (as
+// encoded entries) included, without decoding s whole: the in-process
+// filter copies a call's facts into Envoy's metadata this way.
+func EachFact(s *structpb.Struct, fn func(k string, v *structpb.Value)) {
+	for k, v := range s.GetFields() {
+		fn(k, v)
+	}
+	b := s.ProtoReflect().GetUnknown()
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return
+		}
+		b = b[n:]
+		n = protowire.ConsumeFieldValue(num, typ, b)
+		if n < 0 {
+			return
+		}
+		if num == structFields && typ == protowire.BytesType {
+			entry, _ := protowire.ConsumeBytes(b)
+			if k, v, ok := factEntry(entry); ok {
+				fn(k, v)
+			}
+		}
+		b = b[n:]
+	}
+}
+
+// factEntry decodes one entry of Struct.fields.
+func factEntry(b []byte) (string, *structpb.Value, bool) {
+	var key string
+	v := &structpb.Value{}
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 || typ != protowire.BytesType {
+			return "", nil, false
+		}
+		field, m := protowire.ConsumeBytes(b[n:])
+		if m < 0 {
+			return "", nil, false
+		}
+		b = b[n+m:]
+		switch num {
+		case entryKey:
+			key = string(field)
+		case entryValue:
+			if proto.Unmarshal(field, v) != nil {
+				return "", nil, false
+			}
+		}
+	}
+	return key, v, key != ""
+}

@@ -153,3 +153,19 @@ func BenchmarkFacts(b *testing.B) {
 		}
 	}
 }
+
+// EachFact reads the same entries as a whole decode, the hand-encoded ones
+// included.
+func TestEachFactMatchesDecode(t *testing.T) {
+	f := &Facts{API: "Search", DB: "default", Collection: "c1", User: "root", NQ: proto.Int64(3), Refused: "policy", TraceID: "abc"}
+	s := f.Struct()
+	want, err := DecodeStruct(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]any{}
+	EachFact(s, func(k string, v *structpb.Value) { got[k] = v.AsInterface() })
+	if !reflect.DeepEqual(got, want.AsMap()) {
+		t.Errorf("EachFact %v, decode %v", got, want.AsMap())
+	}
+}

@@ -320,7 +320,7 @@ func StartEnvoy(log *slog.Logger, cfg *config.Config, dir string) (*procs.Proc, 
 	}
 	env := os.Environ()
 	if cfg.Edge.InProcess() {
-		env = append(env, ModuleEnv(cfg)...)
+		env = append(env, envoy.ModuleEnv(cfg.Envoy.Concurrency)...)
 	}
 	return procs.Start(log, "envoy", bin, args, env)
 }

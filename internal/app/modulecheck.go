@@ -35,9 +35,6 @@ const (
 	ModuleEnvVar = "MILVUS_EDGE_MODULE"
 )
 
-// ModuleEnv is the environment Envoy needs for the module (envoy.ModuleEnv).
-func ModuleEnv(cfg *config.Config) []string { return envoy.ModuleEnv(cfg.Envoy.Concurrency) }
-
 // ModulePath resolves edge.module: as configured, else $MILVUS_EDGE_MODULE,
 // else ModuleFile beside the running binary; made absolute.
 func ModulePath(cfg *config.Config) (string, error) {

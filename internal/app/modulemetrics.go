@@ -9,7 +9,6 @@ import (
 	"regexp"
 	"time"
 
-	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	dto "github.com/prometheus/client_model/go"
@@ -18,7 +17,6 @@ import (
 	"google.golang.org/protobuf/types/known/emptypb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
-	"github.com/milvus-edge/milvus-edge/inproc"
 	"github.com/milvus-edge/milvus-edge/metrics"
 )
 
@@ -39,20 +37,6 @@ const (
 // moduleLabel marks the module's Go runtime series apart from the edge's
 // own (they cannot be added).
 var moduleLabel = prometheus.Labels{"process": "envoy"}
-
-// timedChecker records each check of the module as the filter server's
-// interceptor records ext_authz's.
-type timedChecker struct {
-	c inproc.Checker
-	m *metrics.Filters
-}
-
-func (t timedChecker) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.CheckResponse, error) {
-	start := time.Now()
-	resp, err := t.c.Check(ctx, req)
-	t.m.ObserveCheck(time.Since(start), resp, err)
-	return resp, err
-}
 
 // sendReport answers the edge's ReportNow seq with the module's counters.
 func (m *moduleSync) sendReport(seq uint64) {
@@ -121,9 +105,7 @@ func (h *SyncHub) report(b []byte) error {
 	if seq >= h.metricsSeq {
 		h.metrics, h.metricsSeq, h.metricsAt = mfs, seq, time.Now()
 	}
-	if h.reported != nil {
-		close(h.reported)
-	}
+	close(h.reported)
 	h.reported = make(chan struct{})
 	return nil
 }
@@ -139,9 +121,6 @@ func (h *SyncHub) Gather() ([]*dto.MetricFamily, error) {
 	h.reportSeq++
 	seq := h.reportSeq
 	h.publishLocked(SyncEvent{ReportNow: seq})
-	if h.reported == nil {
-		h.reported = make(chan struct{})
-	}
 	timeout := time.NewTimer(moduleReportWait)
 	defer timeout.Stop()
 	for h.metricsSeq < seq {

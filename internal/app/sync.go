@@ -70,7 +70,7 @@ type SyncHub struct {
 
 // NewSyncHub returns a hub whose first event for every module is config.
 func NewSyncHub(raw []byte, hash string) *SyncHub {
-	return &SyncHub{config: SyncEvent{Config: raw, ConfigHash: hash}, subs: map[chan SyncEvent]struct{}{}}
+	return &SyncHub{config: SyncEvent{Config: raw, ConfigHash: hash}, subs: map[chan SyncEvent]struct{}{}, reported: make(chan struct{})}
 }
 
 // SetConfig records and sends an accepted reload.

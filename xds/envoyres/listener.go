@@ -62,8 +62,8 @@ func buildListener(g *ir.Gateway) *listenerv3.Listener {
 		// the in-process filter would read). Milvus gets no XFF added.
 		UseRemoteAddress: wrapperspb.Bool(true),
 		SkipXffAppend:    true,
-		AccessLog:                     buildAccessLogs(g.Listener),
-		LocalReplyConfig:              buildRESTLocalReply(),
+		AccessLog:        buildAccessLogs(g.Listener),
+		LocalReplyConfig: buildRESTLocalReply(),
 	}
 	// The response's Milvus status is read only for a log that prints or
 	// counts it: the access log, the metrics, Envoy's spans.
