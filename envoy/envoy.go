@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"text/template"
 )
 
@@ -47,8 +48,20 @@ func (b Bootstrap) Render() ([]byte, error) {
 	err = tmpl.Execute(&out, map[string]any{
 		"NodeID": b.NodeID, "AdminHost": ah, "AdminPort": ap,
 		"XDSHost": xh, "XDSPort": xp, "XDSIsIP": ipErr == nil,
+		"DurationBuckets": durationBuckets(),
 	})
 	return out.Bytes(), err
+}
+
+// durationBuckets are the bounds of the calls module's duration histogram,
+// in µs: Milvus's latency buckets (prometheus.ExponentialBuckets(1, 2, 18),
+// in ms; metrics.milvusBuckets) ×1000.
+func durationBuckets() string {
+	bs := make([]string, 18)
+	for i := range bs {
+		bs[i] = strconv.Itoa(1000 << i)
+	}
+	return strings.Join(bs, ", ")
 }
 
 func splitHostPort(s string) (string, int, error) {

@@ -11,11 +11,12 @@ import (
 )
 
 // AccessLogService receives the access-log entries Envoy streams to the
-// edge (envoy.access_loggers.http_grpc, one stream per Envoy worker) and
-// records each finished call in Calls. The gRPC server must use Codec.
+// edge (envoy.access_loggers.http_grpc, one stream per Envoy worker): those
+// of the calls ext_authz traced, for their spans. It counts nothing: the
+// per-call metrics come from Envoy's stats (Calls). The gRPC server must
+// use Codec.
 type AccessLogService struct {
 	accesslogv3.UnimplementedAccessLogServiceServer
-	Calls *Calls
 	// Traced, when set, gets the entry of every call whose facts carry a
 	// trace id (edgemeta.TraceID: ext_authz traced it), during the
 	// stream's receive; it must not keep the bytes. The edge builds
@@ -23,24 +24,19 @@ type AccessLogService struct {
 	Traced func(entry []byte)
 }
 
-// StreamAccessLogs records every HTTP entry of the stream until Envoy closes
-// it; a stream ended by Envoy or by the server's stop is a clean return.
-// The messages arrive as bytes (Codec) and are decoded by hand
-// (decodeEntry); a malformed one ends the stream with INVALID_ARGUMENT
+// StreamAccessLogs hands every traced HTTP entry of the stream to Traced
+// until Envoy closes it; a stream ended by Envoy or by the server's stop is
+// a clean return. The messages arrive as bytes (Codec) and are read by hand
+// (entryTraced); a malformed one ends the stream with INVALID_ARGUMENT
 // (Envoy opens a new one).
 func (s *AccessLogService) StreamAccessLogs(stream accesslogv3.AccessLogService_StreamAccessLogsServer) error {
 	var msg rawMessage
-	var k call
-	count := func(e []byte) error {
-		if err := decodeEntry(e, &k); err != nil {
-			return err
-		}
-		k.resolve()
-		s.Calls.count(&k)
-		if k.facts.TraceID != "" && s.Traced != nil {
+	traced := func(e []byte) error {
+		ok, err := entryTraced(e)
+		if ok && err == nil && s.Traced != nil {
 			s.Traced(e)
 		}
-		return nil
+		return err
 	}
 	for {
 		err := stream.RecvMsg(&msg)
@@ -53,7 +49,7 @@ func (s *AccessLogService) StreamAccessLogs(stream accesslogv3.AccessLogService_
 			}
 			return err
 		}
-		if err := forEachEntry(msg.b, count); err != nil {
+		if err := forEachEntry(msg.b, traced); err != nil {
 			return status.Error(codes.InvalidArgument, err.Error())
 		}
 	}

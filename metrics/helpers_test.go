@@ -1,17 +1,119 @@
 package metrics
 
 import (
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 )
+
+const grpcPath = "/milvus.proto.milvus.MilvusService/"
+
+// tuple is one label tuple of the module's stats and what it counted.
+type tuple struct {
+	api, surface, path, db, coll, refused string
+	ok                                    bool
+	calls, in, out, nq, rows              float64
+	durations                             []float64 // µs, one per call the histogram has seen
+}
+
+// exposition renders tuples and users as Envoy's /stats/prometheus does:
+// one family per stat, counters named as they are, the histogram in the
+// bootstrap's buckets (Milvus's ×1000), and one stat of Envoy's own that
+// the edge must skip.
+func exposition(tuples []tuple, users map[string]float64) string {
+	var b strings.Builder
+	b.WriteString("# TYPE envoy_server_uptime gauge\nenvoy_server_uptime{} 12\n")
+	labels := func(t tuple) string {
+		return fmt.Sprintf(`api=%q,surface=%q,path=%q,db=%q,collection=%q,refused=%q,ok="%t"`,
+			t.api, t.surface, t.path, t.db, t.coll, t.refused, t.ok)
+	}
+	for _, c := range []struct {
+		stat string
+		v    func(tuple) float64
+	}{
+		{statCalls, func(t tuple) float64 { return t.calls }},
+		{statRequestBytes, func(t tuple) float64 { return t.in }},
+		{statResponseBytes, func(t tuple) float64 { return t.out }},
+		{statNQ, func(t tuple) float64 { return t.nq }},
+		{statRows, func(t tuple) float64 { return t.rows }},
+	} {
+		fmt.Fprintf(&b, "# TYPE %s%s counter\n", EnvoyStatsPrefix, c.stat)
+		for _, t := range tuples {
+			fmt.Fprintf(&b, "%s%s{%s} %v\n", EnvoyStatsPrefix, c.stat, labels(t), c.v(t))
+		}
+	}
+	fmt.Fprintf(&b, "# TYPE %s%s histogram\n", EnvoyStatsPrefix, statDuration)
+	for _, t := range tuples {
+		if t.durations == nil {
+			continue // not flushed yet
+		}
+		sum := 0.0
+		for _, d := range t.durations {
+			sum += d
+		}
+		for _, ub := range milvusBuckets {
+			n := 0
+			for _, d := range t.durations {
+				if d <= ub*1000 {
+					n++
+				}
+			}
+			fmt.Fprintf(&b, "%s%s_bucket{%s,le=\"%v\"} %d\n", EnvoyStatsPrefix, statDuration, labels(t), ub*1000, n)
+		}
+		fmt.Fprintf(&b, "%s%s_bucket{%s,le=\"+Inf\"} %d\n", EnvoyStatsPrefix, statDuration, labels(t), len(t.durations))
+		fmt.Fprintf(&b, "%s%s_sum{%s} %v\n", EnvoyStatsPrefix, statDuration, labels(t), sum)
+		fmt.Fprintf(&b, "%s%s_count{%s} %d\n", EnvoyStatsPrefix, statDuration, labels(t), len(t.durations))
+	}
+	fmt.Fprintf(&b, "# TYPE %s%s counter\n", EnvoyStatsPrefix, statUsers)
+	for _, u := range slices.Sorted(maps.Keys(users)) {
+		fmt.Fprintf(&b, "%s%s{user=%q} %v\n", EnvoyStatsPrefix, statUsers, u, users[u])
+	}
+	return b.String()
+}
+
+// fakeEnvoy serves body() as Envoy's admin serves /stats/prometheus; reads
+// counts the requests. The filter must be the module's.
+func fakeEnvoy(t *testing.T, body func() string) (es *EnvoyStats, reads *atomic.Int32) {
+	t.Helper()
+	reads = &atomic.Int32{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		reads.Add(1)
+		if r.URL.Path != "/stats/prometheus" || r.URL.Query().Get("filter") != `^milvus_edge\.` {
+			t.Errorf("Envoy asked for %s", r.URL)
+		}
+		_, _ = io.WriteString(w, body())
+	}))
+	t.Cleanup(srv.Close)
+	return NewEnvoyStats(srv.Listener.Addr().String(), 2*time.Second), reads
+}
+
+// callsOf returns call metrics of node n1 reading tuples and users from a
+// fake Envoy.
+func callsOf(t *testing.T, maxCollections int, tuples []tuple, users map[string]float64) *Calls {
+	t.Helper()
+	text := exposition(tuples, users)
+	es, _ := fakeEnvoy(t, func() string { return text })
+	return NewCalls(slog.New(slog.DiscardHandler), "n1", maxCollections, es)
+}
 
 // sample is one gathered series: its labels and its value (a histogram's
 // sample count).
 type sample struct {
 	labels map[string]string
 	value  float64
+	m      *dto.Metric
 }
 
 // gather collects c into a registry of its own and returns the series of
@@ -32,7 +134,7 @@ func gather(t *testing.T, c prometheus.Collector, name string) []sample {
 			continue
 		}
 		for _, m := range mf.GetMetric() {
-			s := sample{labels: map[string]string{}}
+			s := sample{labels: map[string]string{}, m: m}
 			for _, l := range m.GetLabel() {
 				s.labels[l.GetName()] = l.GetValue()
 			}
@@ -48,6 +150,30 @@ func gather(t *testing.T, c prometheus.Collector, name string) []sample {
 		}
 	}
 	return out
+}
+
+// one returns the series of name whose labels include kv ("name",
+// "value", …); it fails unless exactly one matches, or its node_id is not
+// n1.
+func one(t *testing.T, c prometheus.Collector, name string, kv ...string) sample {
+	t.Helper()
+	var found []sample
+	for _, s := range gather(t, c, name) {
+		match := true
+		for i := 0; match && i+1 < len(kv); i += 2 {
+			match = s.labels[kv[i]] == kv[i+1]
+		}
+		if match {
+			found = append(found, s)
+		}
+	}
+	if len(found) != 1 {
+		t.Fatalf("%s%v: %d series, want 1 (all: %v)", name, kv, len(found), gather(t, c, name))
+	}
+	if n, ok := found[0].labels["node_id"]; ok && n != "n1" {
+		t.Errorf("%s: node_id %q", name, n)
+	}
+	return found[0]
 }
 
 // histCount is the total sample count of a histogram metric.
@@ -67,6 +193,21 @@ func registryOf(t *testing.T, c prometheus.Collector) *prometheus.Registry {
 		t.Fatal(err)
 	}
 	return reg
+}
+
+// absent fails when name has any series.
+func absent(t *testing.T, c prometheus.Collector, name string) {
+	t.Helper()
+	if s := gather(t, c, name); len(s) != 0 {
+		t.Errorf("%s: %v, want none", name, s)
+	}
+}
+
+func want(t *testing.T, what string, got, want float64) {
+	t.Helper()
+	if got != want {
+		t.Errorf("%s = %v, want %v", what, got, want)
+	}
 }
 
 // lint fails on every problem Prometheus's linter finds in c's metrics,

@@ -5,8 +5,6 @@ import (
 	"sync/atomic"
 	"unicode/utf8"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/milvus-edge/milvus-edge/extproc/milvusgrpc"
 )
 
@@ -23,7 +21,9 @@ const maxUsers = 1000
 // collections bounds the (db_name, collection_name) label pairs: the first
 // max distinct pairs keep their names; later pairs become (db, __other__)
 // when db already has a pair of its own, else (__other__, __other__). The
-// pair ("", "") of calls that name neither is always kept.
+// pair ("", "") of calls that name neither is always kept. The module caps
+// the pairs by the same rule before the edge sees them: a pair it already
+// capped (either name Other) passes as it is and takes no place.
 type collections struct {
 	max atomic.Int64
 
@@ -46,6 +46,9 @@ func (c *collections) labels(db, coll string) (string, string) {
 	}
 	if !labelValue(db) || !labelValue(coll) {
 		return Other, Other
+	}
+	if db == Other || coll == Other {
+		return db, coll
 	}
 	p := [2]string{db, coll}
 	c.mu.RLock()
@@ -70,43 +73,37 @@ func (c *collections) labels(db, coll string) (string, string) {
 	return Other, Other
 }
 
-// users are the user_rpc_count children of the first max distinct users;
-// later users share the child of Other.
+// users bounds the username label values: the first max distinct users
+// keep their names; later ones, and names that are no label value, are
+// Other. The module caps them likewise: this is a second guard.
 type users struct {
-	vec   *prometheus.CounterVec
-	max   int
-	other prometheus.Counter
+	max int
 
 	// mu guards seen.
 	mu   sync.RWMutex
-	seen map[string]prometheus.Counter
+	seen map[string]struct{}
 }
 
-func newUsers(vec *prometheus.CounterVec, max int) *users {
-	return &users{vec: vec, max: max, seen: map[string]prometheus.Counter{}}
-}
+func newUsers(max int) *users { return &users{max: max, seen: map[string]struct{}{}} }
 
-func (u *users) counter(name string) prometheus.Counter {
+// label returns the label value of the user name.
+func (u *users) label(name string) string {
 	u.mu.RLock()
-	c, ok := u.seen[name]
+	_, ok := u.seen[name]
 	u.mu.RUnlock()
 	if ok {
-		return c
+		return name
 	}
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	if c, ok := u.seen[name]; ok {
-		return c
+	if _, ok := u.seen[name]; ok {
+		return name
 	}
-	if !labelValue(name) || len(u.seen) >= u.max {
-		if u.other == nil {
-			u.other = u.vec.WithLabelValues(Other)
-		}
-		return u.other
+	if name == Other || !labelValue(name) || len(u.seen) >= u.max {
+		return Other
 	}
-	c = u.vec.WithLabelValues(name)
-	u.seen[name] = c
-	return c
+	u.seen[name] = struct{}{}
+	return name
 }
 
 // labelValue says v may be a label value: valid UTF-8 (Prometheus refuses

@@ -89,6 +89,13 @@ routes: [{name: default, cluster: default}]
 func startAdmin(t *testing.T, adminHost, token string) *adminStack {
 	t.Helper()
 	cfg, tokenPath, port := adminConfig(t, adminHost, token)
+	return startServe(t, cfg, tokenPath, port)
+}
+
+// startServe runs `serve` on cfg (admin API on port) until the test ends
+// and waits for /healthz.
+func startServe(t *testing.T, cfg, tokenPath, port string) *adminStack {
+	t.Helper()
 	s := &adminStack{cfgPath: filepath.Join(t.TempDir(), "milvus-edge.yaml"), tokenPath: tokenPath,
 		port: port, baseCfg: cfg, stderr: &syncBuffer{}}
 	if err := os.WriteFile(s.cfgPath, []byte(cfg), 0o600); err != nil {

@@ -50,7 +50,7 @@ type Filters struct {
 	Schemas *SchemaStore
 	Router  *Router
 	Limits  *Limits
-	Calls   *metrics.Calls   // every call, from Envoy's access-log stream (GET /metrics)
+	Calls   *metrics.Calls   // every call, from the stats the calls module keeps in Envoy (GET /metrics)
 	Timing  *metrics.Filters // the filters' durations and decisions (GET /metrics)
 	// Balance holds look-aside weights, drains and overrides (set by Run).
 	Balance *balance.Balancer
@@ -140,12 +140,14 @@ func NewFilters(ctx context.Context, log *slog.Logger, cfg *config.Config) (*Fil
 	}
 	f.Authz.UseLimiter(f.Limits.Limiter)
 	f.Authz.UseTracer(f.tr)
-	f.Calls, f.Timing = metrics.NewCalls(cfg.Envoy.NodeID, cfg.Metrics.MaxCollectionLabels), metrics.NewFilters()
+	f.Calls = metrics.NewCalls(log.With("component", "metrics"), cfg.Envoy.NodeID, cfg.Metrics.MaxCollectionLabels,
+		metrics.NewEnvoyStats(cfg.Envoy.AdminAdvertiseAddress, envoyStatsTimeout))
+	f.Timing = metrics.NewFilters()
 	f.Calls.SetEnabled(cfg.Metrics.On())
 	f.GRPC = grpc.NewServer(
 		grpc.ChainUnaryInterceptor(f.Timing.UnaryInterceptor()),
 		grpc.ChainStreamInterceptor(f.Timing.StreamInterceptor()),
-		// Protobuf, but the access-log stream is decoded by hand (metrics.Codec).
+		// Protobuf, but the access-log stream (traced calls) is read by hand (metrics.Codec).
 		grpc.ForceServerCodecV2(metrics.Codec{}),
 		// Envoy keeps HTTP/2 connections to the filter cluster open and pings them.
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
@@ -160,7 +162,7 @@ func NewFilters(ctx context.Context, log *slog.Logger, cfg *config.Config) (*Fil
 		grpc.WaitForHandlers(true),
 	)
 	authv3.RegisterAuthorizationServer(f.GRPC, f.Authz)
-	accesslogv3.RegisterAccessLogServiceServer(f.GRPC, &metrics.AccessLogService{Calls: f.Calls, Traced: envoySpans(f.tr)})
+	accesslogv3.RegisterAccessLogServiceServer(f.GRPC, &metrics.AccessLogService{Traced: envoySpans(f.tr)})
 	epc := extproc.Config{
 		Log:     log.With("component", "extproc"),
 		MaxLen:  int(cfg.Listener.MaxRequestBytes),

@@ -2,6 +2,7 @@ package app
 
 import (
 	"net/http"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -11,10 +12,16 @@ import (
 	xdsserver "github.com/milvus-edge/milvus-edge/xds/server"
 )
 
+// envoyStatsTimeout bounds the read of Envoy's stats at a scrape of GET
+// /metrics: Prometheus's own scrape timeout is 10 s by default, and an
+// Envoy slower than this leaves the per-call metrics out of that scrape
+// rather than failing it.
+const envoyStatsTimeout = 2 * time.Second
+
 // metricsHandler serves GET /metrics from a registry of its own (not the
-// process-global default): the per-call metrics Envoy's access log feeds,
-// the filters' timings, the components' counters read at each scrape, and
-// the Go runtime's and the process's.
+// process-global default): the per-call metrics read from Envoy's stats
+// (metrics.Calls), the filters' timings, the components' counters read at
+// each scrape, and the Go runtime's and the process's.
 func metricsHandler(st *reloadState, xds *xdsserver.Server, f *Filters) http.Handler {
 	st.mu.Lock()
 	node := st.cfg.Envoy.NodeID

@@ -38,7 +38,7 @@ func envoySpans(tr *edgetrace.Tracer) func(entry []byte) {
 	if tr == nil {
 		return nil
 	}
-	return func(entry []byte) { _ = tr.ExportEnvoySpans(entry) } // a malformed entry already failed decodeEntry
+	return func(entry []byte) { _ = tr.ExportEnvoySpans(entry) } // the stream refuses a malformed message (entryTraced); a span it cannot make is dropped
 }
 
 // shutdownTracer exports the spans still queued, waiting at most 2 s for
