@@ -190,8 +190,8 @@ func TestPrometheusScrapesTheEdge(t *testing.T) {
 	s.scrapes(t, 1)
 	round := workload{searches: 5, inserts: 3, refusals: 2, denials: 2, limited: 2, rest: 1}
 	s.run(t, round)
-	// Envoy sends its access-log entries once a second: two scrapes let
-	// round one's counts reach Prometheus before round two starts.
+	// Envoy merges its histograms once a second: two scrapes let round
+	// one's counts reach Prometheus before round two starts.
 	s.scrapes(t, 2)
 	s.run(t, round)
 	s.scrapes(t, 2)
@@ -204,9 +204,10 @@ func TestPrometheusScrapesTheEdge(t *testing.T) {
 // Milvus Proxy's req_count by function and status, the vectors searched and
 // inserted, and the edge's own refusal, decision and rate-limit counters.
 // The stack's setup made CreateCollection ×2 and one Query that passed.
-// The per-call counters lag the calls by Envoy's access-log flush (up to
-// ~1 s): a count below the workload's is asked again after another scrape
-// (5 at most); one above it fails at once, as counters never go down.
+// The per-call counters are Envoy's, read at each scrape: a count below
+// the workload's (a scrape before the last calls finished) is asked again
+// after another scrape (5 at most); one above it fails at once, as
+// counters never go down.
 func checkCounts(t *testing.T, s *promStack, w workload) {
 	for attempt := 1; ; attempt++ {
 		diffs, over := countDiffs(t, s, w)
