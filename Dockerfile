@@ -1,5 +1,8 @@
-# Milvus Edge container image: the static milvus-edge binary on distroless.
-# Both base images are pinned by exact tag; bump them deliberately.
+# Milvus Edge container images: the static milvus-edge binary on distroless
+# (the default target), and Envoy with the edge's calls filter module
+# (target envoy: Envoy loads it from /usr/local/lib/milvus-edge, the path the
+# compose config gives edge.calls_module). Every base image is pinned by
+# exact tag; bump them deliberately.
 
 FROM golang:1.26.8-bookworm AS build
 WORKDIR /src
@@ -9,6 +12,10 @@ COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
 RUN go build -ldflags="-s -w" -o /out/milvus-edge ./cmd/milvus-edge
+RUN scripts/build-calls-module.sh /out/libmilvus_edge_calls.so
+
+FROM envoyproxy/envoy:v1.40.0 AS envoy
+COPY --from=build /out/libmilvus_edge_calls.so /usr/local/lib/milvus-edge/libmilvus_edge_calls.so
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/milvus-edge /milvus-edge

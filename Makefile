@@ -7,6 +7,9 @@ BIN := $(ROOT)/bin/milvus-edge
 # The in-process filter (edge.filters: in_process): a Go dynamic module Envoy
 # loads, built with the edge from the same source (docs/in-process.md).
 MODULE := $(ROOT)/bin/libmilvus_edge.so
+# The calls filter: a C dynamic module Envoy loads to read the Milvus status
+# of every response and count every call (callsmodule/, docs/metrics.md).
+CALLS_MODULE := $(ROOT)/bin/libmilvus_edge_calls.so
 export ENVOY_BIN ?= $(shell ls $(ROOT)/.venv/lib/python3*/site-packages/envoy/_bin/envoy 2>/dev/null | head -n 1)
 export MILVUS_LITE_BIN ?= $(ROOT)/.venv/bin/milvus-lite
 export MILVUS_SERVER_BIN ?= $(ROOT)/.venv-milvus/bin/milvus-server
@@ -16,6 +19,7 @@ export PROMETHEUS_BIN ?= $(shell command -v prometheus 2>/dev/null)
 export PROMTOOL_BIN ?= $(shell command -v promtool 2>/dev/null)
 export MILVUS_EDGE_BIN := $(BIN)
 export MILVUS_EDGE_MODULE := $(MODULE)
+export MILVUS_EDGE_CALLS_MODULE := $(CALLS_MODULE)
 export PYTHON := $(ROOT)/.venv/bin/python
 
 .PHONY: setup build run test test-go test-policy test-gosdk test-e2e bench clean
@@ -26,6 +30,7 @@ setup:
 build:
 	go build -o $(BIN) ./cmd/milvus-edge
 	CGO_ENABLED=1 go build -buildmode=c-shared -o $(MODULE) ./cmd/milvus-edge-module
+	scripts/build-calls-module.sh $(CALLS_MODULE)
 
 run: setup build
 	$(BIN) run $(if $(CONFIG),--config $(CONFIG))

@@ -210,3 +210,17 @@ func AppendFrame(dst, msg []byte) []byte {
 	binary.BigEndian.PutUint32(dst[len(dst)-4:], uint32(len(msg)))
 	return append(dst, msg...)
 }
+
+// Paths returns every known request path, sorted: each MilvusService
+// method's gRPC :path and each REST v2 path.
+func Paths() []string {
+	out := make([]string, 0, len(methods)+len(restMethods))
+	for p := range methods {
+		out = append(out, p)
+	}
+	for p := range restMethods {
+		out = append(out, p)
+	}
+	sort.Strings(out)
+	return out
+}

@@ -57,6 +57,10 @@ func Run(ctx context.Context, o Options) error {
 	}
 	xo := XDSOptions()
 	xo.AuthzHeaders = AuthzHeaders(filters.Policy.Current())
+	if xo.CallsModulePath, err = prepareCallsModule(cfg, o.Launch); err != nil {
+		filters.close()
+		return err
+	}
 	if cfg.Edge.InProcess() {
 		if xo.ModulePath, err = prepareModule(ctx, cfg, o.Launch); err != nil {
 			filters.close()

@@ -118,6 +118,10 @@ type Envoy struct {
 	Binary string `yaml:"binary"`
 	// AdminAddress is Envoy's admin interface (stats, /clusters). Default 127.0.0.1:9901.
 	AdminAddress string `yaml:"admin_address"`
+	// AdminAdvertiseAddress is how the edge reaches that interface (its
+	// /metrics reads the calls Envoy counted there) when Envoy runs
+	// elsewhere, as in docker compose. Default admin_address.
+	AdminAdvertiseAddress string `yaml:"admin_advertise_address"`
 	// Concurrency is Envoy's worker thread count. Default 2.
 	Concurrency int `yaml:"concurrency"`
 	// NodeID is the xDS node id of the Envoy this config drives. Default milvus-edge.
@@ -170,6 +174,12 @@ type Edge struct {
 	// by `make build`). Default: libmilvus_edge.so beside the milvus-edge
 	// binary.
 	Module string `yaml:"module"`
+	// CallsModule is the calls filter's file (callsmodule/, a C dynamic
+	// module built by `make build`): Envoy reads the Milvus status of every
+	// response and counts every call with it, for the access log, the
+	// metrics and tracing. Default: libmilvus_edge_calls.so beside the
+	// milvus-edge binary. It is a path on Envoy's machine.
+	CallsModule string `yaml:"calls_module"`
 }
 
 // SinglePassOn reports edge.single_pass (default true).
@@ -549,13 +559,11 @@ func Load(path string) (*Config, []byte, error) {
 
 // Metrics configures GET /metrics on the edge admin API.
 type Metrics struct {
-	// Enabled streams every call's access-log entry from Envoy to the edge,
-	// which counts it (milvus_proxy_* and the edge's call metrics). false
-	// stops the stream — Envoy then spends nothing per call on it — and
-	// GET /metrics keeps only what the edge counts itself (decisions,
-	// filter durations, caches, xDS, endpoints); with tracing on, only
-	// traced calls' entries are streamed (Envoy's spans are made from
-	// them). Default true.
+	// Enabled counts every call in Envoy (the calls filter, callsmodule/)
+	// and serves the counts as milvus_proxy_* on GET /metrics, read from
+	// Envoy's stats at each scrape. false counts nothing per call, and GET
+	// /metrics keeps only what the edge counts itself (decisions, filter
+	// durations, caches, xDS, endpoints). Default true.
 	Enabled *bool `yaml:"enabled"`
 	// MaxCollectionLabels caps the distinct (db, collection) label pairs per
 	// metric; calls on further collections are counted under
@@ -563,7 +571,7 @@ type Metrics struct {
 	MaxCollectionLabels int `yaml:"max_collection_labels"`
 }
 
-// On says whether Envoy streams every call to the edge's metrics.
+// On says whether Envoy counts every call for the edge's metrics.
 func (m Metrics) On() bool { return m.Enabled == nil || *m.Enabled }
 
 // Tracing configures OpenTelemetry traces, which the edge makes: its own

@@ -32,6 +32,7 @@ func (c *Config) Default() {
 		c.Listener.MaxRequestBytes = 64 << 20
 	}
 	setStr(&c.Envoy.AdminAddress, "127.0.0.1:9901")
+	setStr(&c.Envoy.AdminAdvertiseAddress, c.Envoy.AdminAddress)
 	setStr(&c.Envoy.NodeID, "milvus-edge")
 	if c.Envoy.Concurrency == 0 {
 		c.Envoy.Concurrency = 2
@@ -137,6 +138,7 @@ func (c *Config) Validate() error {
 	oneOf(bad, "log.format", c.Log.Format, "text", "json")
 	hostPort(bad, "listener.address", c.Listener.Address)
 	hostPort(bad, "envoy.admin_address", c.Envoy.AdminAddress)
+	hostPort(bad, "envoy.admin_advertise_address", c.Envoy.AdminAdvertiseAddress)
 	hostPort(bad, "edge.xds_address", c.Edge.XDSAddress)
 	hostPortOrUnix(bad, "edge.filters_address", c.Edge.FiltersAddress)
 	hostPort(bad, "edge.admin_address", c.Edge.AdminAddress)

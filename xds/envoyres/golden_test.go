@@ -55,7 +55,8 @@ func TestGolden(t *testing.T) {
 				// Restricts ext_authz's headers unless the case sets auth.policy_dir.
 				AuthzHeaders: []string{"dbname", "authorization", "content-type", "authorization"},
 				// Used by the in_process case only.
-				ModulePath: "/opt/milvus-edge/libmilvus_edge.so"})
+				ModulePath:      "/opt/milvus-edge/libmilvus_edge.so",
+				CallsModulePath: "/opt/milvus-edge/libmilvus_edge_calls.so"})
 			if err != nil {
 				t.Fatal(err)
 			}

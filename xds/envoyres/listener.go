@@ -42,7 +42,7 @@ const (
 // buildListener returns the client listener: one HTTP connection manager with
 // codec AUTO (gRPC over h2c and REST over HTTP/1.1 on one port, or both over
 // TLS with ALPN h2 and http/1.1), internal headers stripped before any
-// filter, then the response status reader (responses only) → ext_authz →
+// filter, then the calls filter (the response's status, the call counted) → ext_authz →
 // ext_proc → router.
 func buildListener(g *ir.Gateway) *listenerv3.Listener {
 	hcm := &hcmv3.HttpConnectionManager{
@@ -67,8 +67,8 @@ func buildListener(g *ir.Gateway) *listenerv3.Listener {
 	}
 	// The response's Milvus status is read only for a log that prints or
 	// counts it: the access log, the metrics, Envoy's spans.
-	if g.Listener.AccessLog != "" || g.Listener.CallStream != ir.StreamNone {
-		hcm.HttpFilters = append(hcm.HttpFilters, httpFilter(ResponseStatusName, buildResponseStatus()))
+	if c := g.Listener.Calls; c != nil {
+		hcm.HttpFilters = append(hcm.HttpFilters, httpFilter(CallsName, buildCalls(c)))
 	}
 	authz := httpFilter(ExtAuthzName, buildExtAuthz(g.Filters, g.Listener.TLS))
 	if m := g.Filters.InProcess; m != nil {
@@ -210,7 +210,7 @@ func buildExtAuthz(f ir.FilterServer, t *ir.ListenerTLS) *extauthzv3.ExtAuthz {
 // buildAccessLog writes one JSON line per request with what Milvus's own
 // access log says (README, "Access log"): who called what (ext_authz's facts
 // in its dynamic metadata, internal/edgemeta), the Milvus status of the
-// response (buildResponseStatus), who refused it at the edge, gRPC and HTTP
+// response (the calls filter, buildCalls), who refused it at the edge, gRPC and HTTP
 // status, bytes, durations, the trace id, and where it went — the route, the
 // cluster and its forwarding mode (the cluster's metadata,
 // buildClusterMetadata). A fact that does not apply is null.

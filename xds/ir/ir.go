@@ -33,8 +33,12 @@ type Listener struct {
 	// AccessLog is a file path for Envoy's JSON access log; "" = none.
 	AccessLog string
 	// CallStream is which calls' access-log entries Envoy streams to the
-	// edge (metrics, Envoy's spans).
+	// edge (Envoy's spans).
 	CallStream CallStream
+	// Calls, when set, is the calls filter: the Milvus status of every
+	// response into Envoy's dynamic metadata and, with Count, every call
+	// counted in Envoy's stats.
+	Calls *Calls
 	// TLS terminates TLS (ALPN h2 and http/1.1); nil serves plaintext
 	// (gRPC over h2c, REST over HTTP/1.1).
 	TLS *ListenerTLS
@@ -45,14 +49,23 @@ type CallStream int
 
 // Call streams.
 const (
-	// StreamNone streams nothing (metrics and tracing off).
+	// StreamNone streams nothing (tracing off).
 	StreamNone CallStream = iota
-	// StreamTraced streams the calls ext_authz chose to trace (tracing on,
-	// metrics off): Envoy's spans are made from their entries.
+	// StreamTraced streams the calls ext_authz chose to trace: Envoy's
+	// spans are made from their entries.
 	StreamTraced
-	// StreamAll streams every call (metrics on).
-	StreamAll
 )
+
+// Calls is the edge's calls filter in Envoy (callsmodule/, a C dynamic
+// module).
+type Calls struct {
+	// Module is the module file's absolute path.
+	Module string
+	// Count counts every finished call in Envoy's stats (metrics on).
+	Count bool
+	// MaxCollections caps the (db, collection) label pairs.
+	MaxCollections int
+}
 
 // ListenerTLS is the listener's server certificate and, for mutual TLS, the
 // CAs client certificates are verified against. The contents travel to

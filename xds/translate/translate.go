@@ -33,6 +33,9 @@ type Options struct {
 	// ModulePath is the in-process module's absolute path, resolved by the
 	// caller from edge.module (used with edge.filters: in_process).
 	ModulePath string
+	// CallsModulePath is the calls filter's module (callsmodule/), resolved
+	// by the caller from edge.calls_module; "" renders no calls filter.
+	CallsModulePath string
 }
 
 // ListenerCerts are the PEM contents of listener.tls's files.
@@ -60,7 +63,7 @@ func Translate(c *config.Config, o Options) (*ir.Gateway, error) {
 		return nil, err
 	}
 	g := &ir.Gateway{
-		Listener:       ir.Listener{Address: lis, MaxRequestBytes: c.Listener.MaxRequestBytes, AccessLog: c.Listener.AccessLog, CallStream: callStream(c), TLS: ltls},
+		Listener:       ir.Listener{Address: lis, MaxRequestBytes: c.Listener.MaxRequestBytes, AccessLog: c.Listener.AccessLog, CallStream: callStream(c), Calls: calls(c, o), TLS: ltls},
 		Filters:        ir.FilterServer{Address: fs, Timeout: c.Edge.FilterTimeout.D(), AuthzBodyBytes: c.Auth.MaxBodyBytes, AuthzHeaders: authzHeaders(c, o)},
 		SkipProcessing: o.SkipProcessing,
 		ReadPaths:      o.ReadPaths,
@@ -159,14 +162,23 @@ func lbPolicy(s string) ir.LBPolicy {
 	}
 }
 
-// callStream is which calls Envoy streams to the edge: every call for the
-// metrics, else the traced ones when tracing is on, else none.
+// callStream is which calls Envoy streams to the edge: the traced ones
+// when tracing is on (their entries make Envoy's spans), else none. The
+// metrics need no stream: the calls filter counts in Envoy.
 func callStream(c *config.Config) ir.CallStream {
-	switch {
-	case c.Metrics.On():
-		return ir.StreamAll
-	case c.Tracing.OTLPEndpoint != "":
+	if c.Tracing.OTLPEndpoint != "" {
 		return ir.StreamTraced
 	}
 	return ir.StreamNone
+}
+
+// calls is the calls filter of c: wherever a log prints, a metric counts or a
+// span carries the Milvus status of responses (the access log, the metrics,
+// tracing), or nil. Without the module's path (translation tests of other
+// parts) there is none; the edge always resolves it (app.CallsModulePath).
+func calls(c *config.Config, o Options) *ir.Calls {
+	if o.CallsModulePath == "" || (c.Listener.AccessLog == "" && !c.Metrics.On() && c.Tracing.OTLPEndpoint == "") {
+		return nil
+	}
+	return &ir.Calls{Module: o.CallsModulePath, Count: c.Metrics.On(), MaxCollections: c.Metrics.MaxCollectionLabels}
 }
