@@ -12,13 +12,16 @@ import (
 )
 
 // TestMetricsOffTracesStillMade: with metrics.enabled false and tracing on,
-// Envoy streams only the traced calls (a metadata filter on the trace id):
-// a traced search still gets Envoy's server and upstream spans, made from
-// its entry, while GET /metrics counts no call; a reload that turns the
-// metrics on counts the next calls; with the metrics off again and sampling
-// 0, Envoy streams no entry at all (its filter builds none for untraced
-// calls). The config without metrics and tracing, which has no logger and
-// no Lua filter at all, is a golden case (xds/testdata/in/metrics_off.yaml).
+// Envoy streams only the traced calls (a metadata filter on the trace id)
+// and the calls filter counts nothing: a traced search still gets Envoy's
+// server and upstream spans, made from its entry, while GET /metrics counts
+// no call; a reload that turns the metrics on counts the calls made once
+// Envoy took the new listener (the count is the listener's setting, so a call
+// still on a draining connection is not); with the metrics off again and
+// sampling 0, Envoy streams no entry at all (its filter builds none for
+// untraced calls). The config without metrics and tracing, which has no
+// logger and no calls filter at all, is a golden case
+// (xds/testdata/in/metrics_off.yaml).
 func TestMetricsOffTracesStillMade(t *testing.T) {
 	testenv.Setup(t)
 	backend := testenv.MilvusLite(t)
@@ -70,11 +73,15 @@ metrics: {enabled: %s}
 	testenv.Eventually(t, 10*time.Second, "the reload", func() bool {
 		return strings.Contains(testenv.AdminGet(t, p.Admin, "/v1/status"), `"last_error":""`)
 	})
-	time.Sleep(300 * time.Millisecond) // Envoy takes the new listener
-	searches(4)
-	testenv.Eventually(t, 10*time.Second, "4 searches counted", func() bool {
-		return scrapeMetrics(t, p.Admin).sum("milvus_proxy_req_count", `function_name="Search"`, `status="total"`) >= 4
+	counted := func() float64 {
+		return scrapeMetrics(t, p.Admin).sum("milvus_proxy_req_count", `function_name="Search"`, `status="total"`)
+	}
+	testenv.Eventually(t, 15*time.Second, "searches counted once Envoy took the new listener", func() bool {
+		before := counted()
+		searches(4)
+		return counted()-before == 4
 	})
+	time.Sleep(2 * time.Second) // those searches were traced too: their spans go out within 1 s
 
 	// Metrics off and no call traced (sampling 0; the collector address
 	// needs a restart to change): Envoy's filter keeps every entry back.
