@@ -53,7 +53,7 @@ func prepareCallsModule(cfg *config.Config, launch bool) (string, error) {
 
 // CheckCallsModule says whether path is the calls filter's module.
 func CheckCallsModule(path string) error {
-	fix := "build it with `make build` (or set edge.calls_module)"
+	fix := "build it with `make build` (scripts/build-calls-module.sh), or name it with edge.calls_module or $" + CallsModuleEnvVar
 	f, err := elf.Open(path)
 	if err != nil {
 		return fmt.Errorf("edge.calls_module: %s: %w; %s", path, err, fix)
