@@ -1,8 +1,7 @@
-# Milvus Edge container images: the static milvus-edge binary on distroless
-# (the default target), and Envoy with the edge's calls filter module
-# (target envoy: Envoy loads it from /usr/local/lib/milvus-edge, the path the
-# compose config gives edge.calls_module). Every base image is pinned by
-# exact tag; bump them deliberately.
+# Milvus Edge container image: the static milvus-edge binary on distroless,
+# with the calls module Envoy loads (/usr/local/lib/milvus-edge: docker
+# compose shares that folder with the envoy container through a volume).
+# Both base images are pinned by exact tag; bump them deliberately.
 
 FROM golang:1.26.8-bookworm AS build
 WORKDIR /src
@@ -14,11 +13,9 @@ COPY . .
 RUN go build -ldflags="-s -w" -o /out/milvus-edge ./cmd/milvus-edge
 RUN scripts/build-calls-module.sh /out/libmilvus_edge_calls.so
 
-FROM envoyproxy/envoy:v1.40.0 AS envoy
-COPY --from=build /out/libmilvus_edge_calls.so /usr/local/lib/milvus-edge/libmilvus_edge_calls.so
-
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/milvus-edge /milvus-edge
+COPY --from=build /out/libmilvus_edge_calls.so /usr/local/lib/milvus-edge/libmilvus_edge_calls.so
 USER nonroot:nonroot
 # 18000 xDS (ADS), 18001 ext_authz/ext_proc, 18002 admin API.
 EXPOSE 18000 18001 18002

@@ -106,6 +106,12 @@ void me_caps_init(me_caps *c, long max_pairs, long max_users) {
   me_set_init(&c->pairs), me_set_init(&c->dbs), me_set_init(&c->users);
 }
 
+void me_caps_set_max(me_caps *c, long max_pairs) {
+  pthread_rwlock_wrlock(&c->mu);
+  c->max_pairs = max_pairs;
+  pthread_rwlock_unlock(&c->mu);
+}
+
 void me_caps_free(me_caps *c) {
   me_set_free(&c->pairs), me_set_free(&c->dbs), me_set_free(&c->users);
   pthread_rwlock_destroy(&c->mu);

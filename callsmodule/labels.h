@@ -45,6 +45,8 @@ typedef struct {
 
 void me_caps_init(me_caps *c, long max_pairs, long max_users);
 void me_caps_free(me_caps *c);
+// me_caps_set_max changes the cap on pairs; pairs already kept stay.
+void me_caps_set_max(me_caps *c, long max_pairs);
 void me_collection_labels(me_caps *c, me_str db, me_str coll, me_str *out_db, me_str *out_coll);
 me_str me_user_label(me_caps *c, me_str user);
 

@@ -13,7 +13,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"text/template"
 )
 
@@ -31,6 +30,10 @@ type Bootstrap struct {
 	NodeID       string
 	AdminAddress string // host:port; port 0 lets the OS pick
 	XDSAddress   string // host:port of the xDS server as Envoy reaches it
+	// CallsModule is the calls module's path on Envoy's machine
+	// (edge.calls_module): loaded as a bootstrap extension, it serves the
+	// call counts on the admin interface. "" leaves it out.
+	CallsModule string
 }
 
 // Render returns the bootstrap YAML.
@@ -48,20 +51,9 @@ func (b Bootstrap) Render() ([]byte, error) {
 	err = tmpl.Execute(&out, map[string]any{
 		"NodeID": b.NodeID, "AdminHost": ah, "AdminPort": ap,
 		"XDSHost": xh, "XDSPort": xp, "XDSIsIP": ipErr == nil,
-		"DurationBuckets": durationBuckets(),
+		"CallsModule": b.CallsModule,
 	})
 	return out.Bytes(), err
-}
-
-// durationBuckets are the bounds of the calls module's duration histogram,
-// in µs: Milvus's latency buckets (prometheus.ExponentialBuckets(1, 2, 18),
-// in ms; metrics.milvusBuckets) ×1000.
-func durationBuckets() string {
-	bs := make([]string, 18)
-	for i := range bs {
-		bs[i] = strconv.Itoa(1000 << i)
-	}
-	return strings.Join(bs, ", ")
 }
 
 func splitHostPort(s string) (string, int, error) {

@@ -12,7 +12,8 @@ var update = flag.Bool("update", false, "rewrite testdata/*.golden.yaml")
 func TestBootstrapGolden(t *testing.T) {
 	for name, b := range map[string]Bootstrap{
 		"loopback": {NodeID: "milvus-edge", AdminAddress: "127.0.0.1:9901", XDSAddress: "127.0.0.1:18000"},
-		"dns":      {NodeID: "edge-2", AdminAddress: "0.0.0.0:9901", XDSAddress: "milvus-edge:18000"},
+		"dns": {NodeID: "edge-2", AdminAddress: "0.0.0.0:9901", XDSAddress: "milvus-edge:18000",
+			CallsModule: "/usr/local/lib/milvus-edge/libmilvus_edge_calls.so"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			got, err := b.Render()

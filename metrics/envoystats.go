@@ -6,24 +6,20 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"time"
 )
 
-// The edge's C module (Envoy's first HTTP filter) counts every finished
-// call into native Envoy stats labelled by what the call was; the edge reads
-// them from Envoy's admin at each scrape. Envoy then does a few stat
-// increments per call instead of building and streaming an access-log
-// entry, and the edge does no work per call at all.
-//
-// The module defines its stats under the metrics namespace "milvus_edge":
-// Envoy's flat names are milvus_edge.<name> plus the tags (what the admin's
-// filter parameter matches: the flat name, not the Prometheus one), and
-// /stats/prometheus names each family EnvoyStatsPrefix+<name>, with the tags
-// as labels.
+// The edge's calls module (callsmodule/, Envoy's first HTTP filter) counts
+// every finished call in a table of its own, labelled by what the call was,
+// and serves the table on Envoy's admin interface (GET /milvus_edge/calls,
+// the module's bootstrap extension) in the Prometheus text format; the edge
+// reads it at each scrape. Envoy then does a few atomic adds per call
+// instead of building and streaming an access-log entry (or bumping
+// labelled Envoy stats, ~3 µs each), and the edge does no work per call at
+// all. Each family is EnvoyStatsPrefix+<name>, the labels as below.
 const (
 	EnvoyStatsPrefix = "envoy_milvus_edge_"
-	envoyStatsFilter = `^milvus_edge\.`
+	envoyStatsPath   = "/milvus_edge/calls"
 
 	statCalls         = "calls"               // counter: +1 per call
 	statRequestBytes  = "call_request_bytes"  // counter: request body bytes
@@ -34,8 +30,8 @@ const (
 	statUsers         = "call_users"          // counter, label user: +1 per call naming a user
 )
 
-// maxEnvoyStats bounds one read of /stats/prometheus: the module's stats
-// are bounded by its label caps, far below this.
+// maxEnvoyStats bounds one read of the module's counts: its label caps
+// bound them far below this.
 const maxEnvoyStats = 256 << 20
 
 // callTuple is one label tuple of the module's call stats: the facts
@@ -51,7 +47,7 @@ type callTuple struct {
 // callValues are one tuple's cumulative values.
 type callValues struct {
 	calls, in, out, nq, rows float64
-	dur                      *rawHistogram // nil before Envoy's first flush of it
+	dur                      *rawHistogram
 }
 
 // rawHistogram is one Envoy histogram series: cumulative counts by upper
@@ -91,8 +87,7 @@ type EnvoyStats struct {
 // NewEnvoyStats reads the module's stats from Envoy's admin at
 // adminAddress (host:port), giving up on a read after timeout.
 func NewEnvoyStats(adminAddress string, timeout time.Duration) *EnvoyStats {
-	q := url.Values{"filter": {envoyStatsFilter}}
-	return &EnvoyStats{url: "http://" + adminAddress + "/stats/prometheus?" + q.Encode(), client: &http.Client{Timeout: timeout}}
+	return &EnvoyStats{url: "http://" + adminAddress + envoyStatsPath, client: &http.Client{Timeout: timeout}}
 }
 
 // read fetches and parses the module's stats.
@@ -107,11 +102,11 @@ func (s *EnvoyStats) read(ctx context.Context) (*envoyCalls, error) {
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("envoy GET /stats/prometheus: %s", resp.Status)
+		return nil, fmt.Errorf("envoy GET %s: %s", envoyStatsPath, resp.Status)
 	}
 	calls, err := parseEnvoyCalls(&limitedReader{r: resp.Body, n: maxEnvoyStats})
 	if err != nil {
-		return nil, fmt.Errorf("envoy GET /stats/prometheus: %w", err)
+		return nil, fmt.Errorf("envoy GET %s: %w", envoyStatsPath, err)
 	}
 	return calls, nil
 }

@@ -28,7 +28,7 @@ type tuple struct {
 	durations                             []float64 // µs, one per call the histogram has seen
 }
 
-// exposition renders tuples and users as Envoy's /stats/prometheus does:
+// exposition renders tuples and users as the calls module does:
 // one family per stat, counters named as they are, the histogram in the
 // bootstrap's buckets (Milvus's ×1000), and one stat of Envoy's own that
 // the edge must skip.
@@ -83,14 +83,14 @@ func exposition(tuples []tuple, users map[string]float64) string {
 	return b.String()
 }
 
-// fakeEnvoy serves body() as Envoy's admin serves /stats/prometheus; reads
-// counts the requests. The filter must be the module's.
+// fakeEnvoy serves body() as the calls module serves GET
+// /milvus_edge/calls on Envoy's admin; reads counts the requests.
 func fakeEnvoy(t *testing.T, body func() string) (es *EnvoyStats, reads *atomic.Int32) {
 	t.Helper()
 	reads = &atomic.Int32{}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		reads.Add(1)
-		if r.URL.Path != "/stats/prometheus" || r.URL.Query().Get("filter") != `^milvus_edge\.` {
+		if r.URL.Path != "/milvus_edge/calls" {
 			t.Errorf("Envoy asked for %s", r.URL)
 		}
 		_, _ = io.WriteString(w, body())

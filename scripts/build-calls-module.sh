@@ -15,4 +15,4 @@ if [[ ! -f $abi/abi.h ]]; then
 fi
 mkdir -p "$(dirname "$out")"
 ${CC:-gcc} -std=c11 -D_POSIX_C_SOURCE=200809L -O2 -Wall -Wextra -Werror -fPIC -shared \
-  -I callsmodule -I "$abi" -o "$out" callsmodule/*.c callsmodule/envoy/filter.c -lpthread
+  -I callsmodule -I callsmodule/envoy -I "$abi" -o "$out" callsmodule/*.c callsmodule/envoy/*.c -lpthread

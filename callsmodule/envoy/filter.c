@@ -2,11 +2,13 @@
 // no runtime of its own): for every call it reads the Milvus status of the
 // response into Envoy's dynamic metadata (namespace milvus_edge.response:
 // code, error_code, reason — the access log and the edge's traces read
-// them), and, with the metrics on, counts the finished call in Envoy's own
-// stats (namespace milvus_edge), from which the edge builds its
-// milvus_proxy_* metrics at each scrape (metrics/envoystats.go). A per-call
-// gRPC access-log entry and a Lua coroutine cost Envoy ~20 µs per call; this
-// costs it a few callbacks. docs/metrics.md, "Cost".
+// them), and, with the metrics on, counts the finished call in the module's
+// own table (table.c: atomic adds, no Envoy stat touched per call), which
+// the edge reads at each scrape from Envoy's admin (admin.c) and serves as
+// its milvus_proxy_* metrics (metrics/envoystats.go). A per-call gRPC
+// access-log entry and a Lua coroutine cost Envoy ~20 µs per call, and a
+// labelled Envoy stat ~3 µs per increment; this costs a few callbacks.
+// docs/metrics.md, "Cost".
 //
 // Config (the filter_config string, one setting per line, written by
 // xds/envoyres/calls.go):
@@ -19,14 +21,12 @@
 #include <time.h>
 
 #include "abi.h"
-#include "labels.h"
+#include "module.h"
 #include "status.h"
 
-// Names shared with the edge: internal/edgemeta (namespaces, keys) and
-// metrics/envoystats.go (stat names, labels).
+// Names shared with the edge: internal/edgemeta (namespaces, keys).
 #define NS_AUTHZ "envoy.filters.http.ext_authz"
 #define NS_RESPONSE "milvus_edge.response"
-#define MAX_USERS 1000
 #define REST_PREFIX "/v2/vectordb/"
 
 typedef envoy_dynamic_module_type_module_buffer mbuf;
@@ -37,15 +37,10 @@ typedef envoy_dynamic_module_type_http_filter_config_envoy_ptr cenv;
 typedef envoy_dynamic_module_type_http_filter_config_module_ptr cmod;
 
 #define MB(s) ((mbuf){(char *)(s), sizeof(s) - 1})
-static mbuf mb(me_str s) { return (mbuf){(char *)s.p, s.n}; }
-
-enum { L_API, L_SURFACE, L_PATH, L_DB, L_COLLECTION, L_REFUSED, L_OK, N_LABELS };
 
 typedef struct {
   int count;
-  me_caps caps;
   me_set paths, status_fields;
-  size_t calls, request_bytes, response_bytes, nq, rows, duration, users;
 } config;
 
 typedef struct {
@@ -58,22 +53,17 @@ typedef struct {
   uint8_t *buf; // small, or a larger prefix being gathered
 } filter;
 
-// milvus_edge_calls_module marks the file as this module (the edge checks
-// it at start: internal/app CheckCallsModule).
-const char milvus_edge_calls_module[] = "milvus-edge calls module";
+// milvus_edge_calls_module marks the file as this module, with the version
+// of what it exchanges with the edge (its config, its labels, the admin
+// path): the edge checks it at start (internal/app CheckCallsModule).
+// Change both together.
+const char milvus_edge_calls_module[] = "milvus-edge calls module 1";
 
 envoy_dynamic_module_type_abi_version_module_ptr envoy_dynamic_module_on_program_init(void) {
   return envoy_dynamic_modules_abi_version;
 }
 
 // --- config --------------------------------------------------------------
-
-static int define_counter(cenv env, mbuf name, int labelled, size_t *id) {
-  static mbuf labels[N_LABELS] = {MB("api"), MB("surface"), MB("path"), MB("db"), MB("collection"), MB("refused"), MB("ok")};
-  return envoy_dynamic_module_callback_http_filter_config_define_counter(env, name, labelled ? labels : NULL,
-                                                                         labelled ? N_LABELS : 0, id) ==
-         envoy_dynamic_module_type_metrics_result_Success;
-}
 
 // parse reads the config lines; it returns 0 on a line it does not know.
 static int parse(config *c, const char *s, size_t n, long *max_collections) {
@@ -109,38 +99,22 @@ static int parse(config *c, const char *s, size_t n, long *max_collections) {
 }
 
 cmod envoy_dynamic_module_on_http_filter_config_new(cenv env, ebuf name, ebuf raw) {
-  (void)name;
+  (void)env, (void)name;
   config *c = calloc(1, sizeof(config));
   if (!c) return NULL;
   me_set_init(&c->paths), me_set_init(&c->status_fields);
   long max_collections = 0;
-  if (!parse(c, raw.ptr, raw.length, &max_collections)) goto fail;
-  me_caps_init(&c->caps, max_collections, MAX_USERS);
-  static mbuf user_label[1] = {MB("user")};
-  if (!define_counter(env, MB("calls"), 1, &c->calls) || !define_counter(env, MB("call_request_bytes"), 1, &c->request_bytes) ||
-      !define_counter(env, MB("call_response_bytes"), 1, &c->response_bytes) || !define_counter(env, MB("call_nq"), 1, &c->nq) ||
-      !define_counter(env, MB("call_rows"), 1, &c->rows) ||
-      envoy_dynamic_module_callback_http_filter_config_define_counter(env, MB("call_users"), user_label, 1, &c->users) !=
-          envoy_dynamic_module_type_metrics_result_Success) {
-    me_caps_free(&c->caps);
-    goto fail;
+  if (!parse(c, raw.ptr, raw.length, &max_collections)) {
+    me_set_free(&c->paths), me_set_free(&c->status_fields);
+    free(c);
+    return NULL; // Envoy refuses the listener: the edge reports the NACK
   }
-  static mbuf labels[N_LABELS] = {MB("api"), MB("surface"), MB("path"), MB("db"), MB("collection"), MB("refused"), MB("ok")};
-  if (envoy_dynamic_module_callback_http_filter_config_define_histogram(env, MB("call_duration_us"), labels, N_LABELS, &c->duration) !=
-      envoy_dynamic_module_type_metrics_result_Success) {
-    me_caps_free(&c->caps);
-    goto fail;
-  }
+  me_caps_set_max(calls_caps(), max_collections);
   return c;
-fail:
-  me_set_free(&c->paths), me_set_free(&c->status_fields);
-  free(c);
-  return NULL; // Envoy refuses the listener: the edge reports the NACK
 }
 
 void envoy_dynamic_module_on_http_filter_config_destroy(cmod p) {
   config *c = (config *)p;
-  me_caps_free(&c->caps);
   me_set_free(&c->paths), me_set_free(&c->status_fields);
   free(c);
 }
@@ -313,8 +287,8 @@ static int has_prefix(me_str s, const char *p) {
   return s.n >= n && memcmp(s.p, p, n) == 0;
 }
 
-// count adds the finished call to the counters (metrics/envoystats.go reads
-// them): its labels, then what it carried.
+// count adds the finished call to the module's table (table.c): its
+// labels, then what it carried.
 static void count(filter *f, fenv env) {
   config *c = f->cfg;
   me_str api = meta_string(env, MB("api")), surface = meta_string(env, MB("surface"));
@@ -330,37 +304,27 @@ static void count(filter *f, fenv env) {
   int has_grpc = 0;
   uint64_t http = attr_int(env, envoy_dynamic_module_type_attribute_id_ResponseCode, NULL);
   uint64_t grpc = attr_int(env, envoy_dynamic_module_type_attribute_id_ResponseGrpcStatus, &has_grpc);
-  // Milvus's success (metrics call.succeeded): nothing refused the call at
-  // the edge, HTTP 200, grpc-status 0 for gRPC calls, Milvus code 0.
+  // Milvus's success (metrics/calls.go): nothing refused the call at the
+  // edge, HTTP 200, grpc-status 0 for gRPC calls, Milvus code 0.
   int ok = refused.n == 0 && http == 200 && (rest || (has_grpc && grpc == 0)) && f->code == 0 && f->error_code == 0;
-  mbuf labels[N_LABELS];
-  labels[L_API] = mb(me_label_value(api) ? api : (me_str){ME_OTHER, sizeof(ME_OTHER) - 1});
-  labels[L_SURFACE] = mb(surface);
-  labels[L_PATH] = mb(path);
-  me_str ldb, lcoll;
-  me_collection_labels(&c->caps, db, coll, &ldb, &lcoll);
-  labels[L_DB] = mb(ldb), labels[L_COLLECTION] = mb(lcoll);
-  labels[L_REFUSED] = mb(me_label_value(refused) ? refused : (me_str){ME_OTHER, sizeof(ME_OTHER) - 1});
-  labels[L_OK] = ok ? MB("true") : MB("false");
-
-  envoy_dynamic_module_callback_http_filter_increment_counter(env, c->calls, labels, N_LABELS, 1);
-  uint64_t in = attr_int(env, envoy_dynamic_module_type_attribute_id_RequestSize, NULL);
-  uint64_t out = attr_int(env, envoy_dynamic_module_type_attribute_id_ResponseSize, NULL);
-  if (in) envoy_dynamic_module_callback_http_filter_increment_counter(env, c->request_bytes, labels, N_LABELS, in);
-  if (out) envoy_dynamic_module_callback_http_filter_increment_counter(env, c->response_bytes, labels, N_LABELS, out);
-  double v;
-  if (meta_number(env, MB("nq"), &v) && v > 0)
-    envoy_dynamic_module_callback_http_filter_increment_counter(env, c->nq, labels, N_LABELS, (uint64_t)v);
-  if (meta_number(env, MB("num_rows"), &v) && v > 0)
-    envoy_dynamic_module_callback_http_filter_increment_counter(env, c->rows, labels, N_LABELS, (uint64_t)v);
+  static const me_str other = {ME_OTHER, sizeof(ME_OTHER) - 1};
+  me_str labels[ME_NLABELS];
+  labels[ME_API] = me_label_value(api) ? api : other;
+  labels[ME_SURFACE] = surface;
+  labels[ME_PATH] = path;
+  me_collection_labels(calls_caps(), db, coll, &labels[ME_DB], &labels[ME_COLLECTION]);
+  labels[ME_REFUSED] = me_label_value(refused) ? refused : other;
+  labels[ME_OK] = ok ? (me_str){"true", 4} : (me_str){"false", 5};
+  double nq = 0, rows = 0;
+  meta_number(env, MB("nq"), &nq);
+  meta_number(env, MB("num_rows"), &rows);
   struct timespec now;
   clock_gettime(CLOCK_MONOTONIC, &now);
   int64_t us = (int64_t)(now.tv_sec - f->start.tv_sec) * 1000000 + (now.tv_nsec - f->start.tv_nsec) / 1000;
-  envoy_dynamic_module_callback_http_filter_record_histogram_value(env, c->duration, labels, N_LABELS, us > 0 ? (uint64_t)us : 0);
-  if (user.n) {
-    mbuf u[1] = {mb(me_user_label(&c->caps, user))};
-    envoy_dynamic_module_callback_http_filter_increment_counter(env, c->users, u, 1, 1);
-  }
+  me_table_add(calls_table(), labels, attr_int(env, envoy_dynamic_module_type_attribute_id_RequestSize, NULL),
+               attr_int(env, envoy_dynamic_module_type_attribute_id_ResponseSize, NULL), nq > 0 ? (uint64_t)nq : 0,
+               rows > 0 ? (uint64_t)rows : 0, us > 0 ? (uint64_t)us : 0);
+  if (user.n) me_table_add_user(calls_table(), me_user_label(calls_caps(), user));
 }
 
 void envoy_dynamic_module_on_http_filter_stream_complete(fenv env, fmod m) {

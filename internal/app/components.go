@@ -329,7 +329,11 @@ func StartEnvoy(log *slog.Logger, cfg *config.Config, dir string) (*procs.Proc, 
 
 // BootstrapFor returns the Envoy bootstrap parameters of cfg.
 func BootstrapFor(cfg *config.Config) envoy.Bootstrap {
-	return envoy.Bootstrap{NodeID: cfg.Envoy.NodeID, AdminAddress: cfg.Envoy.AdminAddress, XDSAddress: cfg.Edge.XDSAdvertiseAddress}
+	// A path that cannot be resolved (no executable path) leaves the
+	// extension out; the edge's start fails on it first (prepareCallsModule).
+	calls, _ := CallsModulePath(cfg)
+	return envoy.Bootstrap{NodeID: cfg.Envoy.NodeID, AdminAddress: cfg.Envoy.AdminAddress, XDSAddress: cfg.Edge.XDSAdvertiseAddress,
+		CallsModule: calls}
 }
 
 // ProbeThroughEnvoy makes one real call through Envoy's listener without

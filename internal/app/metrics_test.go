@@ -12,14 +12,14 @@ import (
 )
 
 // TestMetricsReadEnvoyStats runs `serve` against a fake Envoy admin: GET
-// /metrics serves the calls module's stats as milvus_proxy_*, capped by
+// /metrics serves the calls module's counts as milvus_proxy_*, capped by
 // metrics.max_collection_labels; a reload raising the cap applies; with
 // metrics.enabled false a scrape asks Envoy nothing and serves no call
 // families.
 func TestMetricsReadEnvoyStats(t *testing.T) {
 	var reads atomic.Int32
 	envoy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/stats/prometheus" {
+		if r.URL.Path != "/milvus_edge/calls" {
 			http.NotFound(w, r)
 			return
 		}
