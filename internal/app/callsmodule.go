@@ -2,11 +2,9 @@ package app
 
 import (
 	"bytes"
-	"cmp"
 	"debug/elf"
 	"fmt"
 	"os"
-	"path/filepath"
 
 	"github.com/milvus-edge/milvus-edge/internal/config"
 )
@@ -31,15 +29,7 @@ const (
 // CallsModulePath resolves edge.calls_module: as configured, else
 // $MILVUS_EDGE_CALLS_MODULE, else CallsModuleFile beside the running binary.
 func CallsModulePath(cfg *config.Config) (string, error) {
-	p := cmp.Or(cfg.Edge.CallsModule, os.Getenv(CallsModuleEnvVar))
-	if p == "" {
-		exe, err := os.Executable()
-		if err != nil {
-			return "", fmt.Errorf("edge.calls_module: %w", err)
-		}
-		p = filepath.Join(filepath.Dir(exe), CallsModuleFile)
-	}
-	return filepath.Abs(p)
+	return modulePath("edge.calls_module", cfg.Edge.CallsModule, CallsModuleEnvVar, CallsModuleFile)
 }
 
 // prepareCallsModule resolves the module and checks it wherever the edge

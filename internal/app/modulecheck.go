@@ -38,13 +38,19 @@ const (
 // ModulePath resolves edge.module: as configured, else $MILVUS_EDGE_MODULE,
 // else ModuleFile beside the running binary; made absolute.
 func ModulePath(cfg *config.Config) (string, error) {
-	p := cmp.Or(cfg.Edge.Module, os.Getenv(ModuleEnvVar))
+	return modulePath("edge.module", cfg.Edge.Module, ModuleEnvVar, ModuleFile)
+}
+
+// modulePath resolves a module's path: as configured, else the environment
+// variable env, else file beside the running binary; made absolute.
+func modulePath(setting, configured, env, file string) (string, error) {
+	p := cmp.Or(configured, os.Getenv(env))
 	if p == "" {
 		exe, err := os.Executable()
 		if err != nil {
-			return "", fmt.Errorf("edge.module: %w", err)
+			return "", fmt.Errorf("%s: %w", setting, err)
 		}
-		p = filepath.Join(filepath.Dir(exe), ModuleFile)
+		p = filepath.Join(filepath.Dir(exe), file)
 	}
 	return filepath.Abs(p)
 }

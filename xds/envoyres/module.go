@@ -19,14 +19,22 @@ const InProcessName = "envoy.filters.http.dynamic_modules"
 // over the filter server's sync stream, so a reload does not replace the
 // listener.
 func buildInProcess(m *ir.InProcess) *dmv3.DynamicModuleFilter {
+	return dynamicModuleFilter(m.Module, "", inproc.FilterName, m.Settings)
+}
+
+// dynamicModuleFilter loads the module file as HTTP filter name with its
+// config string. Modules are never unloaded (do_not_close: a Go runtime
+// cannot be, and the calls module's table lives as long as Envoy).
+func dynamicModuleFilter(file, metricsNamespace, name, config string) *dmv3.DynamicModuleFilter {
 	return &dmv3.DynamicModuleFilter{
 		DynamicModuleConfig: &dmcorev3.DynamicModuleConfig{
 			Module: &corev3.AsyncDataSource{Specifier: &corev3.AsyncDataSource_Local{
-				Local: &corev3.DataSource{Specifier: &corev3.DataSource_Filename{Filename: m.Module}},
+				Local: &corev3.DataSource{Specifier: &corev3.DataSource_Filename{Filename: file}},
 			}},
-			DoNotClose: true,
+			DoNotClose:       true,
+			MetricsNamespace: metricsNamespace,
 		},
-		FilterName:   inproc.FilterName,
-		FilterConfig: mustAny(wrapperspb.String(m.Settings)),
+		FilterName:   name,
+		FilterConfig: mustAny(wrapperspb.String(config)),
 	}
 }
