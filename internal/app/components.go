@@ -215,7 +215,8 @@ func (f *Filters) AuthStatus() map[string]any {
 // XDSOptions tells the control plane which calls skip ext_proc: those whose
 // request carries no database or collection (from the milvuspb descriptors).
 func XDSOptions() translate.Options {
-	return translate.Options{SkipProcessing: milvusgrpc.NoNameMethods(), ReadPaths: milvusgrpc.ReadNoNameMethods()}
+	return translate.Options{SkipProcessing: milvusgrpc.NoNameMethods(), ReadPaths: milvusgrpc.ReadNoNameMethods(),
+		KnownPaths: milvusgrpc.Paths()}
 }
 
 // AuthzOptions returns the authz switches of cfg.

@@ -87,5 +87,5 @@ func allowedApp(pkg string) bool {
 
 // contract says a package is one of the leaf contracts every layer may
 // share: the edge's header names (edgehdr) and the metadata keys ext_authz,
-// the Lua filter and the access-log readers agree on (edgemeta).
+// the calls filter and the access-log readers agree on (edgemeta).
 func contract(pkg string) bool { return pkg == "internal/edgehdr" || pkg == "internal/edgemeta" }

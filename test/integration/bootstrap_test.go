@@ -44,8 +44,9 @@ func TestEnvoyAcceptsBootstraps(t *testing.T) {
 	}
 }
 
-// composeConfig loads the compose edge config, whose admin token file is a
-// path inside its container: a token of the test's own stands in for it.
+// composeConfig loads the compose edge config, whose admin token file and
+// calls module are paths inside its containers: a token of the test's own
+// and the calls module `make build` built stand in for them.
 func composeConfig(t *testing.T, path string) (*config.Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -55,7 +56,11 @@ func composeConfig(t *testing.T, path string) (*config.Config, error) {
 	if err := os.WriteFile(tok, []byte("a-test-token-of-32-characters-00\n"), 0o600); err != nil {
 		return nil, err
 	}
-	return config.Parse(bytes.ReplaceAll(data, []byte("/run/secrets/edge-admin-token"), []byte(tok)))
+	data = bytes.ReplaceAll(data, []byte("/run/secrets/edge-admin-token"), []byte(tok))
+	if m := os.Getenv(app.CallsModuleEnvVar); m != "" {
+		data = bytes.ReplaceAll(data, []byte("/usr/local/lib/milvus-edge/libmilvus_edge_calls.so"), []byte(m))
+	}
+	return config.Parse(data)
 }
 
 // TestListenerPortTakenFailsFast: when Envoy cannot bind the listener it

@@ -6,7 +6,6 @@ import (
 
 	dmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/dynamic_modules/v3"
 
-	"github.com/milvus-edge/milvus-edge/extproc/milvusgrpc"
 	"github.com/milvus-edge/milvus-edge/xds/ir"
 )
 
@@ -49,7 +48,7 @@ func callsConfig(c *ir.Calls) string {
 	for _, e := range statusExceptions() {
 		fmt.Fprintf(&b, "status_field %s %d\n", e.name, e.field)
 	}
-	for _, p := range milvusgrpc.Paths() {
+	for _, p := range c.Paths {
 		fmt.Fprintf(&b, "path %s\n", p)
 	}
 	return b.String()

@@ -56,7 +56,8 @@ func TestGolden(t *testing.T) {
 				AuthzHeaders: []string{"dbname", "authorization", "content-type", "authorization"},
 				// Used by the in_process case only.
 				ModulePath:      "/opt/milvus-edge/libmilvus_edge.so",
-				CallsModulePath: "/opt/milvus-edge/libmilvus_edge_calls.so"})
+				CallsModulePath: "/opt/milvus-edge/libmilvus_edge_calls.so",
+				KnownPaths:      []string{"/milvus.proto.milvus.MilvusService/Search", "/v2/vectordb/entities/search"}})
 			if err != nil {
 				t.Fatal(err)
 			}

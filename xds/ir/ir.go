@@ -65,6 +65,8 @@ type Calls struct {
 	Count bool
 	// MaxCollections caps the (db, collection) label pairs.
 	MaxCollections int
+	// Paths are the known request paths, kept as label values.
+	Paths []string
 }
 
 // ListenerTLS is the listener's server certificate and, for mutual TLS, the

@@ -36,6 +36,10 @@ type Options struct {
 	// CallsModulePath is the calls filter's module (callsmodule/), resolved
 	// by the caller from edge.calls_module; "" renders no calls filter.
 	CallsModulePath string
+	// KnownPaths are the request paths the calls filter keeps as label
+	// values (every MilvusService :path and REST v2 path; others count
+	// under none).
+	KnownPaths []string
 }
 
 // ListenerCerts are the PEM contents of listener.tls's files.
@@ -180,5 +184,6 @@ func calls(c *config.Config, o Options) *ir.Calls {
 	if o.CallsModulePath == "" || (c.Listener.AccessLog == "" && !c.Metrics.On() && c.Tracing.OTLPEndpoint == "") {
 		return nil
 	}
-	return &ir.Calls{Module: o.CallsModulePath, Count: c.Metrics.On(), MaxCollections: c.Metrics.MaxCollectionLabels}
+	return &ir.Calls{Module: o.CallsModulePath, Count: c.Metrics.On(), MaxCollections: c.Metrics.MaxCollectionLabels,
+		Paths: o.KnownPaths}
 }
