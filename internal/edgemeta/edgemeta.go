@@ -3,8 +3,8 @@
 // for the keys the filters write, the access log prints, and the metrics and
 // traces read. ext_authz's dynamic metadata lands in Envoy's namespace
 // AuthzNamespace, where ext_proc adds to it; the Milvus status of the
-// response (read from the response message by the edge's Lua filter in
-// Envoy, xds/envoyres/status.lua) in ResponseNamespace. docs/access-log.md
+// response (read from the response message by the edge's calls filter in
+// Envoy, callsmodule/) in ResponseNamespace. docs/access-log.md
 // says where each key comes from.
 package edgemeta
 
@@ -16,7 +16,7 @@ const (
 	// inserts it decodes whole; Envoy merges the keys.
 	AuthzNamespace = "envoy.filters.http.ext_authz"
 	// ResponseNamespace holds the Milvus status of the response message
-	// (keys Code, ErrorCode, Reason), set by the edge's Lua filter from the
+	// (keys Code, ErrorCode, Reason), set by the edge's calls filter (callsmodule/) from the
 	// first bytes of the response body (gRPC message or REST v2 JSON).
 	ResponseNamespace = "milvus_edge.response"
 )
