@@ -27,12 +27,8 @@
 // MinPushInterval; operators' actions (drain, undrain, override, an
 // override's expiry) go out at once.
 //
-// DNS clusters (ir.Cluster.UsesDNS: endpoints inline in a STRICT_DNS
-// cluster, no EDS) keep their configured weights: every weight change
-// there replaces the whole cluster, which Envoy re-warms (DNS, first health
-// checks), draining its connection pools and forgetting outlier ejections —
-// every MinPushInterval if a latency hovers near a threshold. Operators'
-// drains and overrides still apply (rare and deliberate).
+// Endpoints given by name are keyed by name here; the xDS server resolves
+// them after the overlays, and each address gets the name's weight and drain.
 //
 // Drains and overrides live in memory only: they do not survive a restart of
 // the edge, whose durable source is the config file.
@@ -110,8 +106,6 @@ type Balancer struct {
 type clusterInfo struct {
 	name      string
 	endpoints []string
-	// dns: a DNS cluster, whose look-aside ratios stay 1.
-	dns bool
 }
 
 // endpoint is one endpoint's state.
@@ -166,7 +160,7 @@ func (b *Balancer) Overlay(g *ir.Gateway) {
 	b.clusters = b.clusters[:0]
 	for ci := range g.Clusters {
 		c := &g.Clusters[ci]
-		info := clusterInfo{name: c.Name, dns: c.UsesDNS()}
+		info := clusterInfo{name: c.Name}
 		for i := range c.Endpoints {
 			k := Key{c.Name, EndpointKey(c.Endpoints[i].Address)}
 			e := b.eps[k]
@@ -197,11 +191,8 @@ func (b *Balancer) Overlay(g *ir.Gateway) {
 }
 
 // scaled says a cluster's weights are multiplied by Scale: some endpoint
-// is held back by its probes (never in a DNS cluster).
+// is held back by its probes.
 func (b *Balancer) scaled(c clusterInfo) bool {
-	if c.dns {
-		return false
-	}
 	for _, ep := range c.endpoints {
 		if e := b.eps[Key{c.name, ep}]; e != nil && e.override == 0 && e.ratio < 1 {
 			return true
@@ -338,8 +329,6 @@ func (b *Balancer) ratios(c clusterInfo) ([]float64, []string) {
 		switch {
 		case !o.Enabled:
 			whys[i] = "look-aside weights off"
-		case c.dns:
-			whys[i] = dnsWhy
 		case e.errors >= o.ErrorThreshold:
 			out[i] = 0
 			whys[i] = fmt.Sprintf("probe errors %d: %s", e.errors, e.lastErr)
@@ -465,7 +454,7 @@ func (b *Balancer) Clusters() []Cluster {
 		for _, ep := range c.endpoints {
 			e := b.eps[Key{c.name, ep}]
 			v := Endpoint{Address: ep, Configured: e.configured, Weight: e.weight(scaled, b.opts.Scale),
-				Why: e.reason(b.opts, c.dns), Draining: e.drained,
+				Why: e.reason(b.opts), Draining: e.drained,
 				Probe: Probe{LatencyMS: msf(e.latency), LastMS: msf(e.last), Errors: e.errors, LastError: e.lastErr, At: e.lastProbe}}
 			if e.override != 0 {
 				v.Override = &Override{Weight: e.override, Until: e.until}
@@ -488,18 +477,13 @@ func (b *Balancer) Targets() map[string][]string {
 	return out
 }
 
-// dnsWhy is why a DNS cluster's endpoint keeps its configured weight.
-const dnsWhy = "DNS cluster: look-aside off"
-
-// reason is why e has its pushed weight (dns: e is in a DNS cluster).
-func (e *endpoint) reason(o Options, dns bool) string {
+// reason is why e has its pushed weight.
+func (e *endpoint) reason(o Options) string {
 	switch {
 	case e.drained:
 		return "drained by operator"
 	case e.override != 0:
 		return fmt.Sprintf("override %d until %s", e.override, e.until.UTC().Format(time.RFC3339))
-	case dns:
-		return "configured (" + dnsWhy + ")"
 	case e.ratio < 1 && e.why != "":
 		return e.why
 	case e.ratio < 1:

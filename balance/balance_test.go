@@ -281,30 +281,20 @@ func TestDisabledKeepsConfiguredWeights(t *testing.T) {
 	}
 }
 
-// A DNS cluster (endpoints inline in a STRICT_DNS cluster: a weight change
-// replaces and re-warms the whole cluster) keeps its configured weights
-// whatever its probes say; drains and overrides still apply. An IP cluster
-// beside it moves as usual.
-func TestDNSClusterKeepsConfiguredWeights(t *testing.T) {
+// Endpoints given by name (resolved by the xDS server after the overlays)
+// are balanced as IPs are: a slow one is held back, a failing one floored,
+// and operators act on them by name.
+func TestNamedEndpointsGetLookAsideWeights(t *testing.T) {
 	c := newClock()
 	b := New(DefaultOptions(), c.now)
 	name := func(h string) ir.Endpoint {
 		return ir.Endpoint{Address: ir.Address{Host: h, Port: 19530}, Weight: 2}
 	}
-	g := func() *ir.Gateway {
-		return &ir.Gateway{Clusters: []ir.Cluster{
-			{Name: "dns", Endpoints: []ir.Endpoint{name("milvus-a"), name("milvus-b")}},
-			{Name: "default", Endpoints: []ir.Endpoint{ep(1, 1), ep(2, 1)}},
-		}}
-	}
-	weights := func() (dns, ip []uint32, drained []bool) {
-		gw := g()
+	weights := func() (w []uint32, drained []bool) {
+		gw := &ir.Gateway{Clusters: []ir.Cluster{{Name: "dns", Endpoints: []ir.Endpoint{name("milvus-a"), name("milvus-b")}}}}
 		b.Overlay(gw)
 		for _, e := range gw.Clusters[0].Endpoints {
-			dns, drained = append(dns, e.Weight), append(drained, e.Draining)
-		}
-		for _, e := range gw.Clusters[1].Endpoints {
-			ip = append(ip, e.Weight)
+			w, drained = append(w, e.Weight), append(drained, e.Draining)
 		}
 		return
 	}
@@ -315,42 +305,26 @@ func TestDNSClusterKeepsConfiguredWeights(t *testing.T) {
 		c.add(time.Second)
 		b.Observe(a, time.Millisecond, nil)
 		b.Observe(bb, 200*time.Millisecond, nil)
-		b.Observe(key(1), time.Millisecond, nil)
-		b.Observe(key(2), 200*time.Millisecond, nil)
 		pushed = b.Tick() || pushed
 	}
-	dns, ip, _ := weights()
-	if !equal(dns, []uint32{2, 2}) {
-		t.Errorf("DNS cluster with a slow endpoint: weights %v, want the configured 2 2", dns)
+	if w, _ := weights(); !pushed || w[1] >= w[0] {
+		t.Errorf("a slow named endpoint: weights %v (pushed %v), want it held back", w, pushed)
 	}
-	if !pushed || ip[1] >= ip[0] {
-		t.Errorf("IP cluster with a slow endpoint: weights %v (pushed %v), want the slow one held back", ip, pushed)
-	}
-	// Probe errors do not floor a DNS endpoint either.
 	for i := 0; i < 5; i++ {
 		c.add(time.Second)
 		b.Observe(bb, 0, errors.New("connection refused"))
 		b.Tick()
 	}
-	if dns, _, _ := weights(); !equal(dns, []uint32{2, 2}) {
-		t.Errorf("DNS cluster with a failing endpoint: weights %v, want 2 2", dns)
+	if w, _ := weights(); w[1] != 1 {
+		t.Errorf("a failing named endpoint: weights %v, want the second at 1", w)
 	}
-	for _, cl := range b.Clusters() {
-		if cl.Name == "dns" && cl.Endpoints[1].Why != "configured (DNS cluster: look-aside off)" {
-			t.Errorf("DNS endpoint's why %q", cl.Endpoints[1].Why)
-		}
-	}
-	// Operators still act on it.
 	if _, err := b.Override(a, 7, time.Minute); err != nil {
 		t.Fatal(err)
 	}
-	must := func(err error) {
-		if err != nil {
-			t.Fatal(err)
-		}
+	if err := b.Drain(bb, true); err != nil {
+		t.Fatal(err)
 	}
-	must(b.Drain(bb, true))
-	if dns, _, d := weights(); !equal(dns, []uint32{7, 2}) || !equal(d, []bool{false, true}) {
-		t.Errorf("override and drain on a DNS cluster: weights %v drains %v, want 7 2 and the second drained", dns, d)
+	if w, d := weights(); w[0] != 7*DefaultOptions().Scale || !equal(d, []bool{false, true}) {
+		t.Errorf("override and drain by name: weights %v drains %v, want 700 and the second drained", w, d)
 	}
 }

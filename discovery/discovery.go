@@ -283,7 +283,7 @@ func hostPort(a ir.Address) string {
 }
 
 // irAddress is the model's address for host:port; a host that is not an IP
-// makes the cluster a DNS one (ir.Cluster.UsesDNS).
+// is resolved by the xDS server (xds/server names.go).
 func irAddress(s string) (ir.Address, bool) {
 	host, p, err := net.SplitHostPort(s)
 	if err != nil {

@@ -192,8 +192,8 @@ func TestOverlay(t *testing.T) {
 	check("after the handover it is a draining standby", append(slices.Clone(discovered), standby))
 	g = gw()
 	m.Overlay(g)
-	if !g.Clusters[0].UsesDNS() {
-		t.Fatal("a discovered host name must make the cluster a DNS one")
+	if a := g.Clusters[0].Endpoints[1].Address; a.IsIP || a.Host != "proxy-2.milvus" {
+		t.Fatalf("a discovered host name must stay a name for the xDS server to resolve: %+v", a)
 	}
 	if eps, ok := m.Endpoints("c"); !ok || !slices.Equal(eps, []string{"192.0.2.2:19530", "proxy-2.milvus:19530"}) {
 		t.Fatalf("Endpoints = %v, %v", eps, ok)

@@ -224,11 +224,14 @@ type envoyClusters struct {
 			} `json:"stats"`
 			HealthStatus map[string]any `json:"health_status"`
 			Weight       uint32         `json:"weight"`
+			Hostname     string         `json:"hostname"`
 		} `json:"host_statuses"`
 	} `json:"cluster_statuses"`
 }
 
-// envoyHosts reads Envoy's hosts, keyed "cluster|host:port".
+// envoyHosts reads Envoy's hosts, keyed "cluster|host:port"; the hosts of
+// an endpoint given by name are also summed under "cluster|name:port" (its
+// weight is each host's; health is the first host's that is not healthy).
 func (a *balanceAdmin) envoyHosts(ctx context.Context, admin string) (map[string]EnvoyHost, error) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
@@ -264,7 +267,19 @@ func (a *balanceAdmin) envoyHosts(ctx context.Context, admin string) (map[string
 					e.RqError = v
 				}
 			}
-			out[c.Name+"|"+net.JoinHostPort(sa.Address, strconv.FormatUint(uint64(sa.PortValue), 10))] = e
+			port := strconv.FormatUint(uint64(sa.PortValue), 10)
+			out[c.Name+"|"+net.JoinHostPort(sa.Address, port)] = e
+			if h.Hostname != "" {
+				k := c.Name + "|" + net.JoinHostPort(h.Hostname, port)
+				if sum, ok := out[k]; ok {
+					sum.RqTotal, sum.RqActive, sum.RqError = sum.RqTotal+e.RqTotal, sum.RqActive+e.RqActive, sum.RqError+e.RqError
+					if sum.Health == "healthy" {
+						sum.Health = e.Health
+					}
+					e = sum
+				}
+				out[k] = e
+			}
 		}
 	}
 	return out, nil

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -111,5 +112,29 @@ func TestEnvoyHostHealth(t *testing.T) {
 	if v.EnvoyError != "" || eps[0].Envoy == nil || *eps[0].Envoy != (EnvoyHost{Health: "healthy", Weight: 9, RqTotal: 42}) ||
 		eps[1].Envoy == nil || eps[1].Envoy.Health != "draining, ejected (outlier detection)" || eps[1].Envoy.RqTotal != 7 {
 		t.Fatalf("view: %s", body)
+	}
+}
+
+// An endpoint given by name is two hosts in Envoy (its addresses, each
+// with the name as hostname): its view sums them.
+func TestEnvoyHostsOfAName(t *testing.T) {
+	envoy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, `{"cluster_statuses":[{"name":"qn","host_statuses":[
+ {"address":{"socket_address":{"address":"192.0.2.1","port_value":19530}},"hostname":"milvus-a","stats":[{"name":"rq_total","value":"5"},{"name":"rq_error","value":"1"}],
+  "health_status":{"eds_health_status":"HEALTHY"},"weight":3},
+ {"address":{"socket_address":{"address":"192.0.2.2","port_value":19530}},"hostname":"milvus-a","stats":[{"name":"rq_total","value":"7"}],
+  "health_status":{"eds_health_status":"HEALTHY","failed_active_health_check":true},"weight":3}]}]}`)
+	}))
+	defer envoy.Close()
+	hosts, err := (&balanceAdmin{envoy: envoy.Client()}).envoyHosts(context.Background(), strings.TrimPrefix(envoy.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := EnvoyHost{Health: "unhealthy (active check)", Weight: 3, RqTotal: 12, RqError: 1}
+	if got := hosts["qn|milvus-a:19530"]; got != want {
+		t.Errorf("by name: %+v, want %+v", got, want)
+	}
+	if got := hosts["qn|192.0.2.1:19530"]; got.RqTotal != 5 || got.Health != "healthy" {
+		t.Errorf("by address: %+v", got)
 	}
 }

@@ -92,6 +92,7 @@ func Run(ctx context.Context, o Options) error {
 	defer stopServing()
 	g, gctx := errgroup.WithContext(serving)
 	g.Go(func() error { return xds.Serve(gctx, listeners[0]) })
+	g.Go(func() error { return xds.WatchNames(gctx) })
 	g.Go(func() error { return filters.serve(gctx, listeners[1]) })
 	g.Go(func() error { return watchListenerCerts(gctx, log.With("component", "certs"), xds, certPollInterval) })
 	g.Go(func() error { return filters.Discovery.Run(gctx) })

@@ -431,7 +431,7 @@ func (l *Load) OK() int {
 	return ok
 }
 
-// Result returns the counts and the first error.
+// Result returns the counts and the first error, with when its call ran.
 func (l *Load) Result() (ok, fail int, firstErr error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -442,7 +442,8 @@ func (l *Load) Result() (ok, fail int, firstErr error) {
 		}
 		fail++
 		if firstErr == nil {
-			firstErr = c.Err
+			firstErr = fmt.Errorf("%w (call from %s to %s)", c.Err,
+				c.Start.Format("15:04:05.000"), c.End.Format("15:04:05.000"))
 		}
 	}
 	return ok, fail, firstErr

@@ -284,20 +284,20 @@ func TestDiscoveryFromMilvusSessions(t *testing.T) {
 		t.Fatalf("status with a stopping session: %+v", s)
 	}
 
-	// A session whose host is a name: the cluster becomes a STRICT_DNS one
-	// (a new cluster, warmed by Envoy before it replaces the EDS one).
+	// A session whose host is a name: the edge resolves it, and its
+	// address comes by EDS with the name as the host's hostname.
 	start = time.Now()
 	_, lease = milvusSession(t, ctx, cli, root, real.Value, "localhost:19529", ttl.GrantedTTL)
 	took = takesTraffic(t, p.EnvoyAdmin, lite, 5*time.Second)
 	if !strings.Contains(testenv.AdminGet(t, p.EnvoyAdmin, "/clusters"), "default::"+lite+"::hostname::localhost") {
-		t.Fatalf("the discovered name did not make a DNS cluster:\n%s", testenv.AdminGet(t, p.EnvoyAdmin, "/clusters"))
+		t.Fatalf("the discovered name is not a host with its hostname:\n%s", testenv.AdminGet(t, p.EnvoyAdmin, "/clusters"))
 	}
-	t.Logf("session with host name localhost → STRICT_DNS cluster, %s takes traffic after %s", lite, time.Since(start).Round(time.Millisecond))
+	t.Logf("session with host name localhost → %s (resolved by the edge) takes traffic after %s", lite, time.Since(start).Round(time.Millisecond))
 	start = time.Now()
 	_, err = cli.Revoke(ctx, lease)
 	must(t, err)
 	d = drained(t, p.EnvoyAdmin, lite, load, 5*time.Second)
-	t.Logf("its lease revoked → drained after %s, back to EDS", d)
+	t.Logf("its lease revoked → drained after %s", d)
 	takesTraffic(t, p.EnvoyAdmin, st.Addr, 5*time.Second)
 
 	load.Stop()

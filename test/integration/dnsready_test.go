@@ -13,9 +13,9 @@ import (
 )
 
 // TestAllDNSConfigBecomesReady: a config whose every endpoint is a DNS name
-// (localhost:<port> of a real milvus-lite) makes only STRICT_DNS clusters,
-// so Envoy never asks for EDS; `run` still becomes ready (the ready line)
-// and a call passes through to the backend.
+// (localhost:<port> of a real milvus-lite), resolved by the edge into EDS:
+// `run` becomes ready (the ready line) and a call passes through to the
+// backend.
 func TestAllDNSConfigBecomesReady(t *testing.T) {
 	testenv.Setup(t)
 	backend := testenv.MilvusLite(t)

@@ -17,8 +17,8 @@ import (
 const httpProtocolOptionsKey = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 
 // buildQueryNodeCluster returns the Envoy cluster for a QueryNode cluster.
-// Endpoints given as IPs come by EDS (weights change without touching the
-// cluster); DNS names make a STRICT_DNS cluster with the weights inline.
+// Its endpoints come by EDS, names resolved by the xDS server: a weight or a
+// drain changes without touching the cluster.
 // Upstream speaks the client's protocol: gRPC stays HTTP/2, REST stays HTTP/1.1,
 // over TLS when the cluster has it (buildUpstreamTLS).
 func buildQueryNodeCluster(c ir.Cluster) *clusterv3.Cluster {
@@ -53,15 +53,6 @@ func buildQueryNodeCluster(c ir.Cluster) *clusterv3.Cluster {
 		// its checks pass).
 		IgnoreHealthOnHostRemoval: true,
 	}
-	if c.UsesDNS() {
-		out.ClusterDiscoveryType = &clusterv3.Cluster_Type{Type: clusterv3.Cluster_STRICT_DNS}
-		// IPv4 addresses, IPv6 only for a name without any: Envoy's resolver
-		// answers "localhost" with ::1 alone otherwise (AUTO asks for IPv6
-		// first), where a backend listening on 127.0.0.1 is not.
-		out.DnsLookupFamily = clusterv3.Cluster_V4_PREFERRED
-		out.LoadAssignment = buildLoadAssignment(c)
-		return out
-	}
 	out.ClusterDiscoveryType = &clusterv3.Cluster_Type{Type: clusterv3.Cluster_EDS}
 	out.EdsClusterConfig = &clusterv3.Cluster_EdsClusterConfig{EdsConfig: adsSource()}
 	return out
@@ -69,14 +60,15 @@ func buildQueryNodeCluster(c ir.Cluster) *clusterv3.Cluster {
 
 // buildLoadAssignment returns the weighted endpoints of a cluster. A
 // draining endpoint is DRAINING: Envoy picks it for no new call and lets
-// the calls in flight finish (EDS; a DNS cluster carries it in its inline
-// assignment, pushed by CDS).
+// the calls in flight finish. An endpoint resolved from a name carries the
+// name as its hostname (Envoy's /clusters shows it).
 func buildLoadAssignment(c ir.Cluster) *endpointv3.ClusterLoadAssignment {
 	lbs := make([]*endpointv3.LbEndpoint, 0, len(c.Endpoints))
 	for _, ep := range c.Endpoints {
 		lb := &endpointv3.LbEndpoint{
 			HostIdentifier: &endpointv3.LbEndpoint_Endpoint{Endpoint: &endpointv3.Endpoint{
-				Address: socketAddress(ep.Address),
+				Address:  socketAddress(ep.Address),
+				Hostname: ep.Hostname,
 			}},
 			LoadBalancingWeight: wrapperspb.UInt32(ep.Weight),
 		}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,6 +19,13 @@ import (
 	"github.com/milvus-edge/milvus-edge/xds/server"
 	"github.com/milvus-edge/milvus-edge/xds/translate"
 )
+
+// goldenNames are the addresses the golden cases' endpoint names resolve
+// to: milvus-b has two, as a name may.
+var goldenNames = map[string][]netip.Addr{
+	"milvus-a": {netip.MustParseAddr("192.0.2.10")},
+	"milvus-b": {netip.MustParseAddr("192.0.2.20"), netip.MustParseAddr("192.0.2.21")},
+}
 
 var update = flag.Bool("update", false, "rewrite the golden files in ../testdata/out")
 
@@ -61,6 +69,14 @@ func TestGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			// The xDS server resolves endpoint names before the build.
+			g.ResolveNames(func(host string) []netip.Addr {
+				a, ok := goldenNames[host]
+				if !ok {
+					t.Fatalf("golden case names %q: add it to goldenNames", host)
+				}
+				return a
+			})
 			r := envoyres.Build(g)
 			for kind, msgs := range map[string][]proto.Message{
 				"listeners": toMsgs(r.Listeners), "routes": toMsgs(r.Routes),

@@ -35,9 +35,7 @@ func Build(g *ir.Gateway) *Resources {
 		r.Clusters = append(r.Clusters, buildQueryNodeCluster(c))
 		r.Secrets = append(r.Secrets, buildCredentialSecrets(c)...)
 		r.Secrets = append(r.Secrets, buildClusterTLSSecrets(c)...)
-		if !c.UsesDNS() {
-			r.Endpoints = append(r.Endpoints, buildLoadAssignment(c))
-		}
+		r.Endpoints = append(r.Endpoints, buildLoadAssignment(c))
 	}
 	addFailover(r, g)
 	return r

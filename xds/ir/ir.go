@@ -7,6 +7,7 @@ package ir
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"time"
 )
 
@@ -116,11 +117,12 @@ type Address struct {
 	Port uint32
 	// Pipe is a Unix socket path; Host and Port are unused when it is set.
 	Pipe string
-	// IsIP says Host is a literal IP address (EDS needs IPs; names use DNS clusters).
+	// IsIP says Host is a literal IP address (EDS needs IPs; the xDS
+	// server resolves names).
 	IsIP bool
 }
 
-// NeedsDNS says Envoy must resolve the address (a host name, not an IP or a socket path).
+// NeedsDNS says the address must be resolved (a host name, not an IP or a socket path).
 func (a Address) NeedsDNS() bool { return a.Pipe == "" && !a.IsIP }
 
 // LBPolicy is how Envoy picks an endpoint inside a cluster; every policy honours weights.
@@ -195,21 +197,13 @@ func (Secret) GoString() string { return "[redacted]" }
 // Reveal returns the value, for the one builder that puts it in a resource.
 func (s Secret) Reveal() string { return string(s) }
 
-// UsesDNS says the cluster's endpoints are names resolved by Envoy, so their
-// weights travel in CDS rather than EDS.
-func (c Cluster) UsesDNS() bool {
-	for _, ep := range c.Endpoints {
-		if ep.Address.NeedsDNS() {
-			return true
-		}
-	}
-	return false
-}
-
 // Endpoint is one Milvus serving endpoint with its weight.
 type Endpoint struct {
 	Address Address
-	Weight  uint32
+	// Hostname is the name Address was resolved from (xds/server names.go),
+	// "" for an endpoint given by IP.
+	Hostname string
+	Weight   uint32
 	// Draining makes the endpoint DRAINING in EDS: Envoy sends it no new
 	// calls and lets calls in flight finish (an operator's drain).
 	Draining bool
@@ -299,4 +293,29 @@ func (g *Gateway) Validate() error {
 	}
 	errs = append(errs, g.validateFailover(names)...)
 	return errors.Join(errs...)
+}
+
+// ResolveNames replaces every endpoint of g's clusters whose address is a
+// name by one endpoint per address addrs gives for the name, each with the
+// endpoint's weight and drain and the name as its Hostname; a name without
+// addresses leaves no endpoint. It does no I/O (xds/server names.go
+// resolves and keeps the answers).
+func (g *Gateway) ResolveNames(addrs func(host string) []netip.Addr) {
+	for i := range g.Clusters {
+		c := &g.Clusters[i]
+		out := make([]Endpoint, 0, len(c.Endpoints))
+		for _, ep := range c.Endpoints {
+			if !ep.Address.NeedsDNS() {
+				out = append(out, ep)
+				continue
+			}
+			for _, a := range addrs(ep.Address.Host) {
+				e := ep
+				e.Address = Address{Host: a.String(), Port: ep.Address.Port, IsIP: true}
+				e.Hostname = ep.Address.Host
+				out = append(out, e)
+			}
+		}
+		c.Endpoints = out
+	}
 }

@@ -44,12 +44,12 @@ type Server struct {
 	certSum  [32]byte                 // listener.tls's files as last read (readCertFiles)
 	certs    *translate.ListenerCerts // their checked contents, as last set
 	overlays []Overlay
+	names    *names // the endpoints' names and their addresses (names.go)
 
 	// mu guards the fields below.
 	mu      sync.Mutex
 	version string            // version of the snapshot set last
 	secrets bool              // the snapshot set last holds SDS secrets
-	eds     bool              // the snapshot set last holds EDS endpoints
 	acked   map[string]string // type URL → version Envoy ACKed last
 	nack    string            // last NACK detail from Envoy, "" once ACKed again
 	tls     *TLSStatus        // the listener certificate served; nil without TLS
@@ -102,6 +102,7 @@ func New(nodeID string, log *slog.Logger, o translate.Options) *Server {
 		nodeID: nodeID,
 		opts:   o,
 		log:    log,
+		names:  newNames(log, nil),
 		cache:  cachev3.NewSnapshotCache(true, cachev3.IDHash{}, nil),
 		acked:  map[string]string{},
 		counts: Counts{Types: map[string]TypeCounts{}},
@@ -193,6 +194,7 @@ func (s *Server) set(ctx context.Context, cfg *config.Config, certs *translate.L
 	for _, o := range s.overlays {
 		o(g)
 	}
+	s.names.expand(ctx, g)
 	snap, err := snapshot.New(envoyres.Build(g))
 	if err != nil {
 		return "", false, err
@@ -208,7 +210,6 @@ func (s *Server) set(ctx context.Context, cfg *config.Config, certs *translate.L
 	}
 	s.version = v
 	s.secrets = len(snap.GetResources(resourcev3.SecretType)) > 0
-	s.eds = len(snap.GetResources(resourcev3.EndpointType)) > 0
 	s.counts.Snapshots++
 	return v, true, nil
 }
@@ -240,22 +241,18 @@ func (s *Server) Status() Status {
 }
 
 // Synced says Envoy has ACKed the current version for every resource type:
-// listeners, routes, clusters, and endpoints and secrets when the snapshot
-// has any (a secret ACK left from an older snapshot does not count against
-// it). A snapshot whose clusters all resolve DNS names (STRICT_DNS, their
-// endpoints inline) has no EDS resource, and Envoy never asks for one.
+// listeners, routes, clusters, endpoints (every QueryNode cluster is an EDS
+// one), and secrets when the snapshot has any (a secret ACK left from an
+// older snapshot does not count against it).
 func (s *Server) Synced() bool {
 	s.mu.Lock()
-	secrets, eds := s.secrets, s.eds
+	secrets := s.secrets
 	s.mu.Unlock()
 	st := s.Status()
 	if st.Version == "" {
 		return false
 	}
-	types := []string{resourcev3.ListenerType, resourcev3.RouteType, resourcev3.ClusterType}
-	if eds {
-		types = append(types, resourcev3.EndpointType)
-	}
+	types := []string{resourcev3.ListenerType, resourcev3.RouteType, resourcev3.ClusterType, resourcev3.EndpointType}
 	if secrets {
 		types = append(types, resourcev3.SecretType)
 	}
@@ -347,5 +344,29 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 			return nil
 		}
 		return fmt.Errorf("xds server: %w", err)
+	}
+}
+
+// WatchNames resolves the endpoints' names in use every NameRefresh and
+// pushes when an answer changed, until ctx ends.
+func (s *Server) WatchNames(ctx context.Context) error {
+	t := time.NewTicker(NameRefresh)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		if !s.names.refresh(ctx) {
+			continue
+		}
+		v, pushed, err := s.Refresh(ctx)
+		switch {
+		case err != nil:
+			s.log.Error("push after endpoint names changed", "err", err)
+		case pushed:
+			s.log.Info("endpoint names resolved to new addresses", "xds_version", v)
+		}
 	}
 }

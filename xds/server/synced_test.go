@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 
 	"github.com/milvus-edge/milvus-edge/internal/config"
@@ -14,17 +15,16 @@ import (
 	"github.com/milvus-edge/milvus-edge/xds/translate"
 )
 
-// TestSyncedWithoutEDS: Envoy never asks for endpoints when every cluster
-// resolves DNS names (STRICT_DNS, endpoints inline), so an ACK of
-// listeners, routes and clusters is synced; with an EDS cluster it is not
-// until the endpoints are ACKed too.
-func TestSyncedWithoutEDS(t *testing.T) {
+// TestSyncedNeedsEndpoints: every QueryNode cluster comes by EDS, an
+// endpoint given by name too (the server resolves it: localhost becomes
+// 127.0.0.1, the name kept as the host's hostname), so the server is
+// synced only once Envoy ACKed the endpoints as well.
+func TestSyncedNeedsEndpoints(t *testing.T) {
 	for _, tc := range []struct {
-		name, endpoint string
-		eds            bool
+		name, endpoint, ip, hostname string
 	}{
-		{"all DNS", "milvus-a:19530", false},
-		{"an IP (EDS)", "10.0.0.1:19530", true},
+		{"a name", "localhost:19530", "127.0.0.1", "localhost"},
+		{"an IP", "10.0.0.1:19530", "10.0.0.1", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
@@ -49,16 +49,23 @@ func TestSyncedWithoutEDS(t *testing.T) {
 				r := a.recv()
 				a.send(typ, v, r.GetNonce(), names...)
 			}
-			// One more round trip, so the server has seen the last ACK.
 			a.send(resourcev3.EndpointType, "", "", "qn")
-			if tc.eds {
-				r := a.recv()
-				if srv.Synced() {
-					t.Fatal("synced before the endpoints were ACKed")
-				}
-				a.send(resourcev3.EndpointType, v, r.GetNonce(), "qn")
-				a.send(resourcev3.SecretType, "", "", "none")
+			r := a.recv()
+			var cla endpointv3.ClusterLoadAssignment
+			if len(r.GetResources()) != 1 || r.GetResources()[0].UnmarshalTo(&cla) != nil {
+				t.Fatalf("EDS answer: %v", r.GetResources())
 			}
+			ep := cla.GetEndpoints()[0].GetLbEndpoints()[0].GetEndpoint()
+			if got := ep.GetAddress().GetSocketAddress().GetAddress(); got != tc.ip || ep.GetHostname() != tc.hostname {
+				t.Errorf("endpoint %s (hostname %q), want %s (%q)", got, ep.GetHostname(), tc.ip, tc.hostname)
+			}
+			// One more round trip, so the server has seen the ACKs.
+			a.send(resourcev3.SecretType, "", "", "none")
+			if srv.Synced() {
+				t.Fatal("synced before the endpoints were ACKed")
+			}
+			a.send(resourcev3.EndpointType, v, r.GetNonce(), "qn")
+			a.send(resourcev3.SecretType, "", "", "none")
 			waitSynced(t, srv)
 		})
 	}
