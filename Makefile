@@ -22,7 +22,7 @@ export MILVUS_EDGE_MODULE := $(MODULE)
 export MILVUS_EDGE_CALLS_MODULE := $(CALLS_MODULE)
 export PYTHON := $(ROOT)/.venv/bin/python
 
-.PHONY: setup build run test test-go test-policy test-gosdk test-e2e bench clean
+.PHONY: setup build run test test-go test-policy test-gosdk test-e2e bench bench-obs clean
 
 setup:
 	@scripts/setup.sh
@@ -62,6 +62,14 @@ test-e2e:
 bench: setup build
 	go build -o $(ROOT)/bin/bench-ladder ./bench/cmd/ladder
 	$(ROOT)/bin/bench-ladder -edge $(BIN) -out $(ROOT)/bench/results $(BENCH_ARGS)
+
+# What the metrics (on) and tracing at 1 % cost the full chain's throughput,
+# directly and by parts (bench/cmd/obscost, docs/metrics.md "Cost"); ~14
+# minutes; writes bench/results/obscost.md. OBS_ARGS passes flags (-rounds N).
+bench-obs: setup build
+	go build -o $(ROOT)/bin/bench-ladder ./bench/cmd/ladder
+	go build -o $(ROOT)/bin/obscost ./bench/cmd/obscost
+	$(ROOT)/bin/obscost -ladder $(ROOT)/bin/bench-ladder -edge $(BIN) -out $(ROOT)/bench/results $(OBS_ARGS)
 
 clean:
 	rm -rf bin .data

@@ -24,7 +24,7 @@ import (
 // TestAccessLogSaysWhatMilvusSays: Envoy's access log line of each call
 // holds what Milvus's own access log says — who called which method on what
 // (ext_authz's facts), the Milvus status of the answer (read from the
-// response by the edge's Lua filter: the backend's, or the edge's own typed
+// response by the calls filter (callsmodule/): the backend's, or the edge's own typed
 // refusal), who refused it at the edge, gRPC and HTTP status, bytes,
 // durations — against a real Envoy and milvus-lite: a success, a large
 // result, validation refusals (single pass, ext_proc, gzip, REST), a policy

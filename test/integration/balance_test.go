@@ -362,7 +362,7 @@ func TestDrainDNSCluster(t *testing.T) {
 	drained := time.Now()
 	time.Sleep(2 * time.Second)
 	w := window(t, p.EnvoyAdmin, hosts, 3*time.Second)
-	t.Logf("DNS cluster, from 2 s after the drain, 3 s of calls per endpoint: %v", w)
+	t.Logf("named endpoints, from 2 s after the drain, 3 s of calls per endpoint: %v", w)
 	if w[1] > 0 || w[0] == 0 {
 		t.Fatalf("after draining %s: calls %v, want none to it", names[1], w)
 	}

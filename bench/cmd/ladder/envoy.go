@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"text/template"
 )
 
@@ -30,6 +32,17 @@ import (
 // collection, from that metadata; user, from the x-milvus-edge-user header
 // ext_authz sets), each charged hits_addend = that metadata, each bucket far
 // above the load (localRLTokens per second). Denials answer gRPC code 8.
+//
+// Amplification levers (-amplify-calls-filters, -amplify-traced-loggers; the
+// envoy step only): N copies of the calls filter as the edge renders it with
+// the metrics on (callsmodule/, counting every call) before the router,
+// after a set_metadata filter that puts a Search call's facts where
+// ext_authz puts them (so each copy reads its labels as in the full chain),
+// and N copies of the traced-call access log as the edge renders it with
+// tracing on (http_grpc behind a metadata filter on ext_authz's trace_id;
+// no call here has one, so no entry is ever made). Their per-call cost is
+// the step's cost with N copies minus without, over N: a cost too small to
+// see against the noise of a whole-chain run, multiplied until it is not.
 var staticTmpl = template.Must(template.New("bootstrap").Parse(`# milvus-edge bench: {{.Step}} (hand-written static config)
 node: {id: bench-{{.Step}}, cluster: bench}
 admin:
@@ -47,6 +60,26 @@ static_resources:
               typed_config:
                 "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
                 stat_prefix: {{.Name}}
+{{- if $.TracedLoggers}}
+                access_log:
+{{- range $.TracedLoggers}}
+                  - name: envoy.access_loggers.http_grpc
+                    filter:
+                      metadata_filter:
+                        matcher: {filter: envoy.filters.http.ext_authz, path: [{key: trace_id}], value: {present_match: true}}
+                        match_if_key_not_found: false
+                    typed_config:
+                      "@type": type.googleapis.com/envoy.extensions.access_loggers.grpc.v3.HttpGrpcAccessLogConfig
+                      common_config:
+                        log_name: milvus_edge_metrics
+                        grpc_service: {envoy_grpc: {cluster_name: {{$.FirstCluster}}}}
+                        transport_api_version: V3
+                        buffer_flush_interval: 1s
+                        buffer_size_bytes: 16384
+                      additional_response_headers_to_log: [grpc-status]
+                      additional_response_trailers_to_log: [grpc-status]
+{{- end}}
+{{- end}}
                 codec_type: AUTO
                 http2_protocol_options: {max_concurrent_streams: 1024}
                 route_config:
@@ -79,6 +112,23 @@ static_resources:
                                   hits_addend: {format: "%DYNAMIC_METADATA(milvus_edge.bench:cost)%"}
 {{- end}}
                 http_filters:
+{{- if $.CallsFilters}}
+                  - name: envoy.filters.http.set_metadata
+                    typed_config:
+                      "@type": type.googleapis.com/envoy.extensions.filters.http.set_metadata.v3.Config
+                      metadata:
+                        - {metadata_namespace: envoy.filters.http.ext_authz, value: {api: Search, surface: grpc, db: default, collection: bench, user: root, nq: 1}}
+{{- end}}
+{{- range $i, $_ := $.CallsFilters}}
+                  - name: milvus_edge.calls_{{$i}}
+                    typed_config:
+                      "@type": type.googleapis.com/envoy.extensions.filters.http.dynamic_modules.v3.DynamicModuleFilter
+                      dynamic_module_config: {do_not_close: true, module: {local: {filename: {{$.CallsModule}}}}}
+                      filter_name: milvus_edge_calls
+                      filter_config:
+                        "@type": type.googleapis.com/google.protobuf.StringValue
+                        value: "count 1\nmax_collections 200\npath /milvus.proto.milvus.MilvusService/Search\n"
+{{- end}}
 {{- if $.Authz}}
                   - name: envoy.filters.http.ext_authz
                     typed_config:
@@ -136,17 +186,40 @@ type staticCluster struct {
 	Keepalive        bool
 }
 
+// amplify is the envoy step's amplification levers.
+type amplify struct {
+	callsFilters, tracedLoggers int
+	callsModule                 string // the calls module's path, for callsFilters
+}
+
 // staticBootstrap renders the config: backends maps a backend name
 // ("fake", "milvus-lite", "milvus") to its address and a listener address.
-func staticBootstrap(step, adminAddr string, backends map[string][2]string, filtersAddr string) ([]byte, error) {
+func staticBootstrap(step, adminAddr string, backends map[string][2]string, filtersAddr string, amp amplify) ([]byte, error) {
 	data := struct {
 		Step, AdminPort string
 		Authz, LocalRL  bool
 		Bucket          string
 		Listeners       []staticListener
 		Clusters        []staticCluster
+		CallsFilters    []struct{}
+		TracedLoggers   []struct{}
+		CallsModule     string
+		FirstCluster    string
 	}{Step: step, AdminPort: port(adminAddr), Authz: filtersAddr != "", LocalRL: step == stepLocalRL,
 		Bucket: fmt.Sprintf("{max_tokens: %d, tokens_per_fill: %d, fill_interval: 1s}", localRLTokens, localRLTokens)}
+	if step == stepPass {
+		data.CallsFilters, data.TracedLoggers = make([]struct{}, amp.callsFilters), make([]struct{}, amp.tracedLoggers)
+		if amp.callsFilters > 0 {
+			abs, err := filepath.Abs(amp.callsModule)
+			if err != nil {
+				return nil, err
+			}
+			if _, err := os.Stat(abs); err != nil {
+				return nil, fmt.Errorf("-amplify-calls-filters needs the calls module (make build): %w", err)
+			}
+			data.CallsModule = abs
+		}
+	}
 	for _, name := range []string{"fake", "milvus-lite", backendMilvus} {
 		b, ok := backends[name]
 		if !ok {
@@ -157,6 +230,9 @@ func staticBootstrap(step, adminAddr string, backends map[string][2]string, filt
 		cl := "backend_" + map[string]string{"fake": "fake", "milvus-lite": "lite", backendMilvus: "milvus"}[name]
 		data.Listeners = append(data.Listeners, staticListener{Name: "listener_" + cl, Port: port(listen), Cluster: cl})
 		data.Clusters = append(data.Clusters, staticCluster{Name: cl, Host: h, Port: p})
+		if data.FirstCluster == "" {
+			data.FirstCluster = cl
+		}
 	}
 	if filtersAddr != "" {
 		h, p, _ := net.SplitHostPort(filtersAddr)

@@ -42,6 +42,7 @@ type options struct {
 	profileDir                      string
 	edgeEnv                         string
 	traceSampling                   float64
+	amplify                         amplify
 	// The real-Milvus rows (-milvus): the standalone and the pymilvus client.
 	milvus            bool
 	milvusBin, python string
@@ -65,6 +66,9 @@ func main() {
 	flag.StringVar(&o.edgeYAML, "edge-yaml", "", `extra top-level config for the full-chain edge, e.g. "auth: {decision_cache_ttl: 10s}" (levers)`)
 	flag.StringVar(&o.edgeEnv, "edge-env", "", `extra environment for the edge, comma-separated KEY=VALUE (levers), e.g. "GOGC=400"`)
 	flag.Float64Var(&o.traceSampling, "trace-sampling", -1, "turn tracing on in the full chain at this sampling (0..1), exporting to a span-counting OTLP sink in the bench process; <0: off")
+	flag.IntVar(&o.amplify.callsFilters, "amplify-calls-filters", 0, "envoy step: add N copies of the calls filter (metrics on), to measure its per-call cost (envoy.go)")
+	flag.IntVar(&o.amplify.tracedLoggers, "amplify-traced-loggers", 0, "envoy step: add N copies of the traced-call access log (tracing on), to measure its per-call cost (envoy.go)")
+	flag.StringVar(&o.amplify.callsModule, "calls-module", envOr("MILVUS_EDGE_CALLS_MODULE", "bin/libmilvus_edge_calls.so"), "the calls module, for -amplify-calls-filters")
 	flag.StringVar(&o.profileDir, "edge-profile", "", "write a CPU profile of the edge over each measured window into this folder (<step>_<backend>_<op>.pprof)")
 	flag.StringVar(&o.out, "out", "bench/results", "where latest.json and latest.md go")
 	flag.StringVar(&o.edgeBin, "edge", envOr("MILVUS_EDGE_BIN", "bin/milvus-edge"), "milvus-edge binary")
@@ -466,7 +470,7 @@ func startStep(dir string, o options, step string, addrs map[string]string, e ed
 		if step == stepAuthz || step == stepNoop || step == stepLocalRL {
 			filters = e.filters
 		}
-		bs, err = staticBootstrap(step, admin, backends, filters)
+		bs, err = staticBootstrap(step, admin, backends, filters, o.amplify)
 	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("bootstrap: %w", err)
