@@ -14,8 +14,13 @@ import (
 	"github.com/milvus-edge/milvus-edge/internal/testenv"
 )
 
+// weightsConfig has look-aside weights off: the test is about configured
+// weights reaching Envoy, and on a loaded machine one lite's slower probes
+// would otherwise scale both weights (×100, the slow one held back) — as
+// designed, and TestLookAsideWeights's subject.
 func weightsConfig(p testenv.Ports, a, b string, wa, wb int) string {
-	return p.ConfigHead() + fmt.Sprintf(`clusters:
+	return p.ConfigHead() + fmt.Sprintf(`balance: {enabled: false}
+clusters:
   - name: default
     endpoints:
       - {address: %s, weight: %d}
