@@ -237,10 +237,12 @@ func TestWeightOverrideExpires(t *testing.T) {
 	hosts := []string{testenv.MilvusLite(t), testenv.MilvusLite(t)}
 	p := testenv.NewPorts(t)
 	// With an admin token: ctl takes it from the config's edge.admin_token_file.
+	// Look-aside off: a held-back lite would scale the override ×100 (as
+	// designed, docs/balancing.md) on a loaded machine.
 	tok := filepath.Join(t.TempDir(), "admin-token")
 	testenv.WriteFile(t, tok, "balance-test-token-0123456789\n")
 	cfg := strings.Replace(balanceConfig(p, "round_robin", hosts...), "admin_address: "+p.Admin+"}",
-		"admin_address: "+p.Admin+", admin_token_file: "+tok+"}", 1)
+		"admin_address: "+p.Admin+", admin_token_file: "+tok+"}", 1) + "balance: {enabled: false}\n"
 	e := testenv.Run(t, cfg, p)
 	if out, err := ctl(t, "--admin", p.Admin, "clusters"); err == nil || !strings.Contains(out, "401 Unauthorized: missing Authorization") {
 		t.Fatalf("ctl without the token: %v: %s", err, out)
