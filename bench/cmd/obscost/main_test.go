@@ -33,8 +33,31 @@ func TestEstimate(t *testing.T) {
 	if got := e.Cost(); math.Abs(got-3.0/373) > 1e-12 {
 		t.Errorf("cost %v", got)
 	}
-	md := e.markdown(options{rounds: 1}, time.Time{}, nil, nil, nil, nil, nil, nil, nil)
+	md := e.markdown(options{rounds: 1}, time.Time{}, nil, nil, nil)
 	if !strings.Contains(md, "0.80 % throughput cost") {
 		t.Errorf("markdown:\n%s", md)
+	}
+}
+
+// A side-by-side comparison reads as X's req/s over A's: its throughput
+// cost is one minus the mean ratio, with the mean's standard error.
+func TestSideBySideMarkdown(t *testing.T) {
+	m, se := meanSE([]float64{0.9, 1.0, 0.95, 0.95})
+	if math.Abs(m-0.95) > 1e-12 || math.Abs(se-sd([]float64{0.9, 1.0, 0.95, 0.95})/2) > 1e-12 {
+		t.Errorf("meanSE = %v ± %v", m, se)
+	}
+	if m, _ := meanSE(nil); !math.IsNaN(m) {
+		t.Error("the mean of nothing must be NaN, not 0")
+	}
+	if b := blocks([]float64{0.9, 1.0, 0.95, 0.97, 2}); len(b) != 2 || math.Abs(b[0]-0.95) > 1e-12 || math.Abs(b[1]-0.96) > 1e-12 {
+		t.Errorf("blocks = %v, want [0.95 0.96] (the odd last pair left out)", b)
+	}
+	c := comparison{name: "B", what: "both", ratio: []float64{0.92, 1.0, 0.95, 0.99}, envoyDelta: []float64{10, 12, 13, 13},
+		chainDelta: []float64{15, 17, 16, 18}, totalA: []float64{400, 420}}
+	md := sideBySideMarkdown(options{pairs: 4, pairDuration: 20 * time.Second}, []comparison{c})
+	for _, want := range []string{"0.920, 1.000, 0.950, 0.990", "0.965 ± 0.005", "**3.5 %**", "+12.0 ± 1.0", "+16.5 ± 0.5", "410 µs per call"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("markdown lacks %q:\n%s", want, md)
+		}
 	}
 }
