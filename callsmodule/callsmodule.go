@@ -5,8 +5,9 @@
 // has no runtime of its own, so it costs Envoy a few callbacks per call.
 //
 // This Go package only wraps the module's pure parts — the status reader
-// (status.c) and the label caps (labels.c) — so that go test checks them
-// against the Milvus protos; the edge never links it.
+// (status.c), the label caps (labels.c) and the call table (table.c) — so
+// that go test checks them against the Milvus protos and under concurrent
+// calls; the edge never links it.
 package callsmodule
 
 /*
@@ -15,6 +16,7 @@ package callsmodule
 #include <stdlib.h>
 #include "status.h"
 #include "labels.h"
+#include "table.h"
 */
 import "C"
 
@@ -111,4 +113,53 @@ func (c *Caps) User(user string) string {
 	defer f()
 	o := C.me_user_label(c.c, u)
 	return C.GoStringN(o.p, C.int(o.n))
+}
+
+// Table is the module's call table (table.c).
+type Table struct{ t *C.me_table }
+
+// NewTable returns an empty table.
+func NewTable() *Table {
+	t := (*C.me_table)(C.malloc(C.sizeof_me_table))
+	C.me_table_init(t)
+	return &Table{t}
+}
+
+// Free releases the table.
+func (t *Table) Free() {
+	C.me_table_free(t.t)
+	C.free(unsafe.Pointer(t.t))
+}
+
+// Labels are a call's label values, in table.h's order: api, surface,
+// path, db, collection, refused, ok.
+type Labels [C.ME_NLABELS]string
+
+// Add counts one finished call (me_table_add).
+func (t *Table) Add(l Labels, in, out, nq, rows, durUS uint64) {
+	var cl [C.ME_NLABELS]C.me_str
+	for i, v := range l {
+		s, free := str(v)
+		defer free()
+		cl[i] = s
+	}
+	C.me_table_add(t.t, &cl[0], C.uint64_t(in), C.uint64_t(out), C.uint64_t(nq), C.uint64_t(rows), C.uint64_t(durUS))
+}
+
+// AddUser counts one call of user (me_table_add_user).
+func (t *Table) AddUser(user string) {
+	u, free := str(user)
+	defer free()
+	C.me_table_add_user(t.t, u)
+}
+
+// Text is the table in the Prometheus text format (me_table_write).
+func (t *Table) Text() string {
+	var n C.size_t
+	p := C.me_table_write(t.t, &n)
+	if p == nil {
+		return ""
+	}
+	defer C.free(unsafe.Pointer(p))
+	return C.GoStringN(p, C.int(n))
 }

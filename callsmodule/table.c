@@ -5,10 +5,21 @@
 #include <stdlib.h>
 #include <string.h>
 
+static void free_entry(void *p);
+static void free_user(void *p);
+
 void me_table_init(me_table *t) {
   memset(t, 0, sizeof(*t));
   pthread_rwlock_init(&t->mu, NULL);
   me_set_init(&t->index), me_set_init(&t->user_index);
+}
+
+void me_table_free(me_table *t) {
+  for (size_t i = 0; i < t->len; i++) free_entry(t->entries[i]);
+  for (size_t i = 0; i < t->users_len; i++) free_user(t->users[i]);
+  free(t->entries), free(t->users);
+  me_set_free(&t->index), me_set_free(&t->user_index);
+  pthread_rwlock_destroy(&t->mu);
 }
 
 // key encodes the labels, each as a 2-byte length and its bytes (label
@@ -33,35 +44,68 @@ static int grow(void ***arr, size_t len, size_t *cap) {
   return 1;
 }
 
-static me_entry *find(me_table *t, const char *k, size_t n) {
+static void *new_entry(const char *k, size_t n) {
+  me_entry *e = calloc(1, sizeof(me_entry));
+  if (e && !(e->key = malloc(n))) free(e), e = NULL;
+  if (e) memcpy(e->key, k, n), e->key_len = n;
+  return e;
+}
+
+static void free_entry(void *p) {
+  me_entry *e = p;
+  free(e->key), free(e);
+}
+
+static void *new_user(const char *k, size_t n) {
+  me_user *u = calloc(1, sizeof(me_user));
+  if (u && !(u->name = malloc(n + 1))) free(u), u = NULL;
+  if (u) memcpy(u->name, k, n), u->len = n;
+  return u;
+}
+
+static void free_user(void *p) {
+  me_user *u = p;
+  free(u->name), free(u);
+}
+
+// list is one of the table's two keyed lists: entries or users.
+typedef struct {
+  me_set *index;
+  void ***items;
+  size_t *len, *cap;
+  void *(*make)(const char *k, size_t n);
+  void (*drop)(void *);
+} list;
+
+// find_or_add returns the item of key k in l, added (made by l.make) when
+// absent, or NULL when out of memory (the call goes uncounted). Lookups
+// share the read lock; only an addition takes the write lock.
+static void *find_or_add(me_table *t, list l, const char *k, size_t n) {
   pthread_rwlock_rdlock(&t->mu);
-  int i = me_set_get(&t->index, k, n);
-  me_entry *e = i >= 0 ? t->entries[i] : NULL;
+  int i = me_set_get(l.index, k, n);
+  void *it = i >= 0 ? (*l.items)[i] : NULL;
   pthread_rwlock_unlock(&t->mu);
-  if (e) return e;
+  if (it) return it;
   pthread_rwlock_wrlock(&t->mu);
-  i = me_set_get(&t->index, k, n);
+  i = me_set_get(l.index, k, n);
   if (i >= 0) {
-    e = t->entries[i];
-  } else if (grow((void ***)&t->entries, t->len, &t->cap) && (e = calloc(1, sizeof(me_entry))) && (e->key = malloc(n))) {
-    memcpy(e->key, k, n);
-    e->key_len = n;
-    if (me_set_put(&t->index, k, n, (int)t->len)) {
-      t->entries[t->len++] = e;
+    it = (*l.items)[i];
+  } else if (grow(l.items, *l.len, l.cap) && (it = l.make(k, n))) {
+    if (me_set_put(l.index, k, n, (int)*l.len)) {
+      (*l.items)[(*l.len)++] = it;
     } else {
-      free(e->key), free(e), e = NULL;
+      l.drop(it), it = NULL;
     }
-  } else if (e) {
-    free(e), e = NULL;
   }
   pthread_rwlock_unlock(&t->mu);
-  return e; // NULL only when out of memory: the call goes uncounted
+  return it;
 }
 
 void me_table_add(me_table *t, const me_str labels[ME_NLABELS], uint64_t in, uint64_t out, uint64_t nq,
                   uint64_t rows, uint64_t dur_us) {
   char k[ME_NLABELS * (ME_MAX_LABEL + 2)];
-  me_entry *e = find(t, k, key(labels, k));
+  list l = {&t->index, (void ***)&t->entries, &t->len, &t->cap, new_entry, free_entry};
+  me_entry *e = find_or_add(t, l, k, key(labels, k));
   if (!e) return;
   me_values *v = &e->v;
   atomic_fetch_add_explicit(&v->calls, 1, memory_order_relaxed);
@@ -77,29 +121,8 @@ void me_table_add(me_table *t, const me_str labels[ME_NLABELS], uint64_t in, uin
 }
 
 void me_table_add_user(me_table *t, me_str user) {
-  pthread_rwlock_rdlock(&t->mu);
-  int i = me_set_get(&t->user_index, user.p, user.n);
-  me_user *u = i >= 0 ? t->users[i] : NULL;
-  pthread_rwlock_unlock(&t->mu);
-  if (!u) {
-    pthread_rwlock_wrlock(&t->mu);
-    i = me_set_get(&t->user_index, user.p, user.n);
-    if (i >= 0) {
-      u = t->users[i];
-    } else if (grow((void ***)&t->users, t->users_len, &t->users_cap) && (u = calloc(1, sizeof(me_user))) &&
-               (u->name = malloc(user.n + 1))) {
-      memcpy(u->name, user.p, user.n);
-      u->len = user.n;
-      if (me_set_put(&t->user_index, user.p, user.n, (int)t->users_len)) {
-        t->users[t->users_len++] = u;
-      } else {
-        free(u->name), free(u), u = NULL;
-      }
-    } else if (u) {
-      free(u), u = NULL;
-    }
-    pthread_rwlock_unlock(&t->mu);
-  }
+  list l = {&t->user_index, (void ***)&t->users, &t->users_len, &t->users_cap, new_user, free_user};
+  me_user *u = find_or_add(t, l, user.p, user.n);
   if (u) atomic_fetch_add_explicit(&u->calls, 1, memory_order_relaxed);
 }
 

@@ -48,6 +48,9 @@ typedef struct {
 } me_table;
 
 void me_table_init(me_table *t);
+// me_table_free releases what the table holds (the module's lives as long
+// as Envoy; the tests free theirs).
+void me_table_free(me_table *t);
 // me_table_add counts one finished call of the tuple labels.
 void me_table_add(me_table *t, const me_str labels[ME_NLABELS], uint64_t in, uint64_t out, uint64_t nq,
                   uint64_t rows, uint64_t dur_us);
