@@ -64,8 +64,8 @@ bench: setup build
 	$(ROOT)/bin/bench-ladder -edge $(BIN) -out $(ROOT)/bench/results $(BENCH_ARGS)
 
 # What the metrics (on) and tracing at 1 % cost the full chain's throughput,
-# directly and by parts (bench/cmd/obscost, docs/metrics.md "Cost"); ~14
-# minutes; writes bench/results/obscost.md. OBS_ARGS passes flags (-rounds N).
+# directly side by side and by parts (bench/cmd/obscost, docs/metrics.md "Cost"); ~12
+# minutes; writes bench/results/obscost.md. OBS_ARGS passes flags (-pairs N, -split).
 bench-obs: setup build
 	go build -o $(ROOT)/bin/bench-ladder ./bench/cmd/ladder
 	go build -o $(ROOT)/bin/obscost ./bench/cmd/obscost
