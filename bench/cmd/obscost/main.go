@@ -9,6 +9,7 @@
 //     A's per pair, beside A against itself as the control. Run one after
 //     the other (A-B-B-A rounds, the earlier method) one round's ratio
 //     moved by ±7 % on the shared 2-core machine, the control's too.
+//
 //   - by parts, each made large enough to measure: what B adds per call is
 //     (1) the calls filter in Envoy, (2) the traced-call access log's
 //     filter in Envoy (evaluated on every call), and (3) 1 % of what one
