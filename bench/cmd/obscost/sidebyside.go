@@ -13,8 +13,8 @@ import (
 // shared 2-core machine moves by ±7 % from one run to the next, more than
 // the cost sought. Each chain gets about half the machine, and the one
 // whose calls cost more makes fewer of them. The chain started second ran
-// ~4 % faster in trials (it warms up while the first already loads the
-// machine), so the two take turns to start first. A against itself is
+// 4-7 % faster in some trials (cause not found), so the two take turns to
+// start first. A against itself is
 // the control: read the same way, its ratios show the noise left.
 
 // comparison is one configuration against A, pair by pair; pairs 2k and
