@@ -8,6 +8,7 @@ import (
 	"math"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/milvus-io/milvus-proto/go-api/v2/commonpb"
@@ -143,10 +144,15 @@ func (r *LoadResult) Quantile(q float64) time.Duration {
 type Window struct {
 	Warmup, Duration time.Duration
 	OnStart, OnEnd   func()
+	// Rate paces the streams to this many calls per second in all (the
+	// k-th call starts at k/Rate, or at once when late); 0: closed loop,
+	// each stream calls again as soon as its call ends.
+	Rate float64
 }
 
-// Run drives w against target from streams closed-loop workers spread over
-// conns HTTP/2 connections: warm-up, then the measured window. A call counts
+// Run drives w against target from streams workers spread over conns HTTP/2
+// connections, closed-loop or paced (win.Rate): warm-up, then the measured
+// window. A call counts
 // when it starts and ends inside the window; a gRPC error or a Milvus status
 // other than success is an error.
 func Run(target string, w Workload, conns, streams int, win Window) (*LoadResult, error) {
@@ -171,6 +177,7 @@ func Run(target string, w Workload, conns, streams int, win Window) (*LoadResult
 		errs map[string]int
 	}
 	accs := make([]acc, streams)
+	var slots atomic.Int64 // paced: the next call's slot
 	var wg sync.WaitGroup
 	for s := range streams {
 		wg.Add(1)
@@ -181,6 +188,10 @@ func Run(target string, w Workload, conns, streams int, win Window) (*LoadResult
 			a.errs = map[string]int{}
 			c := cc[s%conns]
 			for {
+				if win.Rate > 0 {
+					slot := start.Add(time.Duration(float64(slots.Add(1)-1) / win.Rate * float64(time.Second)))
+					time.Sleep(time.Until(slot))
+				}
 				st := time.Now()
 				if !st.Before(t1) {
 					return

@@ -32,6 +32,7 @@ import (
 
 type options struct {
 	warmup, duration                time.Duration
+	rate                            float64
 	conns, streams, concurrency     int
 	lite                            bool
 	out, edgeBin, envoyBin, liteBin string
@@ -53,6 +54,7 @@ func main() {
 	var o options
 	flag.DurationVar(&o.warmup, "warmup", 2*time.Second, "warm-up per measurement (not counted)")
 	flag.DurationVar(&o.duration, "duration", 10*time.Second, "measured window per measurement")
+	flag.Float64Var(&o.rate, "rate", 0, "pace the fake-backend rows' calls to this many per second in all (0: closed loop): CPU per call at a load both configurations carry")
 	flag.IntVar(&o.conns, "conns", 4, "client HTTP/2 connections")
 	flag.IntVar(&o.streams, "streams", 16, "concurrent closed-loop streams (spread over the connections)")
 	flag.IntVar(&o.concurrency, "envoy-concurrency", 2, "Envoy worker threads (every Envoy of the ladder)")
@@ -531,7 +533,11 @@ func measure(o options, w Workload, step, target string, edge, envoy, backend *p
 	if w.Streams > 0 {
 		conns, streams = 1, w.Streams
 	}
-	res, err := Run(target, w, conns, streams, Window{Warmup: o.warmup, Duration: o.duration,
+	rate := o.rate
+	if w.Backend != "fake" {
+		rate = 0
+	}
+	res, err := Run(target, w, conns, streams, Window{Warmup: o.warmup, Duration: o.duration, Rate: rate,
 		OnStart: func() {
 			s0 = take(edge, envoy, backend, backendCPU)
 			if profile != "" {

@@ -53,6 +53,7 @@ type options struct {
 	rounds, copies, pairs  int
 	split                  bool
 	duration, pairDuration time.Duration
+	equalLoad              float64 // calls a second; 0: no equal-load comparison
 }
 
 func main() {
@@ -65,6 +66,7 @@ func main() {
 	flag.DurationVar(&o.duration, "duration", 8*time.Second, "measured window per run (by parts)")
 	flag.IntVar(&o.pairs, "pairs", 8, "side-by-side pairs per comparison (blocks of two, one of each start order)")
 	flag.BoolVar(&o.split, "split", false, "also compare metrics only and tracing only against A, side by side")
+	flag.Float64Var(&o.equalLoad, "equal-load", 0, "also run B against A side by side with both paced to this many calls a second (the ladder's -rate): the work at equal load; 0: not")
 	flag.DurationVar(&o.pairDuration, "pair-duration", 20*time.Second, "measured window per side-by-side pair")
 	flag.Parse()
 	if err := run(o); err != nil {
@@ -175,11 +177,19 @@ func run(o options) error {
 	// Directly, side by side: each configuration and A run at once.
 	var compared []comparison
 	for _, c := range comparisons(o.split) {
-		r, err := sideBySide(o, c)
+		r, err := sideBySide(o, c, 0)
 		if err != nil {
 			return err
 		}
 		compared = append(compared, r)
+	}
+	var equal []comparison
+	if o.equalLoad > 0 {
+		r, err := sideBySide(o, compareB, o.equalLoad)
+		if err != nil {
+			return err
+		}
+		equal = append(equal, r)
 	}
 	e := estimate{
 		CallsFilterUS: median(callsDiff), LoggerUS: median(loggerDiff),
@@ -188,6 +198,9 @@ func run(o options) error {
 		Rounds: o.rounds, Copies: o.copies,
 	}
 	md := e.markdown(o, started, callsDiff, loggerDiff, tracedDiff) + sideBySideMarkdown(o, compared)
+	if len(equal) > 0 {
+		md += equalLoadMarkdown(o, o.equalLoad, equal)
+	}
 	fmt.Print(md)
 	if err := os.MkdirAll(o.out, 0o755); err != nil {
 		return err

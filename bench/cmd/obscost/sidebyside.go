@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"time"
 )
@@ -26,6 +27,9 @@ type comparison struct {
 	envoyDelta []float64 // X's Envoy µs per call − A's
 	chainDelta []float64 // X's chain (Envoy + edge + bench process) µs per call − A's
 	totalA     []float64 // A's chain µs per call
+	// At equal load (-equal-load) the ratios say nothing; the work does.
+	edgeDelta, loaderDelta []float64 // X's edge, bench process µs per call − A's
+	gateway                []float64 // X's Envoy + edge µs per call ÷ A's
 }
 
 var (
@@ -46,11 +50,18 @@ func comparisons(split bool) []comparison {
 // startGap is how long after the first chain the second starts.
 const startGap = 300 * time.Millisecond
 
-func sideBySide(o options, c comparison) (comparison, error) {
+// sideBySide runs c's pairs; with rate > 0 both chains are paced to rate
+// calls a second (the ladder's -rate), and a chain that cannot keep up
+// fails the run.
+func sideBySide(o options, c comparison, rate float64) (comparison, error) {
 	p := o
 	p.duration = o.pairDuration
+	var paced []string
+	if rate > 0 {
+		paced = []string{"-rate", fmt.Sprint(rate)}
+	}
 	for i := 0; i < o.pairs; i++ {
-		cfgs := [2][]string{c.cfg, configA} // X first on even pairs, A first on odd
+		cfgs := [2][]string{slices.Concat(c.cfg, paced), slices.Concat(configA, paced)} // X first on even pairs, A first on odd
 		if i%2 == 1 {
 			cfgs[0], cfgs[1] = cfgs[1], cfgs[0]
 		}
@@ -77,6 +88,12 @@ func sideBySide(o options, c comparison) (comparison, error) {
 		if i%2 == 1 {
 			x, a = a, x
 		}
+		if rate > 0 && min(x.RPS, a.RPS) < 0.98*rate {
+			return c, fmt.Errorf("equal load: %.0f and %.0f req/s, short of %.0f: the machine cannot carry both; lower -equal-load", x.RPS, a.RPS, rate)
+		}
+		c.edgeDelta = append(c.edgeDelta, x.Edge-a.Edge)
+		c.loaderDelta = append(c.loaderDelta, x.Loader-a.Loader)
+		c.gateway = append(c.gateway, (x.Envoy+x.Edge)/(a.Envoy+a.Edge))
 		c.ratio = append(c.ratio, x.RPS/a.RPS)
 		c.envoyDelta = append(c.envoyDelta, x.Envoy-a.Envoy)
 		c.chainDelta = append(c.chainDelta, x.total()-a.total())
@@ -123,6 +140,26 @@ func sideBySideMarkdown(o options, cs []comparison) string {
 			c.name, c.what, list(c.ratio, "%.3f"), r, rse, 100*(1-r), e, ese, t, tse)
 	}
 	fmt.Fprintf(&b, "\nA's chain costs %.0f µs per call here (median, side by side); the goal is a throughput cost ≤ 3 %% for B.\n", median(allTotalA(cs)))
+	return b.String()
+}
+
+// equalLoadMarkdown reads pairs paced to the same load: what X's calls cost
+// more than A's, per process, and the gateway's (Envoy + edge) CPU per call
+// over A's. The loader does the same work in both chains: its difference
+// is the check that the comparison holds.
+func equalLoadMarkdown(o options, rate float64, cs []comparison) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "\n## At equal load\n\n")
+	fmt.Fprintf(&b, "The same side by side, both chains paced to %.0f calls a second (`-rate`), %d pairs of %s: each does as many calls, so the CPU per call compares the work itself. The loader's work is the same in both chains: its difference should be ~0.\n\n", rate, o.pairs, o.pairDuration)
+	fmt.Fprintf(&b, "| against A | Envoy µs/call more | edge µs/call more | loader µs/call more | Envoy + edge ÷ A |\n|---|--:|--:|--:|--:|\n")
+	for _, c := range cs {
+		e, ese := meanSE(blocks(c.envoyDelta))
+		d, dse := meanSE(blocks(c.edgeDelta))
+		l, lse := meanSE(blocks(c.loaderDelta))
+		g, gse := meanSE(blocks(c.gateway))
+		fmt.Fprintf(&b, "| %s: %s | %+.1f ± %.1f | %+.1f ± %.1f | %+.1f ± %.1f | %.3f ± %.3f |\n", c.name, c.what, e, ese, d, dse, l, lse, g, gse)
+	}
+	fmt.Fprintf(&b, "\nA call costs more at a paced load than at saturation (fewer calls share each wake-up), so the ratio is diluted: read the µs against the saturated chain's.\n")
 	return b.String()
 }
 
