@@ -152,9 +152,8 @@ type Window struct {
 
 // Run drives w against target from streams workers spread over conns HTTP/2
 // connections, closed-loop or paced (win.Rate): warm-up, then the measured
-// window. A call counts
-// when it starts and ends inside the window; a gRPC error or a Milvus status
-// other than success is an error.
+// window. A call counts when it starts and ends inside the window; a gRPC
+// error or a Milvus status other than success is an error.
 func Run(target string, w Workload, conns, streams int, win Window) (*LoadResult, error) {
 	cc := make([]*grpc.ClientConn, conns)
 	for i := range cc {

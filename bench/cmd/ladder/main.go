@@ -56,7 +56,7 @@ func main() {
 	flag.DurationVar(&o.duration, "duration", 10*time.Second, "measured window per measurement")
 	flag.Float64Var(&o.rate, "rate", 0, "pace the fake-backend rows' calls to this many per second in all (0: closed loop): CPU per call at a load both configurations carry")
 	flag.IntVar(&o.conns, "conns", 4, "client HTTP/2 connections")
-	flag.IntVar(&o.streams, "streams", 16, "concurrent closed-loop streams (spread over the connections)")
+	flag.IntVar(&o.streams, "streams", 16, "concurrent streams (spread over the connections): closed-loop, or paced by -rate")
 	flag.IntVar(&o.concurrency, "envoy-concurrency", 2, "Envoy worker threads (every Envoy of the ladder)")
 	flag.BoolVar(&o.lite, "lite", true, "add the milvus-lite Search row set")
 	flag.BoolVar(&o.milvus, "milvus", true, "add the real-Milvus row set: a Milvus 2.3.5 standalone with authentication on, Search and Query from the Go loader (loaded and one stream) and from one pymilvus client, in steps direct, envoy, envoy+noop-authz, envoy+authz, envoy+authz+proc")
