@@ -9,6 +9,8 @@
 //     A's per pair, beside A against itself as the control. Run one after
 //     the other (A-B-B-A rounds, the earlier method) one round's ratio
 //     moved by ±7 % on the shared 2-core machine, the control's too.
+//     With -equal-load R, B and A also run side by side paced to R calls a
+//     second each, where the CPU per call compares the work itself.
 //
 //   - by parts, each made large enough to measure: what B adds per call is
 //     (1) the calls filter in Envoy, (2) the traced-call access log's
@@ -263,15 +265,20 @@ func median(v []float64) float64 {
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
-func sd(v []float64) float64 {
-	if len(v) < 2 {
-		return 0
-	}
+// mean is the mean of v (NaN for none).
+func mean(v []float64) float64 {
 	var m float64
 	for _, x := range v {
 		m += x
 	}
-	m /= float64(len(v))
+	return m / float64(len(v))
+}
+
+func sd(v []float64) float64 {
+	if len(v) < 2 {
+		return 0
+	}
+	m := mean(v)
 	var q float64
 	for _, x := range v {
 		q += (x - m) * (x - m)

@@ -15,8 +15,8 @@ import (
 // the cost sought. Each chain gets about half the machine, and the one
 // whose calls cost more makes fewer of them. The chain started second ran
 // 4-7 % faster in some trials (cause not found), so the two take turns to
-// start first. A against itself is
-// the control: read the same way, its ratios show the noise left.
+// start first. A against itself is the control: read the same way, its
+// ratios show the noise left.
 
 // comparison is one configuration against A, pair by pair; pairs 2k and
 // 2k+1 are a block, one of each order.
@@ -119,12 +119,7 @@ func meanSE(v []float64) (float64, float64) {
 	if len(v) == 0 {
 		return math.NaN(), math.NaN()
 	}
-	var m float64
-	for _, x := range v {
-		m += x
-	}
-	m /= float64(len(v))
-	return m, sd(v) / math.Sqrt(float64(len(v)))
+	return mean(v), sd(v) / math.Sqrt(float64(len(v)))
 }
 
 func sideBySideMarkdown(o options, cs []comparison) string {
